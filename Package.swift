@@ -1,0 +1,49 @@
+// swift-tools-version: 6.0
+// netprobe: where does the time go when Redis runs inside a VM?
+//
+// The folders follow the data flow (see README.md, "How it is built"):
+//   C system libraries (CPcap, CNetlink, CLibvirt) + a tiny C shim  ->  NetprobeCapture (live, root)
+//   NetprobeCore (pure Swift: trace files -> decode -> TCP -> RESP -> pairs -> report)
+//   netprobe (the command line, a thin layer over the two libraries)
+import PackageDescription
+
+let package = Package(
+    name: "netprobe",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "netprobe", targets: ["netprobe"]),
+        .library(name: "NetprobeCore", targets: ["NetprobeCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // C libraries from Debian packages, found through pkg-config.
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(
+            name: "CNetlink", pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        // What Swift cannot import directly (function-like macros, thread-local error copies).
+        .target(name: "CNetprobeShims", dependencies: ["CPcap", "CNetlink", "CLibvirt"]),
+
+        // Pure Swift core: no C, no root. Reads traces and analyses them.
+        .target(
+            name: "NetprobeCore",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")]),
+        // Live capture, netlink statistics and libvirt lookups.
+        .target(
+            name: "NetprobeCapture",
+            dependencies: ["NetprobeCore", "CPcap", "CNetlink", "CLibvirt", "CNetprobeShims"]),
+        .executableTarget(
+            name: "netprobe",
+            dependencies: [
+                "NetprobeCore", "NetprobeCapture",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
+        .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore"]),
+    ]
+)

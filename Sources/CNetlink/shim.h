@@ -1,0 +1,6 @@
+#include <netlink/netlink.h>
+#include <netlink/version.h>
+#include <netlink/cache.h>
+#include <netlink/route/link.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/tc.h>

@@ -1,0 +1,43 @@
+import Histogram
+
+/// Latency distribution of a set of requests, in nanoseconds, kept in an HdrHistogram (constant
+/// memory, 3 significant digits) plus exact count, sum, min and max.
+public struct LatencyRecorder: Sendable {
+    /// Values up to one hour; larger ones are clamped (and counted in `clamped`).
+    static let highestTrackable: UInt64 = 3_600_000_000_000
+
+    public private(set) var histogram = Histogram<UInt32>(
+        lowestDiscernibleValue: 1, highestTrackableValue: LatencyRecorder.highestTrackable,
+        numberOfSignificantValueDigits: .three)
+    public private(set) var count = 0
+    public private(set) var sumNs: Int64 = 0
+    public private(set) var minNs: Int64 = .max
+    public private(set) var maxNs: Int64 = 0
+    public private(set) var clamped = 0
+
+    public init() {}
+
+    public mutating func record(_ ns: Int64) {
+        let v = max(ns, 0)
+        count += 1
+        sumNs += v
+        minNs = min(minNs, v)
+        maxNs = max(maxNs, v)
+        var value = UInt64(v)
+        if value > Self.highestTrackable {
+            value = Self.highestTrackable
+            clamped += 1
+        }
+        _ = histogram.record(value)
+    }
+
+    /// The value at `percentile` (0...100) in nanoseconds; nil when empty. The maximum is exact.
+    public func valueNs(atPercentile percentile: Double) -> Int64? {
+        guard count > 0 else { return nil }
+        if percentile >= 100 { return maxNs }
+        // HdrHistogram returns the top of the value's bucket; never report above the true maximum.
+        return min(Int64(histogram.valueAtPercentile(percentile)), maxNs)
+    }
+
+    public var meanNs: Double? { count > 0 ? Double(sumNs) / Double(count) : nil }
+}

@@ -1,0 +1,340 @@
+/// Options for `TraceAnalyzer`.
+public struct AnalysisOptions: Sendable {
+    /// TCP ports on which a Redis server listens. Flows on other ports are counted, not decoded.
+    public var serverPorts: Set<UInt16> = [6379]
+    /// Analyse only these vantage points (interface names); nil = all.
+    public var vantages: Set<String>?
+    /// A connection silent this long (capture time) is dropped and its pending requests counted.
+    public var idleTimeoutNs: Int64 = 300_000_000_000
+    /// Bytes held out of order, across every stream.
+    public var reassemblyBudgetBytes = 64 << 20
+
+    public init() {}
+}
+
+/// What one vantage point saw.
+public struct VantageAnalysis: Sendable {
+    public var name: String
+    public var interfaces: [Int]
+    public var packets = 0
+    public var bytes: Int64 = 0
+    public var firstPacketNs: Int64?
+    public var lastPacketNs: Int64?
+    public var packetsWithoutTimestamp = 0
+    /// Packets that were not decoded to TCP, by reason.
+    public var decodeOutcomes: [DecodeOutcome: Int] = [:]
+    /// TCP segments on ports other than the server ports, and the busiest such ports.
+    public var otherTCPSegments = 0
+    public var otherTCPPorts: [UInt16: Int] = [:]
+    public var connections = 0
+    public var connectionsJoinedMidStream = 0
+    public var reassembly = ReassemblyCounters()
+    public var requests = 0
+    public var requestsByCommand: [String: Int] = [:]
+    public var latency = LatencyRecorder()
+    public var latencyByCommand: [String: LatencyRecorder] = [:]
+    public var unpaired: [UnpairedReason: Int] = [:]
+    public var unexpectedResponses = 0
+    public var errorReplies = 0
+    public var negativeLatencies = 0
+    /// Streams that stopped decoding, with the first few reasons.
+    public var desynchronisedStreams = 0
+    public var desyncExamples: [String] = []
+    public var firstRequestNs: Int64?
+    public var lastRequestNs: Int64?
+
+    public var unpairedTotal: Int { unpaired.values.reduce(0, +) }
+
+    /// Requests per second between the first and the last request seen here.
+    public var requestsPerSecond: Double? {
+        guard let a = firstRequestNs, let b = lastRequestNs, b > a, requests > 1 else { return nil }
+        return Double(requests - 1) / (Double(b - a) / 1e9)
+    }
+}
+
+/// The result of analysing a trace.
+public struct TraceAnalysis: Sendable {
+    public var interfaces: [TraceInterface]
+    public var vantages: [VantageAnalysis]
+    public var packets = 0
+    /// Packets read per interface (index as in `interfaces`), whether or not analysed.
+    public var packetsPerInterface: [Int] = []
+    public var warnings: [TraceWarning]
+    /// The error that stopped reading, if any: everything before it was analysed.
+    public var error: TraceError?
+    public var peakHeldBytes = 0
+}
+
+/// Pairs every Redis request with its response at every vantage point of a trace.
+///
+/// One pass, streaming: memory holds the open connections and their unanswered requests, never
+/// the packets. Each vantage point is analysed on its own (its own connections and clocks); the
+/// cross-vantage work happens later, on the `RequestTiming`s this emits.
+public final class TraceAnalyzer {
+    /// Most distinct commands tracked per vantage point; the rest are counted as "(other)".
+    public static let maximumCommands = 64
+    static let maximumDesyncExamples = 5
+
+    private let options: AnalysisOptions
+    private let decoder = PacketDecoder()
+    private let budget: ReassemblyBudget
+    private var vantages: [VantageAnalysis] = []
+    private var vantageOfInterface: [Int?] = []
+    private var flows: [[ConnectionKey: Connection]] = []
+    private var sink: (RequestTiming) -> Void = { _ in }
+    private var packetsSinceSweep = 0
+
+    struct ConnectionKey: Hashable {
+        var client: Endpoint
+        var server: Endpoint
+    }
+
+    public init(options: AnalysisOptions = AnalysisOptions()) {
+        self.options = options
+        budget = ReassemblyBudget(limit: options.reassemblyBudgetBytes)
+    }
+
+    /// Reads `source` to its end (or first unreadable damage) and returns what each vantage point
+    /// saw. `onRequest` receives every paired request as it completes.
+    public func analyze(_ source: some PacketSource, onRequest: @escaping (RequestTiming) -> Void = { _ in }) -> TraceAnalysis {
+        sink = onRequest
+        var packets = 0
+        var perInterface: [Int] = []
+        var error: TraceError?
+        do {
+            while let packet = try source.next() {
+                packets += 1
+                while perInterface.count <= packet.interface { perInterface.append(0) }
+                perInterface[packet.interface] += 1
+                process(packet, interfaces: source.interfaces)
+            }
+        } catch let e as TraceError {
+            error = e
+        } catch {
+            fatalError("PacketSource threw a non-TraceError: \(error)")
+        }
+        finishAll(reason: .traceEnded)
+        while perInterface.count < source.interfaces.count { perInterface.append(0) }
+        return TraceAnalysis(interfaces: source.interfaces, vantages: vantages, packets: packets,
+                             packetsPerInterface: perInterface, warnings: source.warnings, error: error,
+                             peakHeldBytes: budget.peak)
+    }
+
+    /// The vantage index for an interface, creating it on first sight (grouped by name: the same
+    /// name in two pcapng sections is one vantage point).
+    private func vantage(for interface: Int, interfaces: [TraceInterface]) -> Int? {
+        if interface < vantageOfInterface.count, let known = vantageOfInterface[interface] { return known }
+        while vantageOfInterface.count <= interface { vantageOfInterface.append(nil) }
+        let name = interfaces[interface].name
+        if let wanted = options.vantages, !wanted.contains(name) { return nil }
+        let index: Int
+        if let existing = vantages.firstIndex(where: { $0.name == name }) {
+            index = existing
+            vantages[index].interfaces.append(interface)
+        } else {
+            index = vantages.count
+            vantages.append(VantageAnalysis(name: name, interfaces: [interface]))
+            flows.append([:])
+        }
+        vantageOfInterface[interface] = index
+        return index
+    }
+
+    private func process(_ packet: PacketRecord, interfaces: [TraceInterface]) {
+        guard let v = vantage(for: packet.interface, interfaces: interfaces) else { return }
+        let ts = packet.timestampNs
+        vantages[v].packets += 1
+        vantages[v].bytes += Int64(packet.originalLength)
+        if ts == 0 { vantages[v].packetsWithoutTimestamp += 1 }
+        if vantages[v].firstPacketNs == nil { vantages[v].firstPacketNs = ts }
+        vantages[v].lastPacketNs = max(vantages[v].lastPacketNs ?? ts, ts)
+
+        let segment: TCPSegment
+        switch decoder.decode(packet.data, linkType: interfaces[packet.interface].linkType) {
+        case let .success(s): segment = s
+        case let .failure(f):
+            vantages[v].decodeOutcomes[f.outcome, default: 0] += 1
+            return
+        }
+        let key: ConnectionKey
+        if options.serverPorts.contains(segment.destination.port) {
+            key = ConnectionKey(client: segment.source, server: segment.destination)
+        } else if options.serverPorts.contains(segment.source.port) {
+            key = ConnectionKey(client: segment.destination, server: segment.source)
+        } else {
+            vantages[v].otherTCPSegments += 1
+            let port = min(segment.source.port, segment.destination.port)
+            if vantages[v].otherTCPPorts.count < 1024 || vantages[v].otherTCPPorts[port] != nil {
+                vantages[v].otherTCPPorts[port, default: 0] += 1
+            }
+            return
+        }
+        let fromClient = segment.source == key.client
+        let flags = segment.flags
+        var connection = flows[v][key]
+        // A new SYN on a closed (or reused) 4-tuple starts a new connection.
+        if let c = connection, flags.contains(.syn), !flags.contains(.ack), fromClient,
+           c.closedAtNs != nil || c.toServer.nextSequence.map({ seqDistance(segment.sequence &+ 1, $0) != 0 }) ?? false {
+            finish(c, vantage: v, reason: .connectionClosed)
+            flows[v][key] = nil
+            connection = nil
+        }
+        if let c = connection, c.closedAtNs != nil {
+            c.lastSeenNs = ts
+            return // late segments of a finished connection (retransmitted FIN, ACKs)
+        }
+        let c: Connection
+        if let existing = connection {
+            c = existing
+        } else {
+            if !flags.contains(.syn) && segment.payloadLength == 0 && flags.contains(.rst) { return }
+            c = Connection(id: vantages[v].connections, client: key.client, server: key.server, now: ts)
+            vantages[v].connections += 1
+            flows[v][key] = c
+        }
+        c.lastSeenNs = ts
+        if flags.contains(.syn) { c.sawSyn = true }
+
+        if fromClient {
+            c.toServer.accept(sequence: segment.sequence, syn: flags.contains(.syn), payload: segment.payload,
+                              wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { chunk in
+                self.requestChunk(chunk, connection: c, vantage: v)
+            }
+        } else {
+            c.toClient.accept(sequence: segment.sequence, syn: flags.contains(.syn), payload: segment.payload,
+                              wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { chunk in
+                self.responseChunk(chunk, connection: c, vantage: v)
+            }
+        }
+
+        if flags.contains(.rst) {
+            finish(c, vantage: v, reason: .connectionClosed)
+            c.closedAtNs = ts
+        } else if flags.contains(.fin) {
+            if fromClient { c.finFromClient = true } else { c.finFromServer = true }
+            if c.finFromClient && c.finFromServer {
+                finish(c, vantage: v, reason: .connectionClosed)
+                c.closedAtNs = ts
+            }
+        }
+
+        packetsSinceSweep += 1
+        if packetsSinceSweep >= 65_536 {
+            packetsSinceSweep = 0
+            sweep(now: ts)
+        }
+    }
+
+    private func requestChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+        guard c.requests.failure == nil else { return }
+        let ok = c.requests.feed(chunk) { message in
+            self.requestCompleted(message, connection: c, vantage: v)
+        }
+        if !ok { desynchronised(c, vantage: v, failure: c.requests.failure, direction: "client->server") }
+    }
+
+    private func responseChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+        guard c.responses.failure == nil else { return }
+        let ok = c.responses.feed(chunk, started: { ts in
+            if c.pairingStopped == nil { _ = c.responseStarted(at: ts) }
+        }) { message in
+            self.responseCompleted(message, connection: c, vantage: v)
+        }
+        if !ok { desynchronised(c, vantage: v, failure: c.responses.failure, direction: "server->client") }
+    }
+
+    private func desynchronised(_ c: Connection, vantage v: Int, failure: RESPStreamDecoder.Failure?, direction: String) {
+        vantages[v].desynchronisedStreams += 1
+        if vantages[v].desyncExamples.count < Self.maximumDesyncExamples, let failure {
+            vantages[v].desyncExamples.append("\(c.client) -> \(c.server) \(direction) \(failure)")
+        }
+        if c.pairingStopped == nil {
+            c.pairingStopped = .streamDesynchronised
+            vantages[v].unpaired[.streamDesynchronised, default: 0] += c.dropPending()
+        }
+    }
+
+    private func countCommand(_ command: String, vantage v: Int) -> String {
+        if vantages[v].requestsByCommand[command] == nil && vantages[v].requestsByCommand.count >= Self.maximumCommands {
+            return "(other)"
+        }
+        return command
+    }
+
+    private func requestCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
+        let command = countCommand(m.command ?? "?", vantage: v)
+        vantages[v].requests += 1
+        vantages[v].requestsByCommand[command, default: 0] += 1
+        if vantages[v].firstRequestNs == nil { vantages[v].firstRequestNs = m.firstByteNs }
+        vantages[v].lastRequestNs = max(vantages[v].lastRequestNs ?? m.firstByteNs, m.firstByteNs)
+        if let stopped = c.pairingStopped {
+            vantages[v].unpaired[stopped, default: 0] += 1
+            return
+        }
+        c.enqueue(Connection.Pending(command: command, sequence: m.sequence, firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs))
+        // Commands after which replies no longer answer requests one to one.
+        switch command {
+        case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "CLIENT REPLY", "SYNC", "PSYNC":
+            c.pairingStopped = .replyModeChanged
+            vantages[v].unpaired[.replyModeChanged, default: 0] += c.dropPending()
+        default:
+            break
+        }
+    }
+
+    private func responseCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
+        if m.isPush || c.pairingStopped != nil { return }
+        guard let p = c.dequeue() else {
+            vantages[v].unexpectedResponses += 1
+            return
+        }
+        let timing = RequestTiming(
+            vantage: v, connection: c.id, client: c.client, server: c.server, command: p.command,
+            requestSequence: p.sequence, requestFirstByteNs: p.firstByteNs, requestLastByteNs: p.lastByteNs,
+            responseFirstByteNs: p.responseFirstByteNs ?? m.firstByteNs, responseLastByteNs: m.lastByteNs,
+            isError: m.isError)
+        if m.isError { vantages[v].errorReplies += 1 }
+        let latency = timing.latencyNs
+        if latency < 0 {
+            vantages[v].negativeLatencies += 1
+        } else {
+            vantages[v].latency.record(latency)
+            vantages[v].latencyByCommand[p.command, default: LatencyRecorder()].record(latency)
+        }
+        sink(timing)
+    }
+
+    /// Ends a connection: flushes held bytes, counts what stayed unanswered.
+    private func finish(_ c: Connection, vantage v: Int, reason: UnpairedReason) {
+        guard c.closedAtNs == nil else { return }
+        c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v) }
+        c.toClient.finish(budget: budget) { self.responseChunk($0, connection: c, vantage: v) }
+        vantages[v].reassembly += c.toServer.counters
+        vantages[v].reassembly += c.toClient.counters
+        if c.toServer.joinedMidStream && !c.sawSyn { vantages[v].connectionsJoinedMidStream += 1 }
+        let left = c.dropPending()
+        if left > 0 { vantages[v].unpaired[reason, default: 0] += left }
+        c.closedAtNs = c.lastSeenNs
+    }
+
+    /// Forgets connections closed a while ago and drops idle ones.
+    private func sweep(now: Int64) {
+        for v in flows.indices {
+            for (key, c) in flows[v] {
+                if let closed = c.closedAtNs {
+                    if now - closed > 10_000_000_000 { flows[v][key] = nil }
+                } else if now - c.lastSeenNs > options.idleTimeoutNs {
+                    finish(c, vantage: v, reason: .idleTimeout)
+                    flows[v][key] = nil
+                }
+            }
+        }
+    }
+
+    private func finishAll(reason: UnpairedReason) {
+        for v in flows.indices {
+            for c in flows[v].values { finish(c, vantage: v, reason: reason) }
+            flows[v].removeAll()
+        }
+    }
+}

@@ -1,0 +1,440 @@
+/// One complete RESP message found in a stream.
+public struct RESPMessage: Sendable, Equatable {
+    /// Capture time of the packet that carried the message's first byte, and its last byte.
+    public var firstByteNs: Int64
+    public var lastByteNs: Int64
+    /// TCP sequence number of the message's first byte: the same at every vantage point.
+    public var sequence: UInt32
+    /// Requests: the command name, upper-cased, with the subcommand for container commands
+    /// ("CONFIG GET"). "?" when the name's bytes were not captured. Responses: nil.
+    public var command: String?
+    /// Responses: an error reply (`-ERR ...` or a RESP3 blob error).
+    public var isError: Bool
+    /// Responses: a RESP3 push (`>`), which answers no request.
+    public var isPush: Bool
+}
+
+/// Incremental RESP2 + RESP3 decoder for one direction of one connection.
+///
+/// Bytes arrive in any chunking; the result is the same message sequence (tests check every
+/// split). Nothing is buffered beyond the current header line (capped) and the first 32 bytes of
+/// a request's command name and subcommand. Missing bytes (capture loss or snapshot length) are
+/// absorbed where the protocol says how long they are (bulk string bodies); anywhere else they
+/// desynchronise the stream, which is reported, never guessed over.
+public struct RESPStreamDecoder {
+    public enum Role: Sendable { case requests, responses }
+
+    /// Why a stream stopped being decodable.
+    public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        public var sequence: UInt32
+        public var reason: String
+        public var description: String { "at stream sequence \(sequence): \(reason)" }
+    }
+
+    public static let maximumDepth = 128
+    /// Redis's own limits: an inline command up to 64 KiB; a bulk up to 512 MB by default (we
+    /// accept up to 2^40 since we skip bodies without storing them).
+    static let maximumInlineLength = 64 * 1024
+    static let maximumSimpleLineLength = 16 << 20
+    static let maximumNumberLineLength = 32
+    static let maximumBulkLength: Int64 = 1 << 40
+    static let captureLength = 32
+
+    private enum State {
+        case start
+        case line(type: UInt8)
+        case bulkBody(remaining: Int64, capture: Bool)
+        case crlf(seen: Int)
+        case failed
+    }
+
+    private struct Frame {
+        enum Kind { case aggregate, attribute, streamedAggregate, streamedString }
+        var kind: Kind
+        var remaining: Int64
+    }
+
+    public let role: Role
+    private var state = State.start
+    private var stack: [Frame] = []
+    private var line: [UInt8] = []
+    private var lineLength = 0
+    private var inMessage = false
+    private var message = RESPMessage(firstByteNs: 0, lastByteNs: 0, sequence: 0, command: nil, isError: false, isPush: false)
+    /// Position within the top-level request array, and the captured name / subcommand.
+    private var topIndex = 0
+    private var captured: [[UInt8]] = [[], []]
+    private var capturedComplete = [true, true]
+    public private(set) var failure: Failure?
+
+    public init(role: Role) {
+        self.role = role
+        line.reserveCapacity(64)
+        stack.reserveCapacity(8)
+        captured[0].reserveCapacity(Self.captureLength)
+        captured[1].reserveCapacity(Self.captureLength)
+    }
+
+    /// True between the first and last byte of a message.
+    public var isInsideMessage: Bool { inMessage }
+
+    /// Feeds one chunk; `emit` receives each message as it completes, `started` the first-byte
+    /// time of each message as it begins. Returns false once the stream has failed.
+    @discardableResult
+    public mutating func feed(_ chunk: StreamChunk, started: (Int64) -> Void = { _ in },
+                              emit: (RESPMessage) -> Void) -> Bool {
+        if case .failed = state { return false }
+        switch chunk {
+        case let .data(bytes, sequence, ts):
+            var i = 0
+            while i < bytes.count {
+                if !step(bytes, &i, sequence: sequence, ts: ts, started: started, emit: emit) { return false }
+            }
+        case let .missing(count, sequence, ts, cutBySnaplen):
+            return absorbMissing(count, sequence: sequence, ts: ts, cutBySnaplen: cutBySnaplen, emit: emit)
+        }
+        return true
+    }
+
+    private mutating func fail(_ sequence: UInt32, _ reason: String) -> Bool {
+        failure = Failure(sequence: sequence, reason: reason)
+        state = .failed
+        return false
+    }
+
+    private mutating func beginMessage(sequence: UInt32, ts: Int64, started: (Int64) -> Void) {
+        inMessage = true
+        message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: sequence, command: nil, isError: false, isPush: false)
+        topIndex = 0
+        captured[0].removeAll(keepingCapacity: true)
+        captured[1].removeAll(keepingCapacity: true)
+        capturedComplete = [true, true]
+        started(ts)
+    }
+
+    /// Processes bytes from `i`, advancing it. Returns false on failure.
+    private mutating func step(_ b: UnsafeRawBufferPointer, _ i: inout Int, sequence: UInt32, ts: Int64,
+                               started: (Int64) -> Void, emit: (RESPMessage) -> Void) -> Bool {
+        let here = sequence &+ UInt32(truncatingIfNeeded: i)
+        switch state {
+        case .failed:
+            return false
+
+        case .start:
+            let byte = b[i]
+            if !inMessage {
+                if role == .requests && (byte == 0x0D || byte == 0x0A) {
+                    i += 1 // Redis ignores empty lines between inline commands
+                    return true
+                }
+                beginMessage(sequence: here, ts: ts, started: started)
+            }
+            if let top = stack.last, top.kind == .streamedString {
+                guard byte == UInt8(ascii: ";") else {
+                    return fail(here, "expected ';' (a streamed string chunk), found \(describe(byte))")
+                }
+            }
+            line.removeAll(keepingCapacity: true)
+            lineLength = 0
+            if role == .requests && stack.isEmpty && byte != UInt8(ascii: "*") {
+                state = .line(type: 0) // inline command: the byte is part of the line
+                return true
+            }
+            guard Self.isTypeByte(byte) else {
+                return fail(here, "expected a RESP type byte (one of + - : $ * _ # , ( ! = % ~ > | ; .), found \(describe(byte))")
+            }
+            if stack.isEmpty {
+                message.isError = byte == UInt8(ascii: "-") || byte == UInt8(ascii: "!")
+                message.isPush = byte == UInt8(ascii: ">")
+            }
+            i += 1
+            state = .line(type: byte)
+            return true
+
+        case let .line(type):
+            let limit = type == 0 ? Self.maximumInlineLength
+                : Self.isNumberType(type) ? Self.maximumNumberLineLength : Self.maximumSimpleLineLength
+            var j = i
+            while j < b.count && b[j] != 0x0A { j += 1 }
+            let keep = min(j - i, max(0, 64 - line.count))
+            if keep > 0 { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[i..<(i + keep)])) }
+            lineLength += j - i
+            if lineLength > limit {
+                return fail(here, "a RESP line longer than \(limit) bytes without CRLF (type \(type == 0 ? "inline command" : describe(type)))")
+            }
+            guard j < b.count else {
+                i = j
+                return true
+            }
+            i = j + 1 // past the LF
+            message.lastByteNs = ts
+            return endOfLine(type: type, at: here, emit: emit)
+
+        case let .bulkBody(remaining, capture):
+            let take = Int(min(remaining, Int64(b.count - i)))
+            if capture {
+                let slot = topIndex
+                let room = Self.captureLength - captured[slot].count
+                if room > 0 {
+                    captured[slot].append(contentsOf: UnsafeRawBufferPointer(rebasing: b[i..<(i + min(take, room))]))
+                }
+            }
+            i += take
+            let left = remaining - Int64(take)
+            state = left == 0 ? .crlf(seen: 0) : .bulkBody(remaining: left, capture: capture)
+            return true
+
+        case let .crlf(seen):
+            let expected: UInt8 = seen == 0 ? 0x0D : 0x0A
+            guard b[i] == expected else {
+                return fail(here, "expected CRLF after a bulk string's body, found \(describe(b[i]))")
+            }
+            i += 1
+            if seen == 0 {
+                state = .crlf(seen: 1)
+                return true
+            }
+            message.lastByteNs = ts
+            if let top = stack.last, top.kind == .streamedString {
+                state = .start // the next chunk header follows
+                return true
+            }
+            return valueCompleted(emit: emit)
+        }
+    }
+
+    /// Missing bytes: fine inside a bulk body (its length is known), fatal elsewhere.
+    private mutating func absorbMissing(_ count: Int, sequence: UInt32, ts: Int64, cutBySnaplen: Bool,
+                                        emit: (RESPMessage) -> Void) -> Bool {
+        var left = Int64(count)
+        var at = sequence
+        while left > 0 {
+            switch state {
+            case let .bulkBody(remaining, capture):
+                let take = min(remaining, left)
+                if capture { capturedComplete[topIndex] = false }
+                left -= take
+                at = at &+ UInt32(truncatingIfNeeded: take)
+                state = take == remaining ? .crlf(seen: 0) : .bulkBody(remaining: remaining - take, capture: capture)
+            case let .crlf(seen):
+                // Assume the unseen CRLF was there: the length said where the body ends.
+                let take = Int64(min(2 - seen, Int(left)))
+                left -= take
+                at = at &+ UInt32(truncatingIfNeeded: take)
+                if seen + Int(take) < 2 {
+                    state = .crlf(seen: seen + Int(take))
+                } else {
+                    message.lastByteNs = ts
+                    if let top = stack.last, top.kind == .streamedString {
+                        state = .start
+                    } else if !valueCompleted(emit: emit) {
+                        return false
+                    }
+                }
+            case .failed:
+                return false
+            default:
+                let why = cutBySnaplen
+                    ? "\(left) bytes were cut by the snapshot length where RESP framing was expected (capture with a larger -s)"
+                    : "\(left) bytes were never seen (lost before this vantage point) where RESP framing was expected"
+                return fail(at, why)
+            }
+        }
+        return true
+    }
+
+    private mutating func endOfLine(type: UInt8, at here: UInt32, emit: (RESPMessage) -> Void) -> Bool {
+        var content = line[...]
+        if content.last == 0x0D { content = content.dropLast() } else if type != 0 && lineLength <= 64 {
+            return fail(here, "expected CR before LF at the end of a RESP line")
+        }
+        if type == 0 { return inlineCommand(content, emit: emit) }
+        switch type {
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+            if content.elementsEqual([UInt8(ascii: "?")]) {
+                return push(Frame(kind: .streamedAggregate, remaining: -1), at: here)
+            }
+            guard let n = Self.parseInteger(content), n >= -1, n <= Self.maximumBulkLength else {
+                return fail(here, "expected an element count after '\(Character(UnicodeScalar(type)))', found \"\(String(decoding: content, as: UTF8.self))\"")
+            }
+            let pairs = type == UInt8(ascii: "%") || type == UInt8(ascii: "|")
+            if n <= 0 && role == .requests && stack.isEmpty {
+                inMessage = false // Redis skips an empty request array and sends no reply
+                state = .start
+                return true
+            }
+            if n <= 0 {
+                if type == UInt8(ascii: "|") { state = .start; return true } // empty attribute
+                return valueCompleted(emit: emit)
+            }
+            return push(Frame(kind: type == UInt8(ascii: "|") ? .attribute : .aggregate, remaining: pairs ? 2 * n : n), at: here)
+
+        case UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "!"):
+            if content.elementsEqual([UInt8(ascii: "?")]) {
+                state = .start
+                return push(Frame(kind: .streamedString, remaining: -1), at: here)
+            }
+            guard let n = Self.parseInteger(content), n >= -1, n <= Self.maximumBulkLength else {
+                return fail(here, "expected a bulk length after '\(Character(UnicodeScalar(type)))', found \"\(String(decoding: content, as: UTF8.self))\"")
+            }
+            if n == -1 { return valueCompleted(emit: emit) }
+            let capture = role == .requests && stack.count == 1 && stack[0].kind == .aggregate && topIndex < 2
+            state = n == 0 ? .crlf(seen: 0) : .bulkBody(remaining: n, capture: capture)
+            return true
+
+        case UInt8(ascii: ";"):
+            guard let n = Self.parseInteger(content), n >= 0, n <= Self.maximumBulkLength else {
+                return fail(here, "expected a chunk length after ';'")
+            }
+            if n == 0 {
+                stack.removeLast() // the streamed string ends
+                return valueCompleted(emit: emit)
+            }
+            state = .bulkBody(remaining: n, capture: false)
+            return true
+
+        case UInt8(ascii: "."):
+            guard let top = stack.last, top.kind == .streamedAggregate else {
+                return fail(here, "'.' (end of a streamed aggregate) outside one")
+            }
+            stack.removeLast()
+            return valueCompleted(emit: emit)
+
+        default: // + - : _ # , ( : simple values
+            return valueCompleted(emit: emit)
+        }
+    }
+
+    private mutating func push(_ frame: Frame, at here: UInt32) -> Bool {
+        guard stack.count < Self.maximumDepth else {
+            return fail(here, "aggregates nested deeper than \(Self.maximumDepth) levels")
+        }
+        stack.append(frame)
+        if frame.kind != .streamedString { state = .start }
+        return true
+    }
+
+    /// A value ended: count it against its parents; emit the message when the outermost ends.
+    private mutating func valueCompleted(emit: (RESPMessage) -> Void) -> Bool {
+        state = .start
+        while let top = stack.last {
+            if stack.count == 1 { topIndex += 1 }
+            switch top.kind {
+            case .streamedAggregate, .streamedString:
+                return true
+            case .aggregate, .attribute:
+                stack[stack.count - 1].remaining -= 1
+                if stack[stack.count - 1].remaining > 0 { return true }
+                stack.removeLast()
+                if top.kind == .attribute {
+                    if stack.isEmpty { topIndex = 0 }
+                    return true // an attribute annotates the value that follows; it is not one
+                }
+            }
+        }
+        finishMessage(emit: emit)
+        return true
+    }
+
+    private mutating func finishMessage(emit: (RESPMessage) -> Void) {
+        if role == .requests {
+            message.command = commandName()
+        }
+        inMessage = false
+        emit(message)
+    }
+
+    private mutating func inlineCommand(_ content: ArraySlice<UInt8>, emit: (RESPMessage) -> Void) -> Bool {
+        let words = content.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 })
+        if words.isEmpty {
+            inMessage = false // an empty line: Redis ignores it and sends nothing
+            state = .start
+            return true
+        }
+        captured[0] = Array(words[0].prefix(Self.captureLength))
+        captured[1] = words.count > 1 ? Array(words[1].prefix(Self.captureLength)) : []
+        topIndex = words.count
+        state = .start
+        finishMessage(emit: emit)
+        return true
+    }
+
+    /// The command's name, upper-cased; container commands get their subcommand.
+    private func commandName() -> String {
+        guard topIndex >= 1, capturedComplete[0], let name = CommandNames.normalise(captured[0]) else { return "?" }
+        if CommandNames.containers.contains(name), topIndex >= 2, capturedComplete[1],
+           let sub = CommandNames.normalise(captured[1]) {
+            return name + " " + sub
+        }
+        return name
+    }
+
+    static func isTypeByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "$"), UInt8(ascii: "*"),
+             UInt8(ascii: "_"), UInt8(ascii: "#"), UInt8(ascii: ","), UInt8(ascii: "("), UInt8(ascii: "!"),
+             UInt8(ascii: "="), UInt8(ascii: "%"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "|"),
+             UInt8(ascii: ";"), UInt8(ascii: "."):
+            true
+        default:
+            false
+        }
+    }
+
+    static func isNumberType(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "*"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "~"), UInt8(ascii: ">"),
+             UInt8(ascii: "|"), UInt8(ascii: "="), UInt8(ascii: "!"), UInt8(ascii: ";"), UInt8(ascii: "."):
+            true
+        default:
+            false
+        }
+    }
+
+    static func parseInteger(_ s: ArraySlice<UInt8>) -> Int64? {
+        var value: Int64 = 0
+        var negative = false
+        var digits = 0
+        for (k, c) in s.enumerated() {
+            if k == 0 && c == UInt8(ascii: "-") {
+                negative = true
+                continue
+            }
+            guard c >= 0x30 && c <= 0x39, digits < 18 else { return nil }
+            value = value * 10 + Int64(c - 0x30)
+            digits += 1
+        }
+        return digits == 0 ? nil : (negative ? -value : value)
+    }
+
+    private func describe(_ b: UInt8) -> String {
+        (0x21...0x7E).contains(b) ? "'\(Character(UnicodeScalar(b)))'" : "byte 0x\(String(b, radix: 16))"
+    }
+}
+
+/// Command-name rules shared by the decoder and the report.
+public enum CommandNames {
+    /// Commands whose first argument is a subcommand worth keeping (as `INFO commandstats` does,
+    /// which reports `cmdstat_config|get`).
+    public static let containers: Set<String> = [
+        "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY",
+        "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO",
+    ]
+
+    /// Upper-cases a captured name; nil when it does not look like a command name.
+    static func normalise(_ bytes: [UInt8]) -> String? {
+        guard !bytes.isEmpty, bytes.count < RESPStreamDecoder.captureLength else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count)
+        for c in bytes {
+            switch c {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): out.append(c - 32)
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "|"), UInt8(ascii: ":"):
+                out.append(c)
+            default: return nil
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

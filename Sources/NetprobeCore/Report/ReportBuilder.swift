@@ -1,0 +1,12 @@
+/// Reads a trace file and builds its report: the whole of `netprobe report` minus the printing.
+public enum ReportBuilder {
+    /// Analyses `path`. Throws only when the file cannot be opened or is not a trace at all; damage
+    /// later in the file is recorded in the report (`trace.error`) after everything before it.
+    public static func build(path: String, options: AnalysisOptions = AnalysisOptions(),
+                             onRequest: @escaping (RequestTiming) -> Void = { _ in }) throws -> (Report, TraceAnalysis) {
+        let reader = try TraceReader(path: path)
+        let analysis = TraceAnalyzer(options: options).analyze(reader, onRequest: onRequest)
+        let report = Report(analysis: analysis, file: path, format: reader.format.rawValue, sections: reader.sections)
+        return (report, analysis)
+    }
+}

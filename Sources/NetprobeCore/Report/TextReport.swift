@@ -1,0 +1,97 @@
+/// Renders a `Report` as aligned text tables for people.
+public enum TextReport {
+    public static func render(_ r: Report) -> String {
+        var out = ""
+        out += "netprobe \(r.netprobe) report: \(r.trace.file) (\(r.trace.format), \(r.trace.packets) packets)\n"
+        if let error = r.trace.error {
+            out += "ERROR: reading stopped: \(error)\n       everything before that point is analysed below\n"
+        }
+        for w in r.trace.warnings { out += "warning: \(w)\n" }
+        out += "\nVantage points in the trace\n"
+        var table = Table(["NAME", "ROLE / DESCRIPTION", "LINK", "SNAPLEN", "PACKETS", "DROPPED"])
+        for p in r.trace.vantagePoints {
+            table.add([p.name, p.description ?? "-", p.linkType, "\(p.snapLength)", "\(p.packets)",
+                       p.dropped.map { "\($0)" } ?? "unknown"])
+        }
+        out += table.render(indent: 2)
+        out += "\nLatency = \(r.latencyDefinition).\n"
+        for v in r.vantages {
+            out += "\nVantage \(v.name): \(v.requests.total) requests"
+            if let d = v.durationSeconds { out += " in \(fmt(d, 3)) s" }
+            if let rate = v.requests.perSecond { out += " (\(fmt(rate, 0)) req/s)" }
+            out += ", \(v.tcp.connections) connections\n"
+            var t = Table(["COMMAND", "COUNT", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "mean us"])
+            for c in v.byCommand { t.add(row(c.command, c.count, c.latencyUs)) }
+            if v.byCommand.count != 1 { t.add(row("all", v.requests.total, v.latencyUs)) }
+            out += t.render(indent: 2)
+            var facts: [String] = []
+            facts.append("paired \(v.latencyUs.count)")
+            facts.append("unpaired \(v.unpairedRequests)" + (v.unpairedByReason.isEmpty ? "" : " (" + v.unpairedByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"))
+            if v.unexpectedResponses > 0 { facts.append("responses without a request \(v.unexpectedResponses)") }
+            if v.errorReplies > 0 { facts.append("error replies \(v.errorReplies)") }
+            out += "  requests: " + facts.joined(separator: "; ") + "\n"
+            let tcp = v.tcp
+            out += "  tcp: \(tcp.retransmittedSegments) retransmitted, \(tcp.outOfOrderSegments) out of order, \(tcp.gaps) gaps (\(tcp.gapBytes) bytes never seen), \(tcp.snaplenCutBytes) bytes cut by snaplen\n"
+            out += "  packets: \(v.packets)"
+            if !v.decodeProblems.isEmpty {
+                out += "; damaged: " + v.decodeProblems.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            }
+            if !v.otherTraffic.isEmpty {
+                out += "; not analysed: " + v.otherTraffic.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            }
+            out += "\n"
+            for n in v.notes { out += "  note: \(n)\n" }
+        }
+        return out
+    }
+
+    private static func row(_ name: String, _ count: Int, _ l: LatencySummary) -> [String] {
+        [name, "\(count)", us(l.p50), us(l.p90), us(l.p99), us(l.p999), us(l.max), us(l.mean)]
+    }
+
+    static func us(_ v: Double?) -> String {
+        guard let v else { return "-" }
+        return v >= 100 ? fmt(v, 0) : v >= 10 ? fmt(v, 1) : fmt(v, 2)
+    }
+
+    /// Fixed-point formatting without Foundation.
+    public static func fmt(_ v: Double, _ digits: Int) -> String {
+        guard v.isFinite else { return "\(v)" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = (abs(v) * scale).rounded()
+        let whole = Int64(scaled / scale)
+        let frac = Int64(scaled - Double(whole) * scale)
+        var s = (v < 0 && scaled != 0 ? "-" : "") + "\(whole)"
+        if digits > 0 {
+            let f = "\(frac)"
+            s += "." + String(repeating: "0", count: digits - f.count) + f
+        }
+        return s
+    }
+}
+
+/// A text table: the first column left-aligned, the others right-aligned.
+struct Table {
+    var header: [String]
+    var rows: [[String]] = []
+    init(_ header: [String]) { self.header = header }
+    mutating func add(_ row: [String]) { rows.append(row) }
+    func render(indent: Int) -> String {
+        let all = [header] + rows
+        var widths = [Int](repeating: 0, count: header.count)
+        for r in all { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        var out = ""
+        for r in all {
+            var line = String(repeating: " ", count: indent)
+            for (i, c) in r.enumerated() where i < widths.count {
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                line += i == 0 || i == 1 && header[1].hasPrefix("ROLE") ? c + pad : pad + c
+                if i < r.count - 1 { line += "  " }
+            }
+            while line.hasSuffix(" ") { line.removeLast() }
+            out += line + "\n"
+        }
+        return out
+    }
+}

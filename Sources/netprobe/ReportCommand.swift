@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import NetprobeCore
+
+/// Output formats of `report` and `compare`.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+extension Netprobe {
+    /// `netprobe report TRACE`: per vantage point, Redis requests by command and their latency.
+    struct ReportCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "report",
+            abstract: "Report Redis request latency at each vantage point of a trace.",
+            discussion: """
+                TRACE is a pcap file (tcpdump -w, microsecond or nanosecond) or a pcapng file \
+                (dumpcap, Wireshark, netprobe capture); '-' reads standard input. Each capture \
+                interface in the file is a vantage point, named by its if_name (classic pcap does \
+                not record the name: its single interface is called if0).
+
+                Latency at a vantage point is the time from the packet carrying a request's last \
+                byte to the packet carrying its response's first byte. Requests are paired with \
+                responses in order on each connection, so pipelining is handled; a request whose \
+                response is never seen is counted as unpaired, never matched to another reply.
+
+                Exit status: 0 the whole trace was read; 1 the file could not be read at all; \
+                2 the file is damaged part-way: the report covers everything before the damage.
+                """)
+
+        @Argument(help: ArgumentHelp("The trace to read.", valueName: "TRACE"))
+        var trace: String?
+
+        @Option(name: .customShort("r"), help: ArgumentHelp("The trace to read (as tcpdump -r).", valueName: "TRACE"))
+        var readFile: String?
+
+        @Option(help: "Output format: text (a table for people) or json (for scripts).")
+        var format: OutputFormat = .text
+
+        @Option(name: .customLong("vantage"), help: ArgumentHelp(
+            "Only this vantage point (interface name); repeat for several.", valueName: "NAME"))
+        var vantages: [String] = []
+
+        @Option(name: .customLong("port"), help: ArgumentHelp(
+            "TCP port of the Redis server; repeat for several.", valueName: "PORT"))
+        var ports: [UInt16] = [6379]
+
+        func validate() throws {
+            if trace == nil && readFile == nil { throw ValidationError("Name a trace: netprobe report TRACE (or -r TRACE).") }
+            if trace != nil && readFile != nil { throw ValidationError("Give the trace once: as an argument or with -r, not both.") }
+            if ports.contains(0) { throw ValidationError("--port must be between 1 and 65535.") }
+        }
+
+        func run() throws {
+            let path = (trace ?? readFile)!
+            var options = AnalysisOptions()
+            options.serverPorts = Set(ports)
+            if !vantages.isEmpty { options.vantages = Set(vantages) }
+            let report: Report
+            let analysis: TraceAnalysis
+            do {
+                (report, analysis) = try ReportBuilder.build(path: path, options: options)
+            } catch let error as TraceError {
+                printError("netprobe: \(error)")
+                throw ExitCode(1)
+            }
+            let known = Set(analysis.interfaces.map(\.name))
+            let unknown = vantages.filter { !known.contains($0) }
+            if !unknown.isEmpty {
+                printError("netprobe: \(path) has no vantage point named \(unknown.joined(separator: ", ")); it has: \(analysis.interfaces.map(\.name).joined(separator: ", "))")
+                throw ExitCode(1)
+            }
+            switch format {
+            case .text: print(TextReport.render(report), terminator: "")
+            case .json: print(try JSONOutput.encode(report))
+            }
+            if let error = analysis.error {
+                printError("netprobe: \(error)\nnetprobe: the report covers the \(analysis.packets) packets before that point")
+                throw ExitCode(2)
+            }
+        }
+    }
+}
+
+enum JSONOutput {
+    static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
