@@ -129,10 +129,11 @@ public struct RESPStreamDecoder {
                 }
                 beginMessage(sequence: here, ts: ts, started: started)
             }
-            if let top = stack.last, top.kind == .streamedString {
-                guard byte == UInt8(ascii: ";") else {
-                    return fail(here, "expected ';' (a streamed string chunk), found \(describe(byte))")
-                }
+            let inStreamedString = stack.last?.kind == .streamedString
+            if inStreamedString != (byte == UInt8(ascii: ";")) {
+                return fail(here, inStreamedString
+                    ? "expected ';' (a streamed string chunk), found \(describe(byte))"
+                    : "';' (a streamed string chunk) outside a streamed string")
             }
             line.removeAll(keepingCapacity: true)
             lineLength = 0
