@@ -44,6 +44,6 @@ let package = Package(
             ]),
 
         .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
-        .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore"]),
+        .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"]),
     ]
 )

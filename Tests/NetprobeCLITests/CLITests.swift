@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import NetprobeCore
+
+/// Runs the built `netprobe` binary, as a user would.
+struct CLI {
+    static let packageRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    static let binary: String = {
+        let nextToTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("netprobe").path
+        if FileManager.default.isExecutableFile(atPath: nextToTests) { return nextToTests }
+        for candidate in [".build/debug/netprobe", ".build/release/netprobe"] {
+            let path = packageRoot.appendingPathComponent(candidate).path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nextToTests
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = arguments
+        p.currentDirectoryURL = packageRoot
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func temp(_ bytes: [UInt8], _ suffix: String) throws -> String {
+        let path = NSTemporaryDirectory() + "netprobe-cli-\(UUID().uuidString)\(suffix)"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+}
+
+@Suite("netprobe command line")
+struct CLITests {
+    @Test("--help teaches the subcommands; report --help matches the golden file")
+    func help() throws {
+        let top = try CLI.run(["--help"])
+        #expect(top.status == 0)
+        #expect(top.stdout.contains("report"))
+        let report = try CLI.run(["report", "--help"])
+        #expect(report.status == 0)
+        let golden = CLI.packageRoot.appendingPathComponent("Tests/NetprobeCLITests/golden/report-help.txt")
+        let expected = try String(contentsOf: golden, encoding: .utf8)
+        #expect(report.stdout == expected, "report --help changed; if on purpose: .build/debug/netprobe report --help > \(golden.path)")
+    }
+
+    @Test("version names the linked C libraries")
+    func version() throws {
+        let r = try CLI.run(["version"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("libpcap version"))
+        #expect(r.stdout.contains("libnl"))
+        #expect(r.stdout.contains("libvirt"))
+    }
+
+    @Test("a file that is not a trace: exit 1, and the message names file, offset and what was expected")
+    func notATrace() throws {
+        let path = try CLI.temp(Array("GET / HTTP/1.1\r\n".utf8), ".pcap")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CLI.run(["report", path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains(path))
+        #expect(r.stderr.contains("byte offset 0"))
+        #expect(r.stderr.contains("expected a pcap magic"))
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test("damage part-way: exit 2, the report covers what came before")
+    func damaged() throws {
+        let e = PcapngEncoder()
+        var out: [UInt8] = []
+        e.appendSectionHeader(to: &out)
+        e.appendInterfaceDescription(to: &out, linkType: .ethernet, snapLength: 0, name: "vnet0")
+        let frame = [UInt8](repeating: 0, count: 60)
+        frame.withUnsafeBytes { e.appendEnhancedPacket(to: &out, interface: 0, ticks: 1, data: $0, originalLength: 60) }
+        out += [6, 0, 0, 0, 7, 0, 0, 0] + [UInt8](repeating: 0, count: 8) // length 7: not a multiple of 4
+        let path = try CLI.temp(out, ".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CLI.run(["report", path, "--format", "json"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("multiple of 4"))
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let trace = json?["trace"] as? [String: Any]
+        #expect(trace?["packets"] as? Int == 1)
+        #expect((trace?["error"] as? String)?.contains("offset") == true)
+    }
+
+    @Test("an unknown --vantage lists the ones the trace has")
+    func unknownVantage() throws {
+        let e = PcapngEncoder()
+        var out: [UInt8] = []
+        e.appendSectionHeader(to: &out)
+        e.appendInterfaceDescription(to: &out, linkType: .ethernet, snapLength: 0, name: "virbr0")
+        let path = try CLI.temp(out, ".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try CLI.run(["report", path, "--vantage", "eth9"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("eth9"))
+        #expect(r.stderr.contains("virbr0"))
+    }
+
+    @Test("argument mistakes are explained")
+    func usage() throws {
+        #expect(try CLI.run(["report"]).stderr.contains("Name a trace"))
+        #expect(try CLI.run(["report", "a", "-r", "b"]).stderr.contains("not both"))
+        #expect(try CLI.run(["report", "a", "--format", "xml"]).status != 0)
+    }
+}
