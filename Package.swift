@@ -36,14 +36,23 @@ let package = Package(
         .target(
             name: "NetprobeCapture",
             dependencies: ["NetprobeCore", "CPcap", "CNetlink", "CLibvirt", "CNetprobeShims"]),
+        // The built-in testbed: namespaces, bridge/tap/macvtap/veth, the Redis guest, QEMU, libvirtd.
+        .target(name: "NetprobeLab", dependencies: ["NetprobeCore"]),
+        // The built-in RESP load generator (memtier-like), stamping requests on the capture clock.
+        .target(
+            name: "NetprobeLoad",
+            dependencies: ["NetprobeCore", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .executableTarget(
             name: "netprobe",
             dependencies: [
-                "NetprobeCore", "NetprobeCapture",
+                "NetprobeCore", "NetprobeCapture", "NetprobeLab", "NetprobeLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
         .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"]),
+        .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore"]),
+        .testTarget(name: "NetprobeLabTests", dependencies: ["NetprobeLab", "NetprobeCore", "netprobe"]),
+        .testTarget(name: "NetprobeLoadTests", dependencies: ["NetprobeLoad", "NetprobeCore"]),
     ]
 )
