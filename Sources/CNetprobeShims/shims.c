@@ -1,4 +1,13 @@
+#define _GNU_SOURCE
 #include "CNetprobeShims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <pcap/pcap.h>
 #include <netlink/version.h>
@@ -18,4 +27,63 @@ long CNetprobe_libvirt_version(void) {
 
 uint64_t CNetprobe_qdisc_stat(struct rtnl_qdisc *qdisc, int stat_id) {
     return rtnl_tc_get_stat(TC_CAST(qdisc), (enum rtnl_tc_stat)stat_id);
+}
+
+int CNetprobe_enter_netns(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = setns(fd, CLONE_NEWNET);
+    int saved = errno;
+    close(fd);
+    return rc < 0 ? -saved : 0;
+}
+
+int CNetprobe_setns_fd(int fd) {
+    return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
+}
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+void CNetprobe_install_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocking poll returns EINTR at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int CNetprobe_stop_signal(void) { return stop_signal; }
+
+void CNetprobe_reset_stop_signal(void) { stop_signal = 0; }
+
+const char *CNetprobe_qdisc_kind(struct rtnl_qdisc *qdisc) {
+    const char *kind = rtnl_tc_get_kind(TC_CAST(qdisc));
+    return kind ? kind : "";
+}
+
+extern char **environ;
+
+int CNetprobe_spawn(char *const argv[], int stdout_fd, int stderr_fd) {
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t actions;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_init(&actions);
+    if (stdout_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return rc == 0 ? (int)pid : -rc;
 }

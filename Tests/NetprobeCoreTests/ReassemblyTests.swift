@@ -19,7 +19,7 @@ struct ReassemblyTests {
             bytes.withUnsafeBytes { raw in
                 r.accept(sequence: seq, syn: syn, payload: raw, wireLength: wire ?? bytes.count, timestampNs: t, budget: budget) { chunk in
                     switch chunk {
-                    case let .data(b, _, _): got.append(.data(Array(b)))
+                    case let .data(b, _, _, _): got.append(.data(Array(b)))
                     case let .missing(n, _, _, cut): got.append(.missing(n, cut))
                     }
                 }
@@ -30,7 +30,7 @@ struct ReassemblyTests {
             var got: [Piece] = []
             r.finish(budget: budget) { chunk in
                 if case let .missing(n, _, _, cut) = chunk { got.append(.missing(n, cut)) }
-                if case let .data(b, _, _) = chunk { got.append(.data(Array(b))) }
+                if case let .data(b, _, _, _) = chunk { got.append(.data(Array(b))) }
             }
             out += got
         }

@@ -18,4 +18,27 @@ long CNetprobe_libvirt_version(void);
 /// rtnl_tc_get_stat(TC_CAST(qdisc), id): TC_CAST is a macro Swift cannot call.
 uint64_t CNetprobe_qdisc_stat(struct rtnl_qdisc *qdisc, int stat_id);
 
+/// Moves the calling thread into the network namespace at `path` (e.g. /run/netns/NAME or
+/// /proc/self/ns/net): open(2) + setns(2, CLONE_NEWNET). Returns 0, or -errno.
+int CNetprobe_enter_netns(const char *path);
+
+/// setns(fd, CLONE_NEWNET) for an already open namespace file. Returns 0, or -errno.
+int CNetprobe_setns_fd(int fd);
+
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP that only set a flag (async-signal-safe).
+void CNetprobe_install_stop_signals(void);
+/// The signal that asked netprobe to stop, or 0.
+int CNetprobe_stop_signal(void);
+/// Clears the flag (tests).
+void CNetprobe_reset_stop_signal(void);
+
+/// posix_spawnp(argv[0], argv) with every signal unblocked and at its default disposition in the
+/// child (threads of a Swift program often block signals, and a child inherits the mask: a child
+/// spawned that way would ignore SIGTERM). `stdout_fd` / `stderr_fd` < 0 mean "inherit".
+/// Returns the pid, or -errno.
+int CNetprobe_spawn(char *const argv[], int stdout_fd, int stderr_fd);
+
+/// libnl: the qdisc type name ("tbf", "fq_codel" ...) of a qdisc, or "" (rtnl_tc_get_kind via TC_CAST).
+const char *CNetprobe_qdisc_kind(struct rtnl_qdisc *qdisc);
+
 #endif

@@ -74,6 +74,8 @@ public final class TraceAnalyzer {
     /// Most distinct commands tracked per vantage point; the rest are counted as "(other)".
     public static let maximumCommands = 64
     static let maximumDesyncExamples = 5
+    /// Replies kept aside per connection while its request stream waits behind a hole.
+    static let maximumDeferredBytes = 4 << 20
 
     private let options: AnalysisOptions
     private let decoder = PacketDecoder()
@@ -191,19 +193,32 @@ public final class TraceAnalyzer {
             c = Connection(id: vantages[v].connections, client: key.client, server: key.server, now: ts)
             vantages[v].connections += 1
             flows[v][key] = c
+            if !flags.contains(.syn) {
+                // Joined mid-stream: neither direction is known to be at a message boundary.
+                c.requestsNeedBoundary = true
+                c.responsesNeedAlignment = true
+            }
         }
         c.lastSeenNs = ts
         if flags.contains(.syn) { c.sawSyn = true }
 
         if fromClient {
-            c.toServer.accept(sequence: segment.sequence, syn: flags.contains(.syn), payload: segment.payload,
+            c.toServer.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
+                              syn: flags.contains(.syn), payload: segment.payload,
                               wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { chunk in
                 self.requestChunk(chunk, connection: c, vantage: v)
             }
+            replayDeferredResponses(c, vantage: v)
         } else {
-            c.toClient.accept(sequence: segment.sequence, syn: flags.contains(.syn), payload: segment.payload,
+            c.toClient.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
+                              syn: flags.contains(.syn), payload: segment.payload,
                               wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { chunk in
-                self.responseChunk(chunk, connection: c, vantage: v)
+                self.responseOrDefer(chunk, connection: c, vantage: v)
+            }
+            if c.deferredBytes > Self.maximumDeferredBytes {
+                // The request stream has waited too long behind its hole: give the hole up.
+                c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v) }
+                replayDeferredResponses(c, vantage: v)
             }
         }
 
@@ -226,32 +241,127 @@ public final class TraceAnalyzer {
     }
 
     private func requestChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
-        guard c.requests.failure == nil else { return }
+        if case let .data(bytes, sequence, _, ack) = chunk {
+            if c.requestsNeedBoundary {
+                // Wait for a segment that starts a command: a RESP array or an inline command.
+                guard let first = bytes.first,
+                      first == UInt8(ascii: "*") || (first | 0x20 >= UInt8(ascii: "a") && first | 0x20 <= UInt8(ascii: "z"))
+                else { return }
+                c.requestsNeedBoundary = false
+                c.requests = RESPStreamDecoder(role: .requests)
+                c.pairFromSequence = sequence
+                c.alignResponsesAt = ack
+            } else if c.responsesNeedAlignment && c.alignResponsesAt == nil && !c.requests.isInsideMessage {
+                // Pairing resumes with the first request that starts from here.
+                if c.pairFromSequence.map({ seqDistance(sequence, $0) >= 0 }) ?? true {
+                    c.pairFromSequence = sequence
+                    c.alignResponsesAt = ack
+                }
+            }
+        } else if c.requestsNeedBoundary {
+            return
+        }
         let ok = c.requests.feed(chunk) { message in
             self.requestCompleted(message, connection: c, vantage: v)
         }
-        if !ok { desynchronised(c, vantage: v, failure: c.requests.failure, direction: "client->server") }
+        if !ok {
+            noteDesync(c, vantage: v, failure: c.requests.failure, direction: "client->server")
+            // Requests restart at the next command boundary; replies once aligned with it.
+            c.requestsNeedBoundary = true
+            realign(c, vantage: v, from: nil)
+        }
+    }
+
+    /// Replies are decoded in step with the requests they answer. While the request stream waits
+    /// behind a hole, the requests it holds (or lost) are not known yet, so replies wait too:
+    /// otherwise a reply to a request in the hole would be taken for the reply of a held one.
+    private func responseOrDefer(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+        guard c.toServer.heldByteCount > 0 || !c.deferredResponses.isEmpty else {
+            responseChunk(chunk, connection: c, vantage: v)
+            return
+        }
+        switch chunk {
+        case let .data(bytes, sequence, ts, ack):
+            c.deferredResponses.append(.data(Array(bytes), sequence: sequence, timestampNs: ts, acknowledgement: ack))
+            c.deferredBytes += bytes.count
+        case let .missing(count, sequence, ts, cut):
+            c.deferredResponses.append(.missing(count: count, sequence: sequence, timestampNs: ts, cutBySnaplen: cut))
+        }
+    }
+
+    /// Decodes the replies kept aside, once the request stream has no hole left.
+    private func replayDeferredResponses(_ c: Connection, vantage v: Int) {
+        guard !c.deferredResponses.isEmpty, c.toServer.heldByteCount == 0 else { return }
+        let chunks = c.deferredResponses
+        c.deferredResponses.removeAll()
+        c.deferredBytes = 0
+        for chunk in chunks {
+            switch chunk {
+            case let .data(bytes, sequence, ts, ack):
+                bytes.withUnsafeBytes { raw in
+                    responseChunk(.data(raw, sequence: sequence, timestampNs: ts, acknowledgement: ack), connection: c, vantage: v)
+                }
+            case let .missing(count, sequence, ts, cut):
+                responseChunk(.missing(count: count, sequence: sequence, timestampNs: ts, cutBySnaplen: cut), connection: c, vantage: v)
+            }
+        }
     }
 
     private func responseChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
-        guard c.responses.failure == nil else { return }
+        var chunk = chunk
+        var ack: UInt32?
+        if case let .data(bytes, sequence, ts, acknowledgement) = chunk {
+            ack = acknowledgement
+            if c.responsesNeedAlignment {
+                // Resume exactly where the reply to the first request to pair must start.
+                guard let at = c.alignResponsesAt, let from = c.pairFromSequence, !c.requestsNeedBoundary else { return }
+                let offset = -seqDistance(sequence, at)
+                if offset < 0 || (offset == 0 && seqDistance(acknowledgement, from) <= 0) {
+                    // That reply was lost (or this cannot be it): try again from the next request.
+                    realign(c, vantage: v, from: c.toServer.nextSequence)
+                    return
+                }
+                if offset >= Int64(bytes.count) { return } // still before it
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[Int(offset)...])
+                guard let first = rest.first, RESPStreamDecoder.isTypeByte(first) else {
+                    realign(c, vantage: v, from: c.toServer.nextSequence)
+                    return
+                }
+                c.responsesNeedAlignment = false
+                c.responses = RESPStreamDecoder(role: .responses)
+                chunk = .data(rest, sequence: at, timestampNs: ts, acknowledgement: acknowledgement)
+            }
+        } else if c.responsesNeedAlignment {
+            return
+        }
         let ok = c.responses.feed(chunk, started: { ts in
-            if c.pairingStopped == nil { _ = c.responseStarted(at: ts) }
+            if c.pairingStopped == nil { c.responseStarted(at: ts, acknowledgement: ack) }
         }) { message in
             self.responseCompleted(message, connection: c, vantage: v)
         }
-        if !ok { desynchronised(c, vantage: v, failure: c.responses.failure, direction: "server->client") }
+        if !ok {
+            noteDesync(c, vantage: v, failure: c.responses.failure, direction: "server->client")
+            // Replies to requests sent so far may be lost: pair only requests sent from now on.
+            realign(c, vantage: v, from: c.toServer.nextSequence)
+        }
     }
 
-    private func desynchronised(_ c: Connection, vantage v: Int, failure: RESPStreamDecoder.Failure?, direction: String) {
+    private func noteDesync(_ c: Connection, vantage v: Int, failure: RESPStreamDecoder.Failure?, direction: String) {
         vantages[v].desynchronisedStreams += 1
         if vantages[v].desyncExamples.count < Self.maximumDesyncExamples, let failure {
             vantages[v].desyncExamples.append("\(c.client) -> \(c.server) \(direction) \(failure)")
         }
-        if c.pairingStopped == nil {
-            c.pairingStopped = .streamDesynchronised
-            vantages[v].unpaired[.streamDesynchronised, default: 0] += c.dropPending()
-        }
+    }
+
+    /// Drops every pending request (its reply can no longer be told apart) and waits for
+    /// alignment again; `from` is where pairing resumes (nil: at the next request boundary).
+    private func realign(_ c: Connection, vantage v: Int, from: UInt32?) {
+        let dropped = c.dropPending()
+        if dropped > 0 { vantages[v].unpaired[.streamDesynchronised, default: 0] += dropped }
+        c.responsesNeedAlignment = true
+        c.responseRejected = false
+        c.alignResponsesAt = nil
+        if let from { c.pairFromSequence = from }
     }
 
     private func countCommand(_ command: String, vantage v: Int) -> String {
@@ -271,7 +381,13 @@ public final class TraceAnalyzer {
             vantages[v].unpaired[stopped, default: 0] += 1
             return
         }
-        c.enqueue(Connection.Pending(command: command, sequence: m.sequence, firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs))
+        if let from = c.pairFromSequence, seqDistance(m.sequence, from) < 0 {
+            // Sent before the point where pairing resumed: its reply may be among the lost bytes.
+            vantages[v].unpaired[.streamDesynchronised, default: 0] += 1
+            return
+        }
+        c.enqueue(Connection.Pending(command: command, sequence: m.sequence, endSequence: m.endSequence,
+                                     firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs))
         // Commands after which replies no longer answer requests one to one.
         switch command {
         case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "CLIENT REPLY", "SYNC", "PSYNC":
@@ -284,6 +400,13 @@ public final class TraceAnalyzer {
 
     private func responseCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
         if m.isPush || c.pairingStopped != nil { return }
+        if c.responseRejected {
+            // The server sent this before it had the oldest pending request: it answers a request
+            // this vantage point never saw.
+            c.responseRejected = false
+            vantages[v].unexpectedResponses += 1
+            return
+        }
         guard let p = c.dequeue() else {
             vantages[v].unexpectedResponses += 1
             return
@@ -308,6 +431,7 @@ public final class TraceAnalyzer {
     private func finish(_ c: Connection, vantage v: Int, reason: UnpairedReason) {
         guard c.closedAtNs == nil else { return }
         c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v) }
+        replayDeferredResponses(c, vantage: v)
         c.toClient.finish(budget: budget) { self.responseChunk($0, connection: c, vantage: v) }
         vantages[v].reassembly += c.toServer.counters
         vantages[v].reassembly += c.toClient.counters

@@ -6,8 +6,10 @@ func seqDistance(_ a: UInt32, _ b: UInt32) -> Int64 { Int64(Int32(bitPattern: a 
 /// What reassembly hands to the protocol decoder: bytes in stream order, or a run of bytes that
 /// will never be seen (lost before this vantage point, or cut off by the snapshot length).
 public enum StreamChunk {
-    /// `bytes` start at sequence number `sequence` and were captured at `timestampNs`.
-    case data(UnsafeRawBufferPointer, sequence: UInt32, timestampNs: Int64)
+    /// `bytes` start at sequence number `sequence` and were captured at `timestampNs` in a
+    /// segment whose acknowledgement number was `acknowledgement` (what the sender had received
+    /// of the other direction by then: how netprobe knows a reply cannot answer a later request).
+    case data(UnsafeRawBufferPointer, sequence: UInt32, timestampNs: Int64, acknowledgement: UInt32 = 0)
     /// `count` bytes starting at `sequence` are missing; `cutBySnaplen` tells the snapshot length
     /// (not loss) is why.
     case missing(count: Int, sequence: UInt32, timestampNs: Int64, cutBySnaplen: Bool)
@@ -55,6 +57,7 @@ public struct StreamReassembler {
         var bytes: [UInt8]
         var wireLength: Int
         var timestampNs: Int64
+        var acknowledgement: UInt32
     }
 
     /// The next sequence number expected; nil until the first segment.
@@ -76,8 +79,9 @@ public struct StreamReassembler {
     public var heldByteCount: Int { heldBytes }
 
     /// Takes one segment of this direction and delivers what became contiguous.
-    public mutating func accept(sequence: UInt32, syn: Bool, payload: UnsafeRawBufferPointer, wireLength: Int,
-                                timestampNs: Int64, budget: ReassemblyBudget, deliver: (StreamChunk) -> Void) {
+    public mutating func accept(sequence: UInt32, acknowledgement: UInt32 = 0, syn: Bool, payload: UnsafeRawBufferPointer,
+                                wireLength: Int, timestampNs: Int64, budget: ReassemblyBudget,
+                                deliver: (StreamChunk) -> Void) {
         let start = syn ? sequence &+ 1 : sequence
         if nextSequence == nil {
             nextSequence = start
@@ -106,14 +110,16 @@ public struct StreamReassembler {
                 return
             }
             if overlap > 0 { counters.retransmittedSegments += 1 }
-            emit(payload, wireLength: wireLength, from: overlap, start: start, timestampNs: timestampNs, deliver: deliver)
+            emit(payload, wireLength: wireLength, from: overlap, start: start, timestampNs: timestampNs,
+                 acknowledgement: acknowledgement, deliver: deliver)
             drainHeld(budget: budget, deliver: deliver)
             return
         }
         // Ahead of a hole: hold a copy until the hole fills, the limits are reached or time passes.
         let size = payload.count
         let insertAt = held.firstIndex { seqDistance($0.sequence, start) > 0 } ?? held.count
-        held.insert(Held(sequence: start, bytes: Array(payload), wireLength: wireLength, timestampNs: timestampNs), at: insertAt)
+        held.insert(Held(sequence: start, bytes: Array(payload), wireLength: wireLength, timestampNs: timestampNs,
+                         acknowledgement: acknowledgement), at: insertAt)
         heldBytes += size
         budget.used += size
         budget.peak = max(budget.peak, budget.used)
@@ -128,10 +134,11 @@ public struct StreamReassembler {
     /// Delivers `payload[from...]`; the part of the wire length beyond the captured bytes is
     /// reported as cut by the snapshot length.
     private mutating func emit(_ payload: UnsafeRawBufferPointer, wireLength: Int, from: Int, start: UInt32,
-                               timestampNs: Int64, deliver: (StreamChunk) -> Void) {
+                               timestampNs: Int64, acknowledgement: UInt32, deliver: (StreamChunk) -> Void) {
         let sequence = start &+ UInt32(truncatingIfNeeded: from)
         if from < payload.count {
-            deliver(.data(UnsafeRawBufferPointer(rebasing: payload[from...]), sequence: sequence, timestampNs: timestampNs))
+            deliver(.data(UnsafeRawBufferPointer(rebasing: payload[from...]), sequence: sequence, timestampNs: timestampNs,
+                          acknowledgement: acknowledgement))
         }
         let cutFrom = max(from, payload.count)
         if wireLength > cutFrom {
@@ -155,7 +162,7 @@ public struct StreamReassembler {
             }
             first.bytes.withUnsafeBytes { raw in
                 emit(raw, wireLength: first.wireLength, from: overlap, start: first.sequence,
-                     timestampNs: first.timestampNs, deliver: deliver)
+                     timestampNs: first.timestampNs, acknowledgement: first.acknowledgement, deliver: deliver)
             }
         }
     }

@@ -5,6 +5,8 @@ public struct RESPMessage: Sendable, Equatable {
     public var lastByteNs: Int64
     /// TCP sequence number of the message's first byte: the same at every vantage point.
     public var sequence: UInt32
+    /// Sequence number just past the message's last byte.
+    public var endSequence: UInt32 = 0
     /// Requests: the command name, upper-cased, with the subcommand for container commands
     /// ("CONFIG GET"). "?" when the name's bytes were not captured. Responses: nil.
     public var command: String?
@@ -85,7 +87,7 @@ public struct RESPStreamDecoder {
                               emit: (RESPMessage) -> Void) -> Bool {
         if case .failed = state { return false }
         switch chunk {
-        case let .data(bytes, sequence, ts):
+        case let .data(bytes, sequence, ts, _):
             var i = 0
             while i < bytes.count {
                 if !step(bytes, &i, sequence: sequence, ts: ts, started: started, emit: emit) { return false }
@@ -168,6 +170,7 @@ public struct RESPStreamDecoder {
                 return true
             }
             i = j + 1 // past the LF
+            cursor = sequence &+ UInt32(truncatingIfNeeded: i)
             message.lastByteNs = ts
             return endOfLine(type: type, at: here, emit: emit)
 
@@ -195,6 +198,7 @@ public struct RESPStreamDecoder {
                 state = .crlf(seen: 1)
                 return true
             }
+            cursor = sequence &+ UInt32(truncatingIfNeeded: i)
             message.lastByteNs = ts
             if let top = stack.last, top.kind == .streamedString {
                 state = .start // the next chunk header follows
@@ -225,6 +229,7 @@ public struct RESPStreamDecoder {
                 if seen + Int(take) < 2 {
                     state = .crlf(seen: seen + Int(take))
                 } else {
+                    cursor = at
                     message.lastByteNs = ts
                     if let top = stack.last, top.kind == .streamedString {
                         state = .start
@@ -337,7 +342,11 @@ public struct RESPStreamDecoder {
         return true
     }
 
+    /// Sequence number just past the last byte consumed (kept up to date by `feed`).
+    private var cursor: UInt32 = 0
+
     private mutating func finishMessage(emit: (RESPMessage) -> Void) {
+        message.endSequence = cursor
         if role == .requests {
             message.command = commandName()
         }

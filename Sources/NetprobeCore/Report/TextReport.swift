@@ -72,12 +72,12 @@ public enum TextReport {
 }
 
 /// A text table: the first column left-aligned, the others right-aligned.
-struct Table {
+public struct Table {
     var header: [String]
     var rows: [[String]] = []
-    init(_ header: [String]) { self.header = header }
-    mutating func add(_ row: [String]) { rows.append(row) }
-    func render(indent: Int) -> String {
+    public init(_ header: [String]) { self.header = header }
+    public mutating func add(_ row: [String]) { rows.append(row) }
+    public func render(indent: Int) -> String {
         let all = [header] + rows
         var widths = [Int](repeating: 0, count: header.count)
         for r in all { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }

@@ -1,0 +1,300 @@
+import CNetprobeShims
+import Foundation
+import NetprobeCore
+
+/// One capture point of a capture: an interface, its role on the path, its namespace.
+public struct CaptureVantage: Sendable, Equatable {
+    public var interface: String
+    /// bridge, tap, macvtap, parent, client, host, veth, other
+    public var role: String
+    /// The network namespace holding the interface (nil: netprobe's own).
+    public var namespace: String?
+    public init(interface: String, role: String, namespace: String?) {
+        self.interface = interface
+        self.role = role
+        self.namespace = namespace
+    }
+}
+
+/// Everything a capture needs to know.
+public struct CaptureConfiguration: Sendable {
+    public var vantages: [CaptureVantage]
+    public var settings = LiveCaptureSettings()
+    public var output: String
+    /// Stop after this long (nil: on signal or when the load command exits).
+    public var durationNs: Int64?
+    /// Redis to ask for INFO before and after, and the namespace it is reachable from.
+    public var redisAddress: String?
+    public var redisNamespace: String?
+    /// A command to run during the capture (redis-benchmark, memtier_benchmark, netprobe load).
+    public var loadCommand: [String]?
+    public var loadNamespace: String?
+    /// How often to read netlink counters.
+    public var sampleIntervalNs: Int64 = 100_000_000
+    public var setup: String?
+    public var vm: String?
+    public var libvirtURI: String?
+    public var domainXML: String?
+    public var hypervisor: String?
+    /// Show a live progress line on stderr (when it is a terminal).
+    public var progress = false
+
+    public init(vantages: [CaptureVantage], output: String) {
+        self.vantages = vantages
+        self.output = output
+    }
+}
+
+/// What a capture did, per vantage point.
+public struct CaptureSummary: Sendable {
+    public struct Vantage: Sendable {
+        public var interface: String
+        public var role: String
+        public var written: UInt64
+        public var received: UInt64?
+        public var dropped: UInt64?
+        public var ended: String?
+    }
+    public var output: String
+    public var bytes: Int64
+    public var durationNs: Int64
+    public var vantages: [Vantage]
+    public var netlinkSamples: Int
+    public var redisInfo: [String]
+    public var loadExitStatus: Int32?
+    public var stopReason: String
+    public var notes: [String]
+}
+
+/// Captures several interfaces at once into one pcapng, with netlink samples and Redis INFO.
+///
+/// All handles are read by one thread with poll(2); the netlink sampler runs on its own thread.
+/// Every block is complete when written, and the file is closed properly on every way out:
+/// duration, load exit, SIGINT/SIGTERM/SIGHUP, or an error (the error is reported after the file
+/// is finished).
+public final class CaptureSession {
+    public let configuration: CaptureConfiguration
+
+    public init(configuration: CaptureConfiguration) {
+        self.configuration = configuration
+    }
+
+    private final class VantageState {
+        let vantage: CaptureVantage
+        let capture: LiveCapture
+        let index: UInt32
+        var written: UInt64 = 0
+        var ended: String?
+        var lastStats: (received: UInt64, dropped: UInt64, interfaceDropped: UInt64)?
+        init(vantage: CaptureVantage, capture: LiveCapture, index: UInt32) {
+            self.vantage = vantage
+            self.capture = capture
+            self.index = index
+        }
+    }
+
+    public func run() throws -> CaptureSummary {
+        let c = configuration
+        let missing = Capabilities.missingForCapture()
+        if !missing.isEmpty {
+            throw CaptureError("capturing needs \(missing.joined(separator: " and ")) (run netprobe as root, or grant them: setcap cap_net_raw,cap_net_admin+eip $(which netprobe))")
+        }
+        CNetprobe_install_stop_signals()
+        let started = realtimeNanoseconds()
+
+        // Open every handle first: a wrong interface fails before the file is created.
+        var states: [VantageState] = []
+        for (i, v) in c.vantages.enumerated() {
+            let capture = try NetworkNamespace.withNamespace(v.namespace) {
+                try LiveCapture(interface: v.interface, settings: c.settings)
+            }
+            states.append(VantageState(vantage: v, capture: capture, index: UInt32(i)))
+        }
+        var notes: [String] = []
+        for s in states { if let w = s.capture.activationWarning { notes.append("\(s.vantage.interface): \(w)") } }
+
+        let writer = try PcapngFileWriter(path: c.output)
+        var uts = utsname()
+        uname(&uts)
+        let machine = withUnsafeBytes(of: &uts.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let kernel = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let sysname = withUnsafeBytes(of: &uts.sysname) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let hostname = withUnsafeBytes(of: &uts.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        try writer.append { e, out in
+            e.appendSectionHeader(to: &out, options: [
+                .init(2, string: machine), .init(3, string: "\(sysname) \(kernel)"),
+                .init(4, string: "netprobe \(NetprobeVersion.string)"),
+            ])
+        }
+        for s in states {
+            try writer.append { e, out in
+                e.appendInterfaceDescription(
+                    to: &out, linkType: LinkType(rawValue: s.capture.linkType),
+                    snapLength: UInt32(c.settings.snapLength), name: s.vantage.interface,
+                    description: s.vantage.role, tsResolution: 9, filter: c.settings.filter,
+                    os: "\(sysname) \(kernel)")
+            }
+        }
+
+        // Everything after this point finishes the file, whatever happens.
+        var redisInfo: [String] = []
+        var failure: Error?
+        var stopReason = "stopped"
+        var loadStatus: Int32?
+        let sampler = NetlinkSampler(vantages: c.vantages, intervalNs: c.sampleIntervalNs)
+        var samples = 0
+        func writeBlock(_ block: NetprobeBlock) throws {
+            let payload = try block.payload()
+            try writer.append { e, out in
+                e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: payload)
+            }
+        }
+        func redisSnapshot(_ phase: String) {
+            guard let address = c.redisAddress else { return }
+            do {
+                let snapshot = try NetworkNamespace.withNamespace(c.redisNamespace) {
+                    try RedisClient(address: address).infoSnapshot(phase: phase)
+                }
+                try writeBlock(.redisInfo(snapshot))
+                redisInfo.append(phase)
+            } catch {
+                notes.append("Redis INFO \(phase) the run from \(address) failed: \(error)")
+            }
+        }
+
+        var load: ChildProcess?
+        do {
+            let metadata = RunMetadata(
+                netprobeVersion: NetprobeVersion.string, startedNs: started, hostKernel: "\(sysname) \(kernel)",
+                hostname: hostname, setup: c.setup,
+                vantages: c.vantages.map { .init(interface: $0.interface, role: $0.role, namespace: $0.namespace) },
+                filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
+                domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
+                loadCommand: c.loadCommand, notes: [])
+            try writeBlock(.run(metadata))
+            try sampler.start()
+            redisSnapshot("before")
+            if let command = c.loadCommand {
+                load = try Self.startLoad(command, namespace: c.loadNamespace)
+            }
+            stopReason = try loop(states: states, writer: writer, sampler: sampler, load: load, started: started,
+                                  samples: &samples, writeBlock: writeBlock)
+        } catch {
+            failure = error
+            stopReason = "error"
+        }
+        // Wind down: the load, the sampler, the last packets, INFO after, statistics.
+        if let load {
+            load.terminate()
+            loadStatus = load.wait(timeout: 10)
+        }
+        for sample in sampler.stop() {
+            if failure == nil { do { try writeBlock(.netlink(sample)); samples += 1 } catch { failure = error } }
+        }
+        if failure == nil {
+            for s in states where s.ended == nil { do { try drain(s, writer: writer, limit: Int.max) } catch { failure = error } }
+            redisSnapshot("after")
+        }
+        let end = realtimeNanoseconds()
+        var summaries: [CaptureSummary.Vantage] = []
+        for s in states {
+            if let stats = s.capture.statistics() { s.lastStats = stats }
+            let stats = s.lastStats
+            if failure == nil {
+                do {
+                    try writer.append { e, out in
+                        e.appendInterfaceStatistics(
+                            to: &out, interface: s.index, ticks: UInt64(end),
+                            received: stats?.received, interfaceDropped: stats?.interfaceDropped,
+                            osDropped: stats?.dropped, userDelivered: s.written,
+                            comment: s.ended.map { "capture ended early: \($0)" })
+                    }
+                } catch { failure = error }
+            }
+            summaries.append(.init(interface: s.vantage.interface, role: s.vantage.role, written: s.written,
+                                   received: stats?.received, dropped: stats?.dropped, ended: s.ended))
+        }
+        do { try writer.close() } catch { if failure == nil { failure = error } }
+        if c.progress { FileHandle.standardError.write(Data("\n".utf8)) }
+        if let failure { throw failure }
+        return CaptureSummary(output: c.output, bytes: writer.size, durationNs: end - started, vantages: summaries,
+                              netlinkSamples: samples, redisInfo: redisInfo, loadExitStatus: loadStatus,
+                              stopReason: stopReason, notes: notes + sampler.notes)
+    }
+
+    /// Starts the load command, in `namespace` through `ip netns exec` when given.
+    static func startLoad(_ command: [String], namespace: String?) throws -> ChildProcess {
+        var argv = command
+        if let namespace { argv = ["ip", "netns", "exec", namespace] + argv }
+        do { return try ChildProcess(argv) } catch {
+            throw CaptureError("cannot start the load command \(command.joined(separator: " ")): \(error)")
+        }
+    }
+
+    private func loop(states: [VantageState], writer: PcapngFileWriter, sampler: NetlinkSampler, load: ChildProcess?,
+                      started: Int64, samples: inout Int, writeBlock: (NetprobeBlock) throws -> Void) throws -> String {
+        let c = configuration
+        var fds = states.map { pollfd(fd: $0.capture.selectableFD, events: Int16(POLLIN), revents: 0) }
+        var lastProgress: Int64 = 0
+        var lastCounts = states.map { _ in UInt64(0) }
+        let showProgress = c.progress && isatty(2) == 1
+        while true {
+            let signal = CNetprobe_stop_signal()
+            if signal != 0 { return "signal \(signal)" }
+            let now = realtimeNanoseconds()
+            if let d = c.durationNs, now - started >= d { return "duration reached" }
+            if let load, !load.isRunning { return "load command exited" }
+            if states.allSatisfy({ $0.ended != nil }) { return "every vantage point ended" }
+
+            _ = poll(&fds, nfds_t(fds.count), 50)
+            for (i, s) in states.enumerated() where s.ended == nil {
+                try drain(s, writer: writer, limit: 100_000)
+                if s.ended != nil {
+                    fds[i].fd = -1 // poll ignores negative descriptors
+                    try writeBlock(.vantageNote(VantageNote(timeNs: realtimeNanoseconds(), interface: s.vantage.interface, note: s.ended!)))
+                }
+            }
+            for sample in sampler.take() {
+                try writeBlock(.netlink(sample))
+                samples += 1
+            }
+            if now - lastProgress >= 500_000_000 {
+                for s in states where s.ended == nil { if let st = s.capture.statistics() { s.lastStats = st } }
+                if showProgress {
+                    let dt = lastProgress == 0 ? 0 : Double(now - lastProgress) / 1e9
+                    var parts: [String] = []
+                    for (i, s) in states.enumerated() {
+                        let rate = dt > 0 ? Double(s.written - lastCounts[i]) / dt : 0
+                        lastCounts[i] = s.written
+                        let drops = s.lastStats.map { "\($0.dropped)" } ?? "?"
+                        parts.append("\(s.vantage.interface) \(s.written) pkts \(drops) drop \(Int(rate))/s\(s.ended != nil ? " (ended)" : "")")
+                    }
+                    let line = "\r\u{1B}[K" + parts.joined(separator: " | ") + " | \(TextReport.fmt(Double(now - started) / 1e9, 1)) s"
+                    FileHandle.standardError.write(Data(line.utf8))
+                }
+                lastProgress = now
+            }
+        }
+    }
+
+    /// Writes every packet waiting on one handle (up to `limit`).
+    private func drain(_ s: VantageState, writer: PcapngFileWriter, limit: Int) throws {
+        var n = 0
+        while n < limit {
+            switch s.capture.next() {
+            case let .packet(ts, data, original):
+                try writer.append { e, out in
+                    e.appendEnhancedPacket(to: &out, interface: s.index, ticks: UInt64(max(ts, 0)), data: data, originalLength: original)
+                }
+                s.written += 1
+                n += 1
+            case .none:
+                return
+            case let .failed(why):
+                if let st = s.capture.statistics() { s.lastStats = st }
+                s.ended = why.isEmpty ? "the interface stopped delivering packets" : why
+                return
+            }
+        }
+    }
+}

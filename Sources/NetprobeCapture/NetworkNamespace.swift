@@ -1,0 +1,53 @@
+import CNetprobeShims
+import Foundation
+
+/// Network namespaces by name, as `ip netns` makes them (/run/netns/NAME).
+///
+/// A socket (a pcap handle, a netlink socket) belongs to the namespace of the thread that
+/// created it, and stays there. `setns(2)` moves only the calling thread, so netprobe opens its
+/// sockets inside `withNamespace`, on a thread it owns (never inside Swift concurrency tasks,
+/// which hop threads), and switches back at once.
+public enum NetworkNamespace {
+    public static let directory = "/run/netns"
+
+    /// Names of the namespaces `ip netns list` would show.
+    public static func list() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    }
+
+    /// Runs `body` with the calling thread inside namespace `name` (nil: stay where it is), then
+    /// moves the thread back to the namespace it was in.
+    public static func withNamespace<T>(_ name: String?, _ body: () throws -> T) throws -> T {
+        guard let name else { return try body() }
+        let path = "\(directory)/\(name)"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CaptureError("no network namespace named \(name) (\(path) is missing; `ip netns list` shows the ones there are)")
+        }
+        // Remember where this thread is, to come back.
+        let home = "/proc/thread-self/ns/net"
+        let saved = open(home, O_RDONLY | O_CLOEXEC)
+        guard saved >= 0 else { throw CaptureError.posix("cannot open \(home)") }
+        defer { close(saved) }
+        let rc = CNetprobe_enter_netns(path)
+        guard rc == 0 else {
+            throw CaptureError("cannot enter network namespace \(name): \(String(cString: strerror(-rc)))\(rc == -EPERM ? " (needs CAP_SYS_ADMIN: run as root)" : "")")
+        }
+        defer {
+            let back = CNetprobe_setns_fd(saved)
+            if back != 0 {
+                fatalError("netprobe: could not return to the original network namespace: \(String(cString: strerror(-back)))")
+            }
+        }
+        return try body()
+    }
+
+    /// The namespace (or nil for the current one) in which an interface named `interface` exists.
+    /// Looks in the current namespace first, then in every named one.
+    public static func locate(interface: String) -> (found: Bool, namespace: String?) {
+        if if_nametoindex(interface) != 0 { return (true, nil) }
+        for ns in list() {
+            if (try? withNamespace(ns, { if_nametoindex(interface) != 0 })) == true { return (true, ns) }
+        }
+        return (false, nil)
+    }
+}

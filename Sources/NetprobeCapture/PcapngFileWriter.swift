@@ -1,0 +1,77 @@
+import Glibc
+import NetprobeCore
+
+/// Appends pcapng blocks to a file through a buffer, writing only whole blocks.
+///
+/// The buffer is flushed when it passes `flushThreshold` and on `close()`; each flush writes
+/// whole blocks, so a file cut at any moment is valid up to its last complete block. A failed
+/// write (disk full) truncates the file back to the last block boundary that reached the disk
+/// and reports the error; the file stays readable.
+public final class PcapngFileWriter {
+    public let path: String
+    private let fd: Int32
+    public let encoder = PcapngEncoder()
+    private var buffer: [UInt8] = []
+    /// Byte offsets (within `buffer`) where blocks end, so a partial write can be cut back.
+    private var boundaries: [Int] = []
+    private var written: Int64 = 0
+    private let flushThreshold: Int
+    public private(set) var failure: CaptureError?
+
+    /// Creates (or truncates) `path`.
+    public init(path: String, flushThreshold: Int = 1 << 20) throws {
+        self.path = path
+        self.flushThreshold = flushThreshold
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CaptureError.posix("cannot create \(path)") }
+        buffer.reserveCapacity(flushThreshold + 65_536)
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// Bytes on disk plus buffered.
+    public var size: Int64 { written + Int64(buffer.count) }
+
+    /// Adds one block built by `encode` (which appends to the buffer it is given).
+    public func append(_ encode: (PcapngEncoder, inout [UInt8]) -> Void) throws {
+        if let failure { throw failure }
+        encode(encoder, &buffer)
+        boundaries.append(buffer.count)
+        if buffer.count >= flushThreshold { try flush() }
+    }
+
+    /// Writes the buffered blocks.
+    public func flush() throws {
+        if let failure { throw failure }
+        var done = 0
+        while done < buffer.count {
+            let n = buffer.withUnsafeBytes { raw in
+                Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+            }
+            if n > 0 {
+                done += n
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            let code = n < 0 ? errno : ENOSPC
+            // Keep only whole blocks on disk.
+            let whole = boundaries.last(where: { $0 <= done }) ?? 0
+            _ = ftruncate(fd, off_t(written + Int64(whole)))
+            written += Int64(whole)
+            buffer.removeAll()
+            boundaries.removeAll()
+            let error = CaptureError.posix("writing \(path) failed after \(written) bytes (the file holds every block up to there)", code)
+            failure = error
+            throw error
+        }
+        written += Int64(done)
+        buffer.removeAll(keepingCapacity: true)
+        boundaries.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes and syncs the file to disk.
+    public func close() throws {
+        try flush()
+        fsync(fd)
+    }
+}

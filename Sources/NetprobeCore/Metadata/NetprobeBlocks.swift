@@ -1,0 +1,202 @@
+import Foundation
+
+/// netprobe's own data inside a pcapng trace: run metadata, netlink samples, Redis INFO snapshots.
+///
+/// Each item is one pcapng Custom Block (type 0x00000BAD, "may be copied") whose payload is
+/// the Private Enterprise Number 32473, the four bytes `NPRB`, then one JSON object with a `kind`
+/// field. 32473 is IANA's documentation PEN (RFC 5612), which pcapng tools use for examples; the
+/// `NPRB` magic tells netprobe's blocks from anybody else's under it. Readers that do not know the
+/// blocks skip them (tcpdump, tshark, libpcap do), so a netprobe trace stays an ordinary pcapng.
+public enum NetprobeBlock: Sendable, Equatable {
+    case run(RunMetadata)
+    case netlink(NetlinkSample)
+    case redisInfo(RedisInfoSnapshot)
+    case vantageNote(VantageNote)
+
+    public static let enterpriseNumber: UInt32 = 32473
+    public static let magic: [UInt8] = Array("NPRB".utf8)
+
+    private struct Envelope: Codable { var kind: String }
+
+    /// The custom-block payload (after the PEN) for this item.
+    public func payload() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json: Data
+        switch self {
+        case let .run(m): json = try encoder.encode(Tagged(kind: "run", value: m))
+        case let .netlink(s): json = try encoder.encode(Tagged(kind: "netlink", value: s))
+        case let .redisInfo(r): json = try encoder.encode(Tagged(kind: "redis-info", value: r))
+        case let .vantageNote(n): json = try encoder.encode(Tagged(kind: "vantage-note", value: n))
+        }
+        return Self.magic + Array(json)
+    }
+
+    /// Decodes a custom block's payload; nil when it is not one of netprobe's (or of a kind this
+    /// version does not know: newer traces stay readable).
+    public static func decode(enterpriseNumber pen: UInt32, payload: [UInt8]) -> NetprobeBlock? {
+        guard pen == enterpriseNumber, payload.count > 4, Array(payload[0..<4]) == magic else { return nil }
+        // Custom block payloads are padded to 4 bytes with zeros: drop the padding.
+        var end = payload.count
+        while end > 4 && payload[end - 1] == 0 { end -= 1 }
+        let json = Data(payload[4..<end])
+        let decoder = JSONDecoder()
+        guard let envelope = try? decoder.decode(Envelope.self, from: json) else { return nil }
+        switch envelope.kind {
+        case "run": return (try? decoder.decode(Tagged<RunMetadata>.self, from: json)).map { .run($0.value) }
+        case "netlink": return (try? decoder.decode(Tagged<NetlinkSample>.self, from: json)).map { .netlink($0.value) }
+        case "redis-info": return (try? decoder.decode(Tagged<RedisInfoSnapshot>.self, from: json)).map { .redisInfo($0.value) }
+        case "vantage-note": return (try? decoder.decode(Tagged<VantageNote>.self, from: json)).map { .vantageNote($0.value) }
+        default: return nil
+        }
+    }
+
+    /// `{"kind": ..., "value": {...}}`
+    private struct Tagged<T: Codable>: Codable {
+        var kind: String
+        var value: T
+    }
+}
+
+/// What was captured, where and how: written once at the start of a capture.
+public struct RunMetadata: Codable, Sendable, Equatable {
+    public struct Vantage: Codable, Sendable, Equatable {
+        public var interface: String
+        /// bridge, tap, macvtap, parent, client, host, veth, other
+        public var role: String
+        public var namespace: String?
+        public init(interface: String, role: String, namespace: String?) {
+            self.interface = interface
+            self.role = role
+            self.namespace = namespace
+        }
+    }
+
+    public var netprobeVersion: String
+    public var startedNs: Int64
+    public var hostKernel: String
+    public var hostname: String
+    /// bridge, macvtap, vhost-net, veth, host, or nil when unknown.
+    public var setup: String?
+    public var vantages: [Vantage]
+    public var filter: String
+    public var snapLength: Int
+    public var vm: String?
+    public var libvirtURI: String?
+    /// The domain's live XML (with --vm).
+    public var domainXML: String?
+    /// "kvm" / "tcg" when known (a lab VM).
+    public var hypervisor: String?
+    public var redisAddress: String?
+    /// The load command run during the capture, if any.
+    public var loadCommand: [String]?
+    public var notes: [String]
+
+    public init(netprobeVersion: String, startedNs: Int64, hostKernel: String, hostname: String, setup: String?,
+                vantages: [Vantage], filter: String, snapLength: Int, vm: String? = nil, libvirtURI: String? = nil,
+                domainXML: String? = nil, hypervisor: String? = nil, redisAddress: String? = nil,
+                loadCommand: [String]? = nil, notes: [String] = []) {
+        self.netprobeVersion = netprobeVersion
+        self.startedNs = startedNs
+        self.hostKernel = hostKernel
+        self.hostname = hostname
+        self.setup = setup
+        self.vantages = vantages
+        self.filter = filter
+        self.snapLength = snapLength
+        self.vm = vm
+        self.libvirtURI = libvirtURI
+        self.domainXML = domainXML
+        self.hypervisor = hypervisor
+        self.redisAddress = redisAddress
+        self.loadCommand = loadCommand
+        self.notes = notes
+    }
+}
+
+/// A link's 64-bit counters as netlink reports them (the host device's view: on a tap, what the
+/// guest sends is rx, what it receives is tx).
+public struct LinkCounters: Codable, Sendable, Equatable {
+    public var rxPackets: UInt64
+    public var rxBytes: UInt64
+    public var rxErrors: UInt64
+    public var rxDropped: UInt64
+    public var txPackets: UInt64
+    public var txBytes: UInt64
+    public var txErrors: UInt64
+    public var txDropped: UInt64
+    public init(rxPackets: UInt64, rxBytes: UInt64, rxErrors: UInt64, rxDropped: UInt64,
+                txPackets: UInt64, txBytes: UInt64, txErrors: UInt64, txDropped: UInt64) {
+        self.rxPackets = rxPackets
+        self.rxBytes = rxBytes
+        self.rxErrors = rxErrors
+        self.rxDropped = rxDropped
+        self.txPackets = txPackets
+        self.txBytes = txBytes
+        self.txErrors = txErrors
+        self.txDropped = txDropped
+    }
+}
+
+/// The root qdisc's statistics.
+public struct QdiscCounters: Codable, Sendable, Equatable {
+    /// The qdisc type (pfifo_fast, fq_codel, noqueue, tbf ...).
+    public var kind: String
+    /// Bytes queued now, packets queued now.
+    public var backlog: UInt64
+    public var qlen: UInt64
+    public var drops: UInt64
+    public var overlimits: UInt64
+    public var requeues: UInt64
+    public init(kind: String, backlog: UInt64, qlen: UInt64, drops: UInt64, overlimits: UInt64, requeues: UInt64) {
+        self.kind = kind
+        self.backlog = backlog
+        self.qlen = qlen
+        self.drops = drops
+        self.overlimits = overlimits
+        self.requeues = requeues
+    }
+}
+
+/// One netlink reading of one interface.
+public struct NetlinkSample: Codable, Sendable, Equatable {
+    /// CLOCK_REALTIME nanoseconds: the packets' clock.
+    public var timeNs: Int64
+    public var interface: String
+    public var link: LinkCounters?
+    public var qdisc: QdiscCounters?
+    public init(timeNs: Int64, interface: String, link: LinkCounters?, qdisc: QdiscCounters?) {
+        self.timeNs = timeNs
+        self.interface = interface
+        self.link = link
+        self.qdisc = qdisc
+    }
+}
+
+/// Redis's `INFO commandstats` and `INFO latencystats` text, taken before or after the load.
+public struct RedisInfoSnapshot: Codable, Sendable, Equatable {
+    public var phase: String
+    public var timeNs: Int64
+    public var address: String
+    public var commandstats: String
+    public var latencystats: String
+    public init(phase: String, timeNs: Int64, address: String, commandstats: String, latencystats: String) {
+        self.phase = phase
+        self.timeNs = timeNs
+        self.address = address
+        self.commandstats = commandstats
+        self.latencystats = latencystats
+    }
+}
+
+/// A remark about one vantage point during capture (it disappeared, its capture failed ...).
+public struct VantageNote: Codable, Sendable, Equatable {
+    public var timeNs: Int64
+    public var interface: String
+    public var note: String
+    public init(timeNs: Int64, interface: String, note: String) {
+        self.timeNs = timeNs
+        self.interface = interface
+        self.note = note
+    }
+}

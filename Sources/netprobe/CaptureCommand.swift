@@ -1,0 +1,206 @@
+import ArgumentParser
+import Foundation
+import NetprobeCapture
+import NetprobeCore
+
+extension Netprobe {
+    /// `netprobe capture`: several vantage points, netlink statistics and Redis INFO into one pcapng.
+    struct CaptureCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "capture",
+            abstract: "Capture Redis traffic at several vantage points at once into one pcapng.",
+            discussion: """
+                Name the interfaces with -i (repeat it), or let libvirt tell: --vm NAME captures \
+                on the VM's tap (or macvtap) and on its bridge (or macvtap parent). Every packet \
+                is stamped in nanoseconds by the kernel; a kernel BPF filter keeps only the Redis \
+                port. The trace also carries netlink counters of every interface (10 per second), \
+                the root qdisc's backlog and drops, Redis INFO commandstats/latencystats before and \
+                after, and the VM's XML: `netprobe report` needs nothing else.
+
+                The capture stops after --duration, when the load command after `--` exits, or on \
+                Ctrl-C / SIGTERM / SIGHUP; in every case the file is complete. Drops are reported \
+                per interface (and stored in the file, where tshark and capinfos see them too).
+
+                Examples:
+                  netprobe capture --vm osv-redis --duration 10s -w run.pcapng
+                  netprobe capture -i virbr0 -i vnet0 --netns np-lab -- redis-benchmark -h 10.77.0.2 -n 100000
+                  netprobe capture -i lo -f 'tcp port 6380' --redis 127.0.0.1:6380 --duration 30s
+                """)
+
+        @Option(name: .customShort("i"), help: ArgumentHelp("Capture on this interface; repeat for several vantage points.", valueName: "IFACE"))
+        var interfaces: [String] = []
+
+        @Option(help: ArgumentHelp("Capture on the interfaces of this libvirt domain.", valueName: "NAME"))
+        var vm: String?
+
+        @Option(name: .customShort("c"), help: ArgumentHelp("libvirt URI for --vm (as virsh -c).", valueName: "URI"))
+        var connect: String = "qemu:///system"
+
+        @Option(name: .customShort("f"), help: ArgumentHelp("BPF capture filter (default: tcp port 6379, or the --redis port).", valueName: "FILTER"))
+        var filter: String?
+
+        @Option(name: .customShort("s"), help: ArgumentHelp("Snapshot length in bytes; 0 = 262144 (whole packets).", valueName: "SNAPLEN"))
+        var snapLength: Int32 = 2048
+
+        @Option(name: .customShort("B"), help: ArgumentHelp("Kernel buffer per interface in KiB (as tcpdump -B).", valueName: "KIB"))
+        var bufferKiB: Int32 = 65_536
+
+        @Option(help: ArgumentHelp("Stop after this long (30s, 500ms, 2m).", valueName: "TIME"))
+        var duration: TimeSpan?
+
+        @Option(name: .customShort("w"), help: ArgumentHelp("Write the trace here.", valueName: "FILE"))
+        var output: String = "trace.pcapng"
+
+        @Option(help: ArgumentHelp("The network namespace of the interfaces (found automatically for a lab VM).", valueName: "NAME"))
+        var netns: String?
+
+        @Option(help: ArgumentHelp("Redis to ask for INFO before and after (found from the lab or the load command when omitted).", valueName: "HOST:PORT"))
+        var redis: String?
+
+        @Option(help: ArgumentHelp("The role of an interface on the path: bridge, tap, macvtap, parent, client, host, veth.", valueName: "IFACE=ROLE"))
+        var role: [String] = []
+
+        @Flag(help: "No progress line.")
+        var quiet = false
+
+        @Argument(parsing: .postTerminator, help: ArgumentHelp("A load command to run during the capture (after --).", valueName: "LOAD COMMAND"))
+        var load: [String] = []
+
+        func validate() throws {
+            if vm == nil && interfaces.isEmpty {
+                throw ValidationError("Say where to capture: --vm NAME, or -i IFACE (repeat -i for several vantage points).")
+            }
+            if vm != nil && !interfaces.isEmpty { throw ValidationError("Use --vm or -i, not both.") }
+            if snapLength < 0 { throw ValidationError("-s must be 0 (whole packets) or a positive number of bytes.") }
+            if bufferKiB <= 0 { throw ValidationError("-B must be a positive number of KiB.") }
+            for r in role where !r.contains("=") { throw ValidationError("--role takes IFACE=ROLE, e.g. --role vnet0=tap") }
+        }
+
+        func run() throws {
+            var configuration: CaptureConfiguration
+            do {
+                configuration = try plan()
+            } catch let e as CaptureError {
+                printError("netprobe capture: \(e)")
+                throw ExitCode(1)
+            }
+            let summary: CaptureSummary
+            do {
+                summary = try CaptureSession(configuration: configuration).run()
+            } catch {
+                printError("netprobe capture: \(error)")
+                throw ExitCode(1)
+            }
+            var out = "netprobe capture: \(summary.output): \(summary.bytes) bytes in \(TextReport.fmt(Double(summary.durationNs) / 1e9, 1)) s (\(summary.stopReason))\n"
+            for v in summary.vantages {
+                out += "  \(v.interface) (\(v.role)): \(v.written) packets written, \(v.received.map(String.init) ?? "?") received by filter, \(v.dropped.map(String.init) ?? "?") dropped by kernel"
+                if let e = v.ended { out += " — ended early: \(e)" }
+                out += "\n"
+            }
+            out += "  netlink samples: \(summary.netlinkSamples); Redis INFO: \(summary.redisInfo.isEmpty ? "none" : summary.redisInfo.joined(separator: " and "))\n"
+            if let s = summary.loadExitStatus { out += "  load command exit status: \(s)\n" }
+            for n in summary.notes { out += "  note: \(n)\n" }
+            FileHandle.standardError.write(Data(out.utf8))
+            if summary.vantages.contains(where: { ($0.dropped ?? 0) > 0 }) {
+                printError("netprobe capture: WARNING: the kernel dropped packets (see above): latencies of the lost requests are missing; use a larger -B or a smaller -s")
+            }
+        }
+
+        /// Resolves vantage points, namespaces and the Redis address into a configuration.
+        func plan() throws -> CaptureConfiguration {
+            var roles: [String: String] = [:]
+            for r in role {
+                let parts = r.split(separator: "=", maxSplits: 1).map(String.init)
+                roles[parts[0]] = parts[1]
+            }
+            let labs = LabStates.all()
+            var vantages: [CaptureVantage] = []
+            var lab: LabState?
+            var domainXML: String?
+            var setup: String?
+            if let vm {
+                let domain = try LibvirtConnection(uri: connect).domain(named: vm)
+                guard domain.active else {
+                    throw CaptureError("domain \(vm) is not running: its interfaces exist only while it runs (virsh -c \(connect) start \(vm))")
+                }
+                guard !domain.interfaces.isEmpty else { throw CaptureError("domain \(vm) has no network interface") }
+                domainXML = domain.xml
+                setup = domain.interfaces.first?.setupKind
+                lab = labs.first { $0.libvirtDomain == vm }
+                for i in domain.interfaces {
+                    for (name, r) in i.vantages where !vantages.contains(where: { $0.interface == name }) {
+                        vantages.append(CaptureVantage(interface: name, role: roles[name] ?? r, namespace: nil))
+                    }
+                }
+            } else {
+                for name in interfaces {
+                    vantages.append(CaptureVantage(interface: name, role: roles[name] ?? guessedRole(name), namespace: nil))
+                }
+                lab = labs.first { l in vantages.allSatisfy { v in l.vantages.contains { $0.interface == v.interface } } && (netns == nil || l.namespace == netns) }
+            }
+            // Namespaces: --netns, else the lab's, else wherever the interface is found.
+            for k in vantages.indices {
+                if let netns {
+                    vantages[k].namespace = netns
+                } else if let lv = lab?.vantages.first(where: { $0.interface == vantages[k].interface }) {
+                    vantages[k].namespace = lv.namespace
+                } else {
+                    let (found, ns) = NetworkNamespace.locate(interface: vantages[k].interface)
+                    guard found else {
+                        throw CaptureError("no interface named \(vantages[k].interface) here or in any network namespace (ip link; ip netns list)")
+                    }
+                    vantages[k].namespace = ns
+                }
+                if lab == nil, let l = labs.first(where: { $0.vantages.contains { $0.interface == vantages[k].interface && $0.namespace == vantages[k].namespace } }) {
+                    lab = l
+                }
+            }
+            let clientNamespace = netns ?? lab?.namespace ?? vantages.first?.namespace
+            let redisAddress = redis ?? lab?.redisAddress ?? Self.redisAddress(fromLoad: load)
+            var c = CaptureConfiguration(vantages: vantages, output: output)
+            c.settings.snapLength = snapLength == 0 ? 262_144 : snapLength
+            c.settings.bufferBytes = bufferKiB * 1024
+            let port = redisAddress.flatMap { $0.split(separator: ":").last }.map(String.init) ?? "6379"
+            c.settings.filter = filter ?? "tcp port \(port)"
+            c.durationNs = duration?.nanoseconds
+            c.redisAddress = redisAddress
+            c.redisNamespace = clientNamespace
+            c.loadCommand = load.isEmpty ? nil : load
+            c.loadNamespace = clientNamespace
+            c.setup = setup ?? lab?.setup
+            c.vm = vm
+            c.libvirtURI = vm == nil ? nil : connect
+            c.domainXML = domainXML
+            c.hypervisor = lab?.hypervisor
+            c.progress = !quiet
+            if c.durationNs == nil && c.loadCommand == nil {
+                FileHandle.standardError.write(Data("netprobe capture: capturing until Ctrl-C (give --duration or a load command after -- to stop by itself)\n".utf8))
+            }
+            return c
+        }
+
+        /// HOST:PORT from a redis-benchmark / memtier_benchmark / netprobe load command line.
+        static func redisAddress(fromLoad argv: [String]) -> String? {
+            guard !argv.isEmpty else { return nil }
+            var host: String?
+            var port: String?
+            var i = 1
+            while i < argv.count {
+                let a = argv[i]
+                let next = i + 1 < argv.count ? argv[i + 1] : nil
+                switch a {
+                case "-h", "-s", "--server", "--host": host = next; i += 1
+                case "-p", "--port": port = next; i += 1
+                case "--target": if let t = next { return t }
+                default:
+                    if a.hasPrefix("--server=") { host = String(a.dropFirst(9)) }
+                    if a.hasPrefix("--port=") { port = String(a.dropFirst(7)) }
+                    if a.hasPrefix("--target=") { return String(a.dropFirst(9)) }
+                }
+                i += 1
+            }
+            guard host != nil || port != nil else { return nil }
+            return "\(host ?? "127.0.0.1"):\(port ?? "6379")"
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+@testable import NetprobeCapture
+import NetprobeCore
+
+@Suite("live capture (root, real bridge, veth and redis-server)", .serialized, .enabled(if: isRoot, rootNote))
+struct CaptureTests {
+    @Test("two vantage points under redis-benchmark load: 0 drops, every request at both, netlink and INFO in the file")
+    func bridgeAndVeth() throws {
+        let topo = try TestTopology()
+        defer { topo.teardown() }
+        let out = tempPath(".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var c = CaptureConfiguration(vantages: [
+            CaptureVantage(interface: "npbr0", role: "bridge", namespace: topo.client),
+            CaptureVantage(interface: "npv0", role: "veth", namespace: topo.client),
+        ], output: out)
+        c.redisAddress = "10.78.0.2:6379"
+        c.redisNamespace = topo.client
+        c.loadCommand = ["redis-benchmark", "-h", "10.78.0.2", "-c", "10", "-n", "20000", "-t", "get,set", "-q"]
+        c.loadNamespace = topo.client
+        c.durationNs = 120_000_000_000
+        let summary = try CaptureSession(configuration: c).run()
+        #expect(summary.stopReason == "load command exited")
+        #expect(summary.loadExitStatus == 0)
+        for v in summary.vantages {
+            #expect(v.dropped == 0, "\(v.interface) dropped packets")
+            #expect(v.written > 40_000)
+        }
+        #expect(summary.redisInfo == ["before", "after"])
+        #expect(summary.netlinkSamples >= 4)
+
+        // netprobe reads it back: both vantage points, every GET and SET paired at each.
+        let (report, analysis) = try ReportBuilder.build(path: out)
+        #expect(analysis.error == nil)
+        #expect(report.trace.vantagePoints.map(\.name) == ["npbr0", "npv0"])
+        #expect(report.trace.vantagePoints.map(\.description) == ["bridge", "veth"])
+        #expect(report.trace.vantagePoints.allSatisfy { $0.dropped == 0 })
+        for v in report.vantages {
+            #expect(v.requests.byCommand["GET"] == 20_000)
+            #expect(v.requests.byCommand["SET"] == 20_000)
+            #expect(v.unpairedRequests == 0)
+        }
+        // netprobe's own blocks are in the file.
+        let reader = try TraceReader(path: out)
+        while try reader.next() != nil {}
+        let blocks = reader.customBlocks.compactMap { NetprobeBlock.decode(enterpriseNumber: $0.pen, payload: $0.payload) }
+        #expect(blocks.contains { if case .run = $0 { true } else { false } })
+        #expect(blocks.filter { if case .redisInfo = $0 { true } else { false } }.count == 2)
+        let netlink = blocks.compactMap { if case let .netlink(s) = $0 { s } else { nil } }
+        #expect(Set(netlink.map(\.interface)) == ["npbr0", "npv0"])
+        #expect(netlink.allSatisfy { $0.link != nil })
+
+        // tshark and libpcap read it too, with both interface names.
+        let (status, names) = try sh(["tshark", "-r", out, "-T", "fields", "-e", "frame.interface_name"], allowFailure: true)
+        #expect(status == 0, "tshark could not read the file: \(names.suffix(300))")
+        #expect(Set(names.split(separator: "\n").map(String.init)) == ["npbr0", "npv0"])
+        let (tcpdumpStatus, _) = try sh(["tcpdump", "-r", out, "-c", "5", "-n"], allowFailure: true)
+        #expect(tcpdumpStatus == 0)
+    }
+
+    @Test("a wrong interface fails before any file is written, naming the interface")
+    func wrongInterface() throws {
+        let out = tempPath(".pcapng")
+        let c = CaptureConfiguration(vantages: [CaptureVantage(interface: "npnope0", role: "tap", namespace: nil)], output: out)
+        do {
+            _ = try CaptureSession(configuration: c).run()
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains("npnope0"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test("an interface removed mid-capture ends that vantage with a note; the file stays valid")
+    func interfaceRemoved() throws {
+        let topo = try TestTopology()
+        defer { topo.teardown() }
+        let out = tempPath(".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var c = CaptureConfiguration(vantages: [
+            CaptureVantage(interface: "npbr0", role: "bridge", namespace: topo.client),
+            CaptureVantage(interface: "npv0", role: "veth", namespace: topo.client),
+        ], output: out)
+        c.durationNs = 4_000_000_000
+        c.loadCommand = ["sh", "-c", "redis-benchmark -h 10.78.0.2 -c 2 -n 2000 -q >/dev/null; ip link del npv0; sleep 10"]
+        c.loadNamespace = topo.client
+        let summary = try CaptureSession(configuration: c).run()
+        let veth = summary.vantages.first { $0.interface == "npv0" }
+        #expect(veth?.ended != nil)
+        let (report, analysis) = try ReportBuilder.build(path: out)
+        #expect(analysis.error == nil)
+        #expect(report.vantages.first { $0.name == "npbr0" }?.requests.total ?? 0 >= 2000)
+    }
+}
