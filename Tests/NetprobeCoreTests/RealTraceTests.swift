@@ -55,9 +55,15 @@ struct RealTraceTests {
             let ours = v.byCommand.first { $0.command == command }?.latencyUs.p50
             #expect(Self.within(ours, expected.latency("", "p50", command: command), 0.02))
         }
-        // The one request cut by snaplen 128 is reported, not guessed.
+        // Snaplen 128 cut the segment holding redis-benchmark's two CONFIG GETs: the first is
+        // decoded and paired (2904 us, as expected.py finds), the cut one is not guessed, and its
+        // reply is reported as a reply without a request.
         #expect(v.tcp.snaplenCutBytes > 0)
-        #expect(v.unpairedRequests == 1)
+        #expect(v.requests.byCommand["CONFIG GET"] == 1)
+        #expect(v.unpairedRequests == 0)
+        #expect(v.unexpectedResponses == 1)
+        #expect(v.latencyUs.count == 40_001)
+        #expect(Self.within(v.byCommand.first { $0.command == "CONFIG GET" }?.latencyUs.p50, expected.latency("", "p50", command: "CONFIG"), 0.01))
     }
 
     @Test("redis-benchmark -P 16 on loopback: pipelined requests pair in order")

@@ -5,6 +5,13 @@ final class Connection {
         var command: String
         var sequence: UInt32
         var endSequence: UInt32
+        /// The acknowledgement number the client sent with the request: how much of the reply
+        /// stream it had received. For a client that waits for each reply, the reply to this
+        /// request starts exactly there.
+        var clientAck: UInt32
+        /// Pairing must start exactly at `clientAck`: requests before this one (or their replies)
+        /// were lost, so the reply stream position is only known through `clientAck`.
+        var align: Bool
         var firstByteNs: Int64
         var lastByteNs: Int64
         var responseFirstByteNs: Int64?
@@ -34,18 +41,31 @@ final class Connection {
     var sawSyn = false
     /// Alignment of requests and responses. When netprobe cannot be sure which reply answers which
     /// request (the capture joined the connection mid-stream, or bytes were lost), it waits for a
-    /// point where it can: requests restart at a segment that begins a command, and responses at a
-    /// segment whose acknowledgement shows the server had received that request.
+    /// point where it can: requests restart at a segment that begins a command, and replies at the
+    /// position the client's acknowledgement number names for the first request after the loss.
     var requestsNeedBoundary = false
     var responsesNeedAlignment = false
-    /// Requests that start before this sequence number are not paired (their replies may be lost).
-    var pairFromSequence: UInt32?
-    /// Where in the response stream the reply to the request at `pairFromSequence` starts: the
-    /// acknowledgement number the client sent with that request (all it had received of the
-    /// replies by then). nil until that request is seen.
-    var alignResponsesAt: UInt32?
-    /// The acknowledgement number of the segment carrying the current response's first byte.
-    var responseStartAck: UInt32?
+    /// The next request completed is the first after a loss: it must be aligned.
+    var alignNextRequest = false
+    /// The acknowledgement number of the request segment being decoded, and of the last request.
+    var currentRequestAck: UInt32 = 0
+    var lastRequestAck: UInt32?
+    /// Seen with more than one request outstanding: after a loss, replies cannot be placed by
+    /// acknowledgement numbers, so pairing on this connection resumes only after a SYN.
+    var pipelined = false
+    /// Bytes were lost on this connection (from then on, an old request may wait for a reply
+    /// that will never be seen, so pending requests no longer prove pipelining).
+    var lossSeen = false
+
+    /// After the reply stream lost bytes: on a connection that waits for each reply, every
+    /// pending request's reply starts at its acknowledgement number, so each may be aligned on.
+    func markPendingForAlignment() {
+        var previous: UInt32?
+        for i in head..<queue.count {
+            queue[i].align = queue[i].clientAck != previous
+            previous = queue[i].clientAck
+        }
+    }
     /// The current response cannot answer the oldest pending request (it started before the
     /// server had that request): it answers one that was never seen.
     var responseRejected = false
@@ -72,16 +92,37 @@ final class Connection {
         queue.append(p)
     }
 
-    /// Marks the oldest unanswered request as receiving its response's first byte now, unless the
-    /// acknowledgement number proves the server had not yet received that request.
-    func responseStarted(at ns: Int64, acknowledgement: UInt32?) {
+    /// The oldest unanswered request.
+    var front: Pending? { head < queue.count ? queue[head] : nil }
+
+    /// Marks the oldest unanswered request as receiving the response that starts at `sequence`
+    /// now. The response is rejected (it answers a request never seen) when it starts before the
+    /// position an aligned request names, or when the server's acknowledgement number proves it
+    /// had not yet received the request. Returns the requests dropped because their reply was
+    /// missed.
+    func responseStarted(at ns: Int64, sequence: UInt32, acknowledgement: UInt32?) -> Int {
         responseRejected = false
-        guard head < queue.count else { return }
+        var dropped = 0
+        while head < queue.count && queue[head].align {
+            let d = seqDistance(sequence, queue[head].clientAck)
+            if d < 0 {
+                responseRejected = true
+                return dropped
+            }
+            if d == 0 {
+                queue[head].align = false
+                break
+            }
+            _ = dequeue() // its reply started where no message began: it was missed
+            dropped += 1
+        }
+        guard head < queue.count else { return dropped }
         if let ack = acknowledgement, seqDistance(ack, queue[head].endSequence) < 0 {
             responseRejected = true
-            return
+            return dropped
         }
         if queue[head].responseFirstByteNs == nil { queue[head].responseFirstByteNs = ns }
+        return dropped
     }
 
     func dequeue() -> Pending? {

@@ -241,7 +241,7 @@ public final class TraceAnalyzer {
     }
 
     private func requestChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
-        if case let .data(bytes, sequence, _, ack) = chunk {
+        if case let .data(bytes, _, _, ack) = chunk {
             if c.requestsNeedBoundary {
                 // Wait for a segment that starts a command: a RESP array or an inline command.
                 guard let first = bytes.first,
@@ -249,15 +249,9 @@ public final class TraceAnalyzer {
                 else { return }
                 c.requestsNeedBoundary = false
                 c.requests = RESPStreamDecoder(role: .requests)
-                c.pairFromSequence = sequence
-                c.alignResponsesAt = ack
-            } else if c.responsesNeedAlignment && c.alignResponsesAt == nil && !c.requests.isInsideMessage {
-                // Pairing resumes with the first request that starts from here.
-                if c.pairFromSequence.map({ seqDistance(sequence, $0) >= 0 }) ?? true {
-                    c.pairFromSequence = sequence
-                    c.alignResponsesAt = ack
-                }
+                c.alignNextRequest = true
             }
+            c.currentRequestAck = ack
         } else if c.requestsNeedBoundary {
             return
         }
@@ -265,10 +259,10 @@ public final class TraceAnalyzer {
             self.requestCompleted(message, connection: c, vantage: v)
         }
         if !ok {
+            // Requests restart at the next command boundary; those already complete stay valid.
             noteDesync(c, vantage: v, failure: c.requests.failure, direction: "client->server")
-            // Requests restart at the next command boundary; replies once aligned with it.
+            c.lossSeen = true
             c.requestsNeedBoundary = true
-            realign(c, vantage: v, from: nil)
         }
     }
 
@@ -313,36 +307,50 @@ public final class TraceAnalyzer {
         if case let .data(bytes, sequence, ts, acknowledgement) = chunk {
             ack = acknowledgement
             if c.responsesNeedAlignment {
-                // Resume exactly where the reply to the first request to pair must start.
-                guard let at = c.alignResponsesAt, let from = c.pairFromSequence, !c.requestsNeedBoundary else { return }
-                let offset = -seqDistance(sequence, at)
-                if offset < 0 || (offset == 0 && seqDistance(acknowledgement, from) <= 0) {
-                    // That reply was lost (or this cannot be it): try again from the next request.
-                    realign(c, vantage: v, from: c.toServer.nextSequence)
+                // Restart where the reply to the first aligned request begins; requests whose
+                // reply position is unknown, or already past, cannot be paired.
+                var offset: Int64 = -1
+                while let f = c.front {
+                    let d = seqDistance(f.clientAck, sequence)
+                    if f.align && d >= 0 {
+                        offset = d
+                        break
+                    }
+                    _ = c.dequeue()
+                    vantages[v].unpaired[.streamDesynchronised, default: 0] += 1
+                }
+                guard offset >= 0 else {
+                    c.alignNextRequest = true
                     return
                 }
-                if offset >= Int64(bytes.count) { return } // still before it
+                guard offset < Int64(bytes.count) else { return } // replies to lost requests
                 let rest = UnsafeRawBufferPointer(rebasing: bytes[Int(offset)...])
-                guard let first = rest.first, RESPStreamDecoder.isTypeByte(first) else {
-                    realign(c, vantage: v, from: c.toServer.nextSequence)
-                    return
-                }
                 c.responsesNeedAlignment = false
                 c.responses = RESPStreamDecoder(role: .responses)
-                chunk = .data(rest, sequence: at, timestampNs: ts, acknowledgement: acknowledgement)
+                chunk = .data(rest, sequence: sequence &+ UInt32(truncatingIfNeeded: offset), timestampNs: ts,
+                              acknowledgement: acknowledgement)
             }
         } else if c.responsesNeedAlignment {
             return
         }
-        let ok = c.responses.feed(chunk, started: { ts in
-            if c.pairingStopped == nil { c.responseStarted(at: ts, acknowledgement: ack) }
+        let ok = c.responses.feed(chunk, started: { ts, sequence in
+            guard c.pairingStopped == nil else { return }
+            let missed = c.responseStarted(at: ts, sequence: sequence, acknowledgement: ack)
+            if missed > 0 { self.vantages[v].unpaired[.streamDesynchronised, default: 0] += missed }
         }) { message in
             self.responseCompleted(message, connection: c, vantage: v)
         }
         if !ok {
             noteDesync(c, vantage: v, failure: c.responses.failure, direction: "server->client")
-            // Replies to requests sent so far may be lost: pair only requests sent from now on.
-            realign(c, vantage: v, from: c.toServer.nextSequence)
+            c.lossSeen = true
+            c.responsesNeedAlignment = true
+            c.responseRejected = false
+            c.markPendingForAlignment()
+            if c.pipelined {
+                // Replies of a pipelined connection cannot be placed by acknowledgement numbers.
+                c.pairingStopped = .streamDesynchronised
+                vantages[v].unpaired[.streamDesynchronised, default: 0] += c.dropPending()
+            }
         }
     }
 
@@ -351,17 +359,6 @@ public final class TraceAnalyzer {
         if vantages[v].desyncExamples.count < Self.maximumDesyncExamples, let failure {
             vantages[v].desyncExamples.append("\(c.client) -> \(c.server) \(direction) \(failure)")
         }
-    }
-
-    /// Drops every pending request (its reply can no longer be told apart) and waits for
-    /// alignment again; `from` is where pairing resumes (nil: at the next request boundary).
-    private func realign(_ c: Connection, vantage v: Int, from: UInt32?) {
-        let dropped = c.dropPending()
-        if dropped > 0 { vantages[v].unpaired[.streamDesynchronised, default: 0] += dropped }
-        c.responsesNeedAlignment = true
-        c.responseRejected = false
-        c.alignResponsesAt = nil
-        if let from { c.pairFromSequence = from }
     }
 
     private func countCommand(_ command: String, vantage v: Int) -> String {
@@ -381,13 +378,27 @@ public final class TraceAnalyzer {
             vantages[v].unpaired[stopped, default: 0] += 1
             return
         }
-        if let from = c.pairFromSequence, seqDistance(m.sequence, from) < 0 {
-            // Sent before the point where pairing resumed: its reply may be among the lost bytes.
-            vantages[v].unpaired[.streamDesynchronised, default: 0] += 1
-            return
+        let ack = c.currentRequestAck
+        let previousAck = c.lastRequestAck
+        c.lastRequestAck = ack
+        if c.pendingCount > 0 && !c.lossSeen && !c.responsesNeedAlignment { c.pipelined = true }
+        var align = false
+        if c.responsesNeedAlignment && !c.alignNextRequest && !c.pipelined {
+            // Replies are being realigned: any request that starts a new flight is a candidate.
+            align = previousAck != ack
+        } else if c.alignNextRequest {
+            // The first request after a loss. Its reply starts at its acknowledgement number only
+            // if the client waited for every earlier reply: not on pipelined connections, and not
+            // when it was sent in the same flight as the request before it.
+            if c.pipelined || previousAck == ack {
+                vantages[v].unpaired[.streamDesynchronised, default: 0] += 1
+                return
+            }
+            align = true
+            c.alignNextRequest = false
         }
         c.enqueue(Connection.Pending(command: command, sequence: m.sequence, endSequence: m.endSequence,
-                                     firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs))
+                                     clientAck: ack, align: align, firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs))
         // Commands after which replies no longer answer requests one to one.
         switch command {
         case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "CLIENT REPLY", "SYNC", "PSYNC":

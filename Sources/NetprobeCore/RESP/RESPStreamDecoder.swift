@@ -81,9 +81,9 @@ public struct RESPStreamDecoder {
     public var isInsideMessage: Bool { inMessage }
 
     /// Feeds one chunk; `emit` receives each message as it completes, `started` the first-byte
-    /// time of each message as it begins. Returns false once the stream has failed.
+    /// time and sequence number of each message as it begins. Returns false once the stream has failed.
     @discardableResult
-    public mutating func feed(_ chunk: StreamChunk, started: (Int64) -> Void = { _ in },
+    public mutating func feed(_ chunk: StreamChunk, started: (Int64, UInt32) -> Void = { _, _ in },
                               emit: (RESPMessage) -> Void) -> Bool {
         if case .failed = state { return false }
         switch chunk {
@@ -104,19 +104,19 @@ public struct RESPStreamDecoder {
         return false
     }
 
-    private mutating func beginMessage(sequence: UInt32, ts: Int64, started: (Int64) -> Void) {
+    private mutating func beginMessage(sequence: UInt32, ts: Int64, started: (Int64, UInt32) -> Void) {
         inMessage = true
         message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: sequence, command: nil, isError: false, isPush: false)
         topIndex = 0
         captured[0].removeAll(keepingCapacity: true)
         captured[1].removeAll(keepingCapacity: true)
         capturedComplete = [true, true]
-        started(ts)
+        started(ts, sequence)
     }
 
     /// Processes bytes from `i`, advancing it. Returns false on failure.
     private mutating func step(_ b: UnsafeRawBufferPointer, _ i: inout Int, sequence: UInt32, ts: Int64,
-                               started: (Int64) -> Void, emit: (RESPMessage) -> Void) -> Bool {
+                               started: (Int64, UInt32) -> Void, emit: (RESPMessage) -> Void) -> Bool {
         let here = sequence &+ UInt32(truncatingIfNeeded: i)
         switch state {
         case .failed:
