@@ -41,6 +41,15 @@ struct CaptureTests {
             #expect(v.requests.byCommand["SET"] == 20_000)
             #expect(v.unpairedRequests == 0)
         }
+        // report shows the kernel's counters and Redis's own count of the same run.
+        let context = try #require(report.capture)
+        #expect(Set(context.interfaces.map(\.interface)) == ["npbr0", "npv0"])
+        #expect(context.interfaces.allSatisfy { $0.rxPackets > 20_000 && $0.txPackets > 20_000 })
+        #expect(context.redisCommands.first { $0.command == "GET" }?.calls == 20_000)
+        #expect(context.redisCommands.first { $0.command == "SET" }?.calls == 20_000)
+        #expect(context.roles == ["npbr0": "bridge", "npv0": "veth"])
+        #expect(TextReport.render(report).contains("Redis INFO commandstats during the run"))
+
         // netprobe's own blocks are in the file.
         let reader = try TraceReader(path: out)
         while try reader.next() != nil {}

@@ -137,11 +137,15 @@ public struct Report: Codable, Sendable, Equatable {
     public var latencyDefinition: String
     public var trace: TraceSummary
     public var vantages: [VantageReport]
+    /// What a netprobe capture stored beside the packets (nil for traces from other tools).
+    public var capture: CaptureContext?
 
     public static let latencyDefinitionText =
         "per vantage point: time from the packet carrying a request's last byte to the packet carrying its response's first byte"
 
-    public init(analysis a: TraceAnalysis, file: String, format: String, sections: [[String: String]] = []) {
+    public init(analysis a: TraceAnalysis, file: String, format: String, sections: [[String: String]] = [],
+                context: CaptureContext? = nil) {
+        capture = context.flatMap { $0.isEmpty ? nil : $0 }
         netprobe = NetprobeVersion.string
         latencyDefinition = Self.latencyDefinitionText
         trace = TraceSummary(

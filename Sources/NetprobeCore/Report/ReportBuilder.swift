@@ -6,7 +6,15 @@ public enum ReportBuilder {
                              onRequest: @escaping (RequestTiming) -> Void = { _ in }) throws -> (Report, TraceAnalysis) {
         let reader = try TraceReader(path: path)
         let analysis = TraceAnalyzer(options: options).analyze(reader, onRequest: onRequest)
-        let report = Report(analysis: analysis, file: path, format: reader.format.rawValue, sections: reader.sections)
+        let blocks = reader.customBlocks.compactMap { NetprobeBlock.decode(enterpriseNumber: $0.pen, payload: $0.payload) }
+        var report = Report(analysis: analysis, file: path, format: reader.format.rawValue, sections: reader.sections,
+                            context: CaptureContext(blocks: blocks))
+        // netprobe traces name each interface's role in if_description; show it in the listing.
+        if let roles = report.capture?.roles {
+            for i in report.trace.vantagePoints.indices where report.trace.vantagePoints[i].description == nil {
+                report.trace.vantagePoints[i].description = roles[report.trace.vantagePoints[i].name]
+            }
+        }
         return (report, analysis)
     }
 }

@@ -42,6 +42,45 @@ public enum TextReport {
             out += "\n"
             for n in v.notes { out += "  note: \(n)\n" }
         }
+        if let c = r.capture { out += renderContext(c) }
+        return out
+    }
+
+    static func renderContext(_ c: CaptureContext) -> String {
+        var out = "\nCapture context"
+        var facts: [String] = []
+        if let s = c.setup { facts.append("setup \(s)") }
+        if let vm = c.vm { facts.append("VM \(vm)") }
+        if let h = c.hypervisor { facts.append("hypervisor \(h)") }
+        if let r = c.redisAddress { facts.append("Redis \(r)") }
+        if let k = c.hostKernel { facts.append("host \(k)") }
+        out += facts.isEmpty ? "\n" : ": " + facts.joined(separator: ", ") + "\n"
+        if !c.interfaces.isEmpty {
+            out += "  Kernel counters during the run (netlink; on a tap, rx = what the guest sent):\n"
+            var t = Table(["IFACE", "SAMPLES", "RX PKTS", "TX PKTS", "RX DROP", "TX DROP", "ERRORS", "QDISC", "Q DROPS", "OVERLIMITS", "PEAK BACKLOG B"])
+            for i in c.interfaces {
+                t.add([i.interface, "\(i.samples)", "\(i.rxPackets)", "\(i.txPackets)", "\(i.rxDropped)", "\(i.txDropped)",
+                       "\(i.rxErrors + i.txErrors)", i.qdisc ?? "none", i.qdiscDrops.map(String.init) ?? "-",
+                       i.qdiscOverlimits.map(String.init) ?? "-", i.peakBacklogBytes.map(String.init) ?? "-"])
+            }
+            out += t.render(indent: 4)
+        }
+        if !c.redisCommands.isEmpty {
+            out += "  Redis INFO commandstats during the run (execution time only: no socket I/O, no waiting):\n"
+            var t = Table(["COMMAND", "CALLS", "USEC", "USEC/CALL", "FAILED"])
+            for r in c.redisCommands {
+                t.add([r.command, "\(r.calls)", "\(r.usec)", r.usecPerCall.map { fmt($0, 2) } ?? "-", "\(r.failedCalls)"])
+            }
+            out += t.render(indent: 4)
+        }
+        if !c.redisLatencyPercentilesUs.isEmpty {
+            let lines = c.redisLatencyPercentilesUs.keys.sorted().map { name -> String in
+                let p = c.redisLatencyPercentilesUs[name]!
+                return "\(name) " + p.keys.sorted().map { "\($0)=\(p[$0]!)" }.joined(separator: " ")
+            }
+            out += "  Redis INFO latencystats (us, since Redis started): " + lines.joined(separator: "; ") + "\n"
+        }
+        for n in c.notes { out += "  note: \(n)\n" }
         return out
     }
 
