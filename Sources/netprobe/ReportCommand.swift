@@ -45,6 +45,10 @@ extension Netprobe {
             "TCP port of the Redis server; repeat for several.", valueName: "PORT"))
         var ports: [UInt16] = [6379]
 
+        @Option(name: .customLong("redis-info"), help: ArgumentHelp(
+            "Saved Redis INFO output (commandstats, latencystats) for a trace made by another tool.", valueName: "FILE"))
+        var redisInfo: String?
+
         func validate() throws {
             if trace == nil && readFile == nil { throw ValidationError("Name a trace: netprobe report TRACE (or -r TRACE).") }
             if trace != nil && readFile != nil { throw ValidationError("Give the trace once: as an argument or with -r, not both.") }
@@ -59,7 +63,19 @@ extension Netprobe {
             let report: Report
             let analysis: TraceAnalysis
             do {
-                (report, analysis) = try ReportBuilder.build(path: path, options: options)
+                var info: String?
+                if let redisInfo {
+                    guard let text = try? String(contentsOfFile: redisInfo, encoding: .utf8) else {
+                        printError("netprobe: cannot read --redis-info \(redisInfo)")
+                        throw ExitCode(1)
+                    }
+                    guard !RedisInfo.commandStats(text).isEmpty else {
+                        printError("netprobe: \(redisInfo) holds no cmdstat_ lines: expected the output of redis-cli INFO commandstats")
+                        throw ExitCode(1)
+                    }
+                    info = text
+                }
+                (report, analysis) = try ReportBuilder.build(path: path, options: options, redisInfo: info)
             } catch let error as TraceError {
                 printError("netprobe: \(error)")
                 throw ExitCode(1)

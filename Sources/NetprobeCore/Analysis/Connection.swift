@@ -39,6 +39,8 @@ final class Connection {
     /// Set when pairing stopped (desynchronised stream, SUBSCRIBE ...): the reason.
     var pairingStopped: UnpairedReason?
     var sawSyn = false
+    /// The client's initial sequence number, when its SYN was seen.
+    var clientISN: UInt32?
     /// Alignment of requests and responses. When netprobe cannot be sure which reply answers which
     /// request (the capture joined the connection mid-stream, or bytes were lost), it waits for a
     /// point where it can: requests restart at a segment that begins a command, and replies at the

@@ -16,6 +16,9 @@ public struct RequestTiming: Sendable, Equatable {
     public var responseLastByteNs: Int64
     /// The reply was an error.
     public var isError: Bool
+    /// Bytes the client had sent on this connection before the request (nil when the capture did
+    /// not see the connection's SYN): how a load generator's own records are matched to packets.
+    public var requestOffset: UInt32? = nil
 
     /// What `report` calls latency at this vantage point: request's last byte to response's first.
     public var latencyNs: Int64 { responseFirstByteNs - requestLastByteNs }

@@ -200,7 +200,10 @@ public final class TraceAnalyzer {
             }
         }
         c.lastSeenNs = ts
-        if flags.contains(.syn) { c.sawSyn = true }
+        if flags.contains(.syn) {
+            c.sawSyn = true
+            if fromClient { c.clientISN = segment.sequence }
+        }
 
         if fromClient {
             c.toServer.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
@@ -426,7 +429,8 @@ public final class TraceAnalyzer {
             vantage: v, connection: c.id, client: c.client, server: c.server, command: p.command,
             requestSequence: p.sequence, requestFirstByteNs: p.firstByteNs, requestLastByteNs: p.lastByteNs,
             responseFirstByteNs: p.responseFirstByteNs ?? m.firstByteNs, responseLastByteNs: m.lastByteNs,
-            isError: m.isError)
+            isError: m.isError,
+            requestOffset: c.clientISN.map { p.sequence &- $0 &- 1 })
         if m.isError { vantages[v].errorReplies += 1 }
         let latency = timing.latencyNs
         if latency < 0 {

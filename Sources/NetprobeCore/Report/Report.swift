@@ -139,6 +139,11 @@ public struct Report: Codable, Sendable, Equatable {
     public var vantages: [VantageReport]
     /// What a netprobe capture stored beside the packets (nil for traces from other tools).
     public var capture: CaptureContext?
+    /// Where the time goes, segment by segment, across the vantage points.
+    public var segments: [SegmentSummary] = []
+    /// The answer to "is the virtual network the bottleneck?", with its evidence.
+    public var verdict: Verdict?
+    public var attribution: AttributionDetails?
 
     public static let latencyDefinitionText =
         "per vantage point: time from the packet carrying a request's last byte to the packet carrying its response's first byte"

@@ -2,10 +2,14 @@
 public enum ReportBuilder {
     /// Analyses `path`. Throws only when the file cannot be opened or is not a trace at all; damage
     /// later in the file is recorded in the report (`trace.error`) after everything before it.
-    public static func build(path: String, options: AnalysisOptions = AnalysisOptions(),
+    public static func build(path: String, options: AnalysisOptions = AnalysisOptions(), redisInfo: String? = nil,
                              onRequest: @escaping (RequestTiming) -> Void = { _ in }) throws -> (Report, TraceAnalysis) {
         let reader = try TraceReader(path: path)
-        let analysis = TraceAnalyzer(options: options).analyze(reader, onRequest: onRequest)
+        let join = RequestJoin()
+        let analysis = TraceAnalyzer(options: options).analyze(reader) { t in
+            join.add(t)
+            onRequest(t)
+        }
         let blocks = reader.customBlocks.compactMap { NetprobeBlock.decode(enterpriseNumber: $0.pen, payload: $0.payload) }
         var report = Report(analysis: analysis, file: path, format: reader.format.rawValue, sections: reader.sections,
                             context: CaptureContext(blocks: blocks))
@@ -15,6 +19,36 @@ public enum ReportBuilder {
                 report.trace.vantagePoints[i].description = roles[report.trace.vantagePoints[i].name]
             }
         }
+        attribute(&report, analysis: analysis, join: join, blocks: blocks, redisInfo: redisInfo)
         return (report, analysis)
     }
+}
+
+extension ReportBuilder {
+    /// Adds segments, verdict and attribution details to `report`.
+    static func attribute(_ report: inout Report, analysis: TraceAnalysis, join: RequestJoin, blocks: [NetprobeBlock],
+                          redisInfo: String?) {
+        let roles = report.capture?.roles ?? [:]
+        var inputs = AttributionInputs(vantages: analysis.vantages.map { v in
+            let described = v.interfaces.first.flatMap { analysis.interfaces[$0].description }
+            let role = roles[v.name] ?? described.flatMap { knownRoles.contains($0) ? $0 : nil } ?? Attribution.guessRole(v.name)
+            return (v.name, role)
+        })
+        for case let .netlink(s) in blocks { inputs.netlink[s.interface, default: []].append(s) }
+        if let redisInfo {
+            for (name, stat) in RedisInfo.commandStats(redisInfo) where stat.calls > 0 {
+                inputs.redisUsecPerCall[name] = Double(stat.usec) / Double(stat.calls)
+            }
+            inputs.redisInfoSource = "from --redis-info, cumulative since Redis started"
+        } else if let commands = report.capture?.redisCommands, !commands.isEmpty {
+            for c in commands { inputs.redisUsecPerCall[c.command] = c.usecPerCall }
+            inputs.redisInfoSource = "delta over the run"
+        }
+        let (segments, verdict, details) = Attribution.compute(join, inputs: inputs)
+        report.segments = segments
+        report.verdict = verdict
+        report.attribution = details
+    }
+
+    static let knownRoles: Set<String> = ["bridge", "tap", "macvtap", "parent", "client", "host", "veth"]
 }

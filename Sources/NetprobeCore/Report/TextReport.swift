@@ -43,6 +43,25 @@ public enum TextReport {
             for n in v.notes { out += "  note: \(n)\n" }
         }
         if let c = r.capture { out += renderContext(c) }
+        out += renderAttribution(r)
+        return out
+    }
+
+    static func renderAttribution(_ r: Report) -> String {
+        guard let d = r.attribution, let v = r.verdict else { return "" }
+        var out = "\nWhere the time goes (path: \(d.path.joined(separator: " -> ")); \(d.requestsJoined) requests)\n"
+        out += "  end-to-end = \(d.endToEndDefinition)\n"
+        var t = Table(["SEGMENT", "p50 us", "p99 us", "mean us", "TYPICAL", "SLOWEST 1%", "WHAT IT IS"])
+        for s in r.segments {
+            func share(_ x: Double?) -> String { x.map { fmt($0 * 100, 1) + "%" } ?? "-" }
+            t.add([s.name, us(s.p50Us), us(s.p99Us), us(s.meanUs), share(s.share), share(s.tailShare),
+                   s.resolved ? s.note : "not measured: " + s.note])
+        }
+        out += t.render(indent: 2)
+        for n in d.notes { out += "  note: \(n)\n" }
+        out += "\n\(v.question)\n  \(v.answer.prefix(1).uppercased() + v.answer.dropFirst())\n"
+        out += "  typical request: \(v.median.bottleneck ?? "-") dominates; slowest 1 %: \(v.tail.bottleneck ?? "-") dominates\n"
+        for e in v.evidence { out += "  - \(e)\n" }
         return out
     }
 
@@ -110,11 +129,19 @@ public enum TextReport {
     }
 }
 
-/// A text table: the first column left-aligned, the others right-aligned.
+/// A text table: text columns left-aligned, numbers right-aligned.
 public struct Table {
     var header: [String]
     var rows: [[String]] = []
-    public init(_ header: [String]) { self.header = header }
+    /// Columns aligned left: the first, and those whose header names text rather than numbers.
+    var left: Set<Int>
+    public init(_ header: [String]) {
+        self.header = header
+        left = Set(header.indices.filter { i in
+            i == 0 || ["ROLE", "WHAT", "SOURCE", "TYPE", "STATE", "HOST DEVICE", "MODEL", "BACKEND", "MAC", "SETUP", "QDISC", "LINK"]
+                .contains { header[i].hasPrefix($0) }
+        })
+    }
     public mutating func add(_ row: [String]) { rows.append(row) }
     public func render(indent: Int) -> String {
         let all = [header] + rows
@@ -125,7 +152,7 @@ public struct Table {
             var line = String(repeating: " ", count: indent)
             for (i, c) in r.enumerated() where i < widths.count {
                 let pad = String(repeating: " ", count: widths[i] - c.count)
-                line += i == 0 || i == 1 && header[1].hasPrefix("ROLE") ? c + pad : pad + c
+                line += left.contains(i) ? c + pad : pad + c
                 if i < r.count - 1 { line += "  " }
             }
             while line.hasSuffix(" ") { line.removeLast() }

@@ -1,0 +1,364 @@
+/// Where a request's time goes, along its path from the client to Redis and back.
+///
+/// Segments (README, "What each segment means"):
+/// - `client`: client's send -> outermost capture, and outermost capture -> client's receive
+///   (needs the built-in load generator's own timestamps in the trace);
+/// - `bridge`: forwarding between the outer vantage points and the tap (request path; the reply
+///   path too where its two stamps differ: the kernel stamps a received frame once, so on the
+///   guest -> host path the hop is usually unresolved);
+/// - `tap`: the part of the bridge -> tap hop spent queued in the tap's qdisc, told apart from
+///   forwarding with the netlink samples (backlog, overlimits, drops);
+/// - `guest-stack`: tap out -> tap in, less Redis's own time: QEMU, virtio, the guest kernel;
+///   without vhost-net also the wait in the tun queue until QEMU reads it;
+/// - `redis`: Redis executing the command (INFO commandstats) plus waiting behind other commands
+///   on the single-threaded server, inferred from the wire at the innermost vantage point.
+public enum SegmentName: String, Codable, Sendable, CaseIterable {
+    case client
+    case bridge
+    case tap
+    case guestStack = "guest-stack"
+    case redis
+}
+
+/// One segment's share of the time.
+public struct SegmentSummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var p50Us: Double?
+    public var p99Us: Double?
+    public var meanUs: Double?
+    /// Share of the end-to-end time of the typical request (the middle half, p25-p75).
+    public var share: Double?
+    /// Share of the end-to-end time of the slowest 1 %.
+    public var tailShare: Double?
+    public var resolved: Bool
+    /// What the segment contains here, or why it could not be measured.
+    public var note: String
+}
+
+public struct VerdictPart: Codable, Sendable, Equatable {
+    /// The segment with the largest share, among the resolved ones.
+    public var bottleneck: String?
+    public var share: Double?
+    /// End-to-end time of this group (mean, us) and how many requests it holds.
+    public var endToEndMeanUs: Double?
+    public var requests: Int
+}
+
+/// The answer to the seed's claim.
+public struct Verdict: Codable, Sendable, Equatable {
+    public var question: String
+    /// true, false, or null (inconclusive: the data cannot say).
+    public var networkIsBottleneck: Bool?
+    public var answer: String
+    public var median: VerdictPart
+    public var tail: VerdictPart
+    public var evidence: [String]
+
+    enum CodingKeys: String, CodingKey { case question, networkIsBottleneck, answer, median, tail, evidence }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(question, forKey: .question)
+        try c.encode(networkIsBottleneck, forKey: .networkIsBottleneck)
+        try c.encode(answer, forKey: .answer)
+        try c.encode(median, forKey: .median)
+        try c.encode(tail, forKey: .tail)
+        try c.encode(evidence, forKey: .evidence)
+    }
+}
+
+/// How the attribution was made: the path, what was joined, what was missing.
+public struct AttributionDetails: Codable, Sendable, Equatable {
+    /// Vantage points from the client side inwards, with their roles.
+    public var path: [String]
+    public var requestsJoined: Int
+    /// Requests seen at the innermost vantage point only / at the outermost only.
+    public var innerOnly: Int
+    public var outerOnly: Int
+    /// Requests whose hop came out negative (clocks or stamps out of order): left out.
+    public var negativeHops: Int
+    public var endToEndDefinition: String
+    public var notes: [String]
+}
+
+/// Inputs beyond the packets.
+public struct AttributionInputs: Sendable {
+    /// Vantage names in analysis order and their roles (bridge, tap, ...).
+    public var vantages: [(name: String, role: String)]
+    /// Netlink samples by interface.
+    public var netlink: [String: [NetlinkSample]] = [:]
+    /// Redis execution time per call, microseconds, by command (INFO commandstats).
+    public var redisUsecPerCall: [String: Double] = [:]
+    public var redisInfoSource: String?
+
+    public init(vantages: [(name: String, role: String)]) { self.vantages = vantages }
+}
+
+/// Computes segments and the verdict from joined requests.
+public enum Attribution {
+    /// Position of a role on the path from the client (0) to the server.
+    static func rank(_ role: String) -> Int {
+        switch role {
+        case "client": 0
+        case "bridge", "parent": 1
+        case "tap", "macvtap", "veth": 2
+        case "host": 3
+        default: 1
+        }
+    }
+
+    /// A role for an interface without one recorded, from its name.
+    public static func guessRole(_ interface: String) -> String {
+        if interface == "lo" { return "host" }
+        for (prefix, role) in [("virbr", "bridge"), ("br", "bridge"), ("vnet", "tap"), ("tap", "tap"),
+                               ("macvtap", "macvtap"), ("veth", "veth")] where interface.hasPrefix(prefix) {
+            return role
+        }
+        return "other"
+    }
+
+    public static func compute(_ join: RequestJoin, inputs: AttributionInputs)
+        -> (segments: [SegmentSummary], verdict: Verdict, details: AttributionDetails) {
+        let order = inputs.vantages.indices.sorted {
+            (rank(inputs.vantages[$0].role), $0) < (rank(inputs.vantages[$1].role), $1)
+        }
+        let outer = order.first
+        let inner = order.last
+        let multi = order.count >= 2
+        let tapInterface = inner.flatMap { i -> String? in
+            ["tap", "macvtap"].contains(inputs.vantages[i].role) ? inputs.vantages[i].name : nil
+        }
+        let tapSamples = tapInterface.flatMap { inputs.netlink[$0] }?.sorted { $0.timeNs < $1.timeNs } ?? []
+        let haveRedis = !inputs.redisUsecPerCall.isEmpty
+        var notes: [String] = []
+
+        // Per request: e2e, bridge-request hop, response hop (if resolved), inner latency, command.
+        struct Row {
+            var e2e: Int64
+            var requestHop: Int64?
+            var responseHop: Int64?
+            var inner: Int64
+            var innerIn: Int64
+            var innerOut: Int64
+            var outerIn: Int64
+            var command: String
+        }
+        var rows: [Row] = []
+        var innerOnly = 0, outerOnly = 0, negative = 0
+        if let outer, let inner {
+            for r in 0..<join.count {
+                let o = join.times(row: r, vantage: outer)
+                let i = join.times(row: r, vantage: inner)
+                guard let i else {
+                    if o != nil { outerOnly += 1 }
+                    continue
+                }
+                let innerLatency = i.responseFirst - i.requestLast
+                guard innerLatency >= 0 else {
+                    negative += 1
+                    continue
+                }
+                if multi {
+                    guard let o else {
+                        innerOnly += 1
+                        continue
+                    }
+                    let hop = i.requestLast - o.requestLast
+                    let back = o.responseFirst - i.responseFirst
+                    guard hop >= 0, back >= 0 else {
+                        negative += 1
+                        continue
+                    }
+                    rows.append(Row(e2e: o.responseFirst - o.requestLast, requestHop: hop, responseHop: back == 0 ? nil : back,
+                                    inner: innerLatency, innerIn: i.requestLast, innerOut: i.responseFirst,
+                                    outerIn: o.requestLast, command: join.command(row: r)))
+                } else {
+                    rows.append(Row(e2e: innerLatency, requestHop: nil, responseHop: nil, inner: innerLatency,
+                                    innerIn: i.requestLast, innerOut: i.responseFirst, outerIn: i.requestLast,
+                                    command: join.command(row: r)))
+                }
+            }
+        }
+
+        // Redis: execution (INFO) + waiting behind commands that were still executing when the
+        // request reached the innermost vantage point (the server is single-threaded).
+        var redisNs = [Int64](repeating: 0, count: rows.count)
+        if haveRedis {
+            let byArrival = rows.indices.sorted { rows[$0].innerIn < rows[$1].innerIn }
+            var inFlight: [(out: Int64, exec: Int64)] = []
+            for k in byArrival {
+                let row = rows[k]
+                inFlight.removeAll { $0.out <= row.innerIn }
+                var wait: Int64 = 0
+                for f in inFlight { wait += min(f.exec, f.out - row.innerIn) }
+                let exec = Int64((inputs.redisUsecPerCall[row.command] ?? 0) * 1000)
+                redisNs[k] = min(row.inner, exec + wait)
+                inFlight.append((row.innerOut, exec))
+            }
+        } else {
+            notes.append("no Redis INFO in the trace: Redis's own time cannot be told from the guest stack (capture with --redis, or give --redis-info FILE)")
+        }
+
+        // Tap queueing: the request hop beyond plain forwarding, where the tap's qdisc shows a
+        // queue (backlog, overlimits or drops) around that moment.
+        var tapNs = [Int64](repeating: 0, count: rows.count)
+        let tapResolved = multi && !tapSamples.isEmpty
+        if multi && tapSamples.isEmpty {
+            notes.append("no netlink samples for the tap: its queueing is included in the bridge hop")
+        }
+        if tapResolved {
+            func queued(at t: Int64) -> Bool {
+                // The samples around t: the last one before and the first one after.
+                var lo = 0, hi = tapSamples.count - 1
+                while lo < hi {
+                    let mid = (lo + hi + 1) / 2
+                    if tapSamples[mid].timeNs <= t { lo = mid } else { hi = mid - 1 }
+                }
+                let a = tapSamples[lo]
+                let b = lo + 1 < tapSamples.count ? tapSamples[lo + 1] : a
+                guard let qa = a.qdisc, let qb = b.qdisc else { return false }
+                return qa.backlog > 0 || qb.backlog > 0 || qb.overlimits > qa.overlimits || qb.drops > qa.drops
+            }
+            let flags = rows.map { queued(at: $0.outerIn) }
+            let calm = rows.indices.compactMap { flags[$0] ? nil : rows[$0].requestHop }
+            let all = rows.compactMap(\.requestHop)
+            let forwarding = (calm.isEmpty ? all : calm).min() ?? 0
+            for k in rows.indices where flags[k] {
+                tapNs[k] = max(0, (rows[k].requestHop ?? 0) - forwarding)
+            }
+        }
+
+        // Segment values per request.
+        var recorders: [SegmentName: LatencyRecorder] = [:]
+        var values: [SegmentName: [Int64]] = [:]
+        for s in SegmentName.allCases { values[s] = [] }
+        for (k, row) in rows.enumerated() {
+            let bridge = (row.requestHop ?? 0) - tapNs[k] + (row.responseHop ?? 0)
+            let redis = redisNs[k]
+            values[.bridge]!.append(bridge)
+            values[.tap]!.append(tapNs[k])
+            values[.guestStack]!.append(row.inner - redis)
+            values[.redis]!.append(redis)
+        }
+        for (s, list) in values { var r = LatencyRecorder(); for x in list { r.record(x) }; recorders[s] = r }
+
+        // Groups: the typical request (middle half of end-to-end times) and the tail (slowest 1 %).
+        let sortedE2E = rows.indices.sorted { rows[$0].e2e < rows[$1].e2e }
+        let n = rows.count
+        let typical = n == 0 ? [] : Array(sortedE2E[(n / 4)..<max(n / 4 + 1, (3 * n) / 4)])
+        let tail = n == 0 ? [] : Array(sortedE2E[min(n - 1, (n * 99) / 100)...])
+        func shares(_ group: [Int]) -> (e2eMean: Double?, shares: [SegmentName: Double]) {
+            guard !group.isEmpty else { return (nil, [:]) }
+            let e2e = Double(group.reduce(Int64(0)) { $0 + rows[$1].e2e }) / Double(group.count)
+            var out: [SegmentName: Double] = [:]
+            for s in SegmentName.allCases where s != .client {
+                let sum = group.reduce(Int64(0)) { $0 + values[s]![$1] }
+                out[s] = e2e > 0 ? Double(sum) / Double(group.count) / e2e : 0
+            }
+            return (e2e, out)
+        }
+        let typicalShares = shares(typical)
+        let tailShares = shares(tail)
+
+        func resolved(_ s: SegmentName) -> Bool {
+            switch s {
+            case .client: false
+            case .bridge: multi
+            case .tap: tapResolved
+            case .guestStack: n > 0
+            case .redis: haveRedis && n > 0
+            }
+        }
+        let innerName = inner.map { inputs.vantages[$0].name } ?? "-"
+        let outerName = outer.map { inputs.vantages[$0].name } ?? "-"
+        func note(_ s: SegmentName) -> String {
+            switch s {
+            case .client: return "needs the load generator's own timestamps (netprobe capture -- netprobe load ...): not in this trace"
+            case .bridge:
+                return multi ? "\(outerName) -> \(innerName) on the request path\(rows.contains { $0.responseHop != nil } ? " and, where stamps differ, on the reply path" : "; the reply path is unresolved (the kernel stamps a received frame once: both vantage points show the same time)")"
+                    : "needs captures on both sides of the virtual network (e.g. bridge and tap): this trace has one vantage point"
+            case .tap:
+                return tapResolved ? "queueing in \(tapInterface!)'s qdisc, from netlink backlog/overlimits/drops"
+                    : multi ? "no netlink samples for the tap: included in bridge" : "needs two vantage points and netlink samples"
+            case .guestStack:
+                return multi ? "at \(innerName): request in -> reply out, less Redis's time (hypervisor, virtio, guest kernel; without vhost-net also the tun queue)"
+                    : "at \(innerName): everything between request and reply, less Redis's time"
+            case .redis:
+                return haveRedis ? "execution (INFO commandstats\(inputs.redisInfoSource.map { ", \($0)" } ?? "")) + waiting behind other commands on the single-threaded server"
+                    : "needs Redis INFO commandstats (capture with --redis, or --redis-info FILE)"
+            }
+        }
+        let segments = SegmentName.allCases.map { s -> SegmentSummary in
+            let ok = resolved(s)
+            let r = recorders[s] ?? LatencyRecorder()
+            return SegmentSummary(
+                name: s.rawValue,
+                p50Us: ok ? r.valueNs(atPercentile: 50).map { Double($0) / 1000 } : nil,
+                p99Us: ok ? r.valueNs(atPercentile: 99).map { Double($0) / 1000 } : nil,
+                meanUs: ok ? r.meanNs.map { $0 / 1000 } : nil,
+                share: ok ? typicalShares.shares[s] : nil, tailShare: ok ? tailShares.shares[s] : nil,
+                resolved: ok, note: note(s))
+        }
+
+        // The verdict.
+        func bottleneck(_ shares: [SegmentName: Double]) -> (SegmentName, Double)? {
+            shares.filter { resolved($0.key) }.max { $0.value < $1.value }.map { ($0.key, $0.value) }
+        }
+        let medianTop = bottleneck(typicalShares.shares)
+        let tailTop = bottleneck(tailShares.shares)
+        let network: Set<SegmentName> = [.bridge, .tap]
+        var networkIsBottleneck: Bool?
+        var answer: String
+        var evidence: [String] = []
+        func pct(_ x: Double?) -> String { x.map { TextReport.fmt($0 * 100, 1) + " %" } ?? "-" }
+        func us(_ x: Double?) -> String { x.map { TextReport.fmt($0, $0 < 10 ? 2 : 0) + " us" } ?? "-" }
+        if n == 0 {
+            answer = "inconclusive: no request was seen at \(multi ? "both the outer and the inner vantage point" : "any vantage point")"
+        } else if !multi {
+            answer = "inconclusive: one vantage point (\(innerName)) cannot separate the virtual network from the guest; capture on the bridge and the tap"
+        } else if let medianTop {
+            networkIsBottleneck = network.contains(medianTop.0)
+            let networkShare = (typicalShares.shares[.bridge] ?? 0) + (tapResolved ? typicalShares.shares[.tap] ?? 0 : 0)
+            answer = networkIsBottleneck!
+                ? "yes: the virtual network (bridge + tap) takes \(pct(networkShare)) of the typical request's time; \(medianTop.0.rawValue) dominates"
+                : "no: the virtual network (bridge + tap) takes \(pct(networkShare)) of the typical request's time; \(medianTop.0.rawValue) takes \(pct(medianTop.1))"
+        } else {
+            answer = "inconclusive: no segment could be resolved"
+        }
+        if n > 0 {
+            evidence.append("\(n) requests seen at \(multi ? "\(outerName) and \(innerName)" : innerName); typical end-to-end \(us(typicalShares.e2eMean.map { $0 / 1000 })) (mean of the middle half), slowest 1 % \(us(tailShares.e2eMean.map { $0 / 1000 }))")
+            for s in segments where s.resolved {
+                evidence.append("\(s.name): p50 \(us(s.p50Us)), p99 \(us(s.p99Us)); \(pct(s.share)) of the typical request, \(pct(s.tailShare)) of the slowest 1 %")
+            }
+        }
+        if let t = tapInterface, let first = inputs.netlink[t]?.first, let last = inputs.netlink[t]?.last,
+           let a = first.link, let b = last.link {
+            let backlog = inputs.netlink[t]!.compactMap { $0.qdisc?.backlog }.max()
+            evidence.append("\(t) during the run: tx_dropped +\(b.txDropped &- a.txDropped) (the tun queue overflowing: a guest too slow to read), rx_dropped +\(b.rxDropped &- a.rxDropped), qdisc \(last.qdisc?.kind ?? "none") drops +\((last.qdisc?.drops ?? 0) &- (first.qdisc?.drops ?? 0)), overlimits +\((last.qdisc?.overlimits ?? 0) &- (first.qdisc?.overlimits ?? 0)), peak backlog \(backlog.map { "\($0) B" } ?? "-")")
+        }
+        if haveRedis {
+            let top = inputs.redisUsecPerCall.sorted { $0.key < $1.key }.prefix(6).map { "\($0.key) \(TextReport.fmt($0.value, 2)) us" }
+            evidence.append("Redis executes (INFO commandstats, per call): " + top.joined(separator: ", "))
+        }
+        if let tailTop, let medianTop, tailTop.0 != medianTop.0 {
+            evidence.append("the slowest 1 % are dominated by \(tailTop.0.rawValue) (\(pct(tailTop.1))), unlike the typical request")
+        }
+        if negative > 0 { notes.append("\(negative) requests had a negative hop (time stamps out of order) and were left out") }
+        if multi && innerOnly + outerOnly > 0 {
+            notes.append("\(innerOnly + outerOnly) requests were paired at only one of \(outerName) and \(innerName) (capture loss at the other) and are not in the split")
+        }
+        let verdict = Verdict(
+            question: "Is the virtual network (bridge + tap) the bottleneck?",
+            networkIsBottleneck: networkIsBottleneck, answer: answer,
+            median: VerdictPart(bottleneck: medianTop?.0.rawValue, share: medianTop?.1,
+                                endToEndMeanUs: typicalShares.e2eMean.map { $0 / 1000 }, requests: typical.count),
+            tail: VerdictPart(bottleneck: tailTop?.0.rawValue, share: tailTop?.1,
+                              endToEndMeanUs: tailShares.e2eMean.map { $0 / 1000 }, requests: tail.count),
+            evidence: evidence)
+        let details = AttributionDetails(
+            path: order.map { "\(inputs.vantages[$0].name) (\(inputs.vantages[$0].role))" }, requestsJoined: n,
+            innerOnly: innerOnly, outerOnly: outerOnly, negativeHops: negative,
+            endToEndDefinition: multi ? "at \(outerName): request's last byte -> response's first byte" : "at \(innerName): request's last byte -> response's first byte",
+            notes: notes)
+        return (segments, verdict, details)
+    }
+}

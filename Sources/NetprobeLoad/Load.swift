@@ -1,1 +1,0 @@
-// Placeholder until the load generator lands (issue 4): the module must not be empty for the build.
