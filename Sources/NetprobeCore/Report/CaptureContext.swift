@@ -31,6 +31,22 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         public var failedCalls: UInt64
     }
 
+    /// Netlink counters over time, as rates between samples (at most 300 points per interface).
+    public struct SeriesPoint: Codable, Sendable, Equatable {
+        /// Seconds since the first sample of the capture.
+        public var t: Double
+        public var rxPacketsPerSecond: Double
+        public var txPacketsPerSecond: Double
+        public var droppedPerSecond: Double
+        public var backlogBytes: UInt64?
+        public var qlen: UInt64?
+    }
+
+    public struct InterfaceSeries: Codable, Sendable, Equatable {
+        public var interface: String
+        public var points: [SeriesPoint]
+    }
+
     public var setup: String?
     public var vm: String?
     public var hypervisor: String?
@@ -40,6 +56,7 @@ public struct CaptureContext: Codable, Sendable, Equatable {
     /// Vantage roles from the capture (interface -> bridge, tap ...).
     public var roles: [String: String]
     public var interfaces: [InterfaceCounters]
+    public var series: [InterfaceSeries]
     /// INFO commandstats deltas (empty when the trace has no before/after snapshots).
     public var redisCommands: [RedisCommand]
     /// INFO latencystats after the run (cumulative since Redis started or its stats were reset).
@@ -47,7 +64,7 @@ public struct CaptureContext: Codable, Sendable, Equatable {
     public var notes: [String]
 
     public var isEmpty: Bool {
-        setup == nil && vm == nil && interfaces.isEmpty && redisCommands.isEmpty && notes.isEmpty && roles.isEmpty
+        setup == nil && vm == nil && interfaces.isEmpty && redisCommands.isEmpty && notes.isEmpty && roles.isEmpty && series.isEmpty
     }
 
     /// Builds the summary from netprobe's custom blocks (others are ignored).
@@ -73,6 +90,8 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         loadCommand = run?.loadCommand
         roles = Dictionary(run?.vantages.map { ($0.interface, $0.role) } ?? [], uniquingKeysWith: { a, _ in a })
         interfaces = samples.keys.sorted().compactMap { name in Self.counters(name, samples[name]!) }
+        let start = samples.values.compactMap { $0.map(\.timeNs).min() }.min() ?? 0
+        series = samples.keys.sorted().map { name in Self.series(name, samples[name]!, start: start) }
         if let after {
             let end = RedisInfo.commandStats(after.commandstats)
             let start = before.map { RedisInfo.commandStats($0.commandstats) } ?? [:]
@@ -92,6 +111,27 @@ public struct CaptureContext: Codable, Sendable, Equatable {
             redisLatencyPercentilesUs = [:]
         }
         self.notes = notes
+    }
+
+    static func series(_ name: String, _ list: [NetlinkSample], start: Int64) -> InterfaceSeries {
+        let sorted = list.filter { $0.link != nil }.sorted { $0.timeNs < $1.timeNs }
+        let step = max(1, sorted.count / 300)
+        var points: [SeriesPoint] = []
+        var k = step
+        while k < sorted.count {
+            let a = sorted[k - step], b = sorted[k]
+            let dt = Double(b.timeNs - a.timeNs) / 1e9
+            if dt > 0, let la = a.link, let lb = b.link {
+                func rate(_ x: UInt64, _ y: UInt64) -> Double { y >= x ? Double(y - x) / dt : 0 }
+                points.append(SeriesPoint(
+                    t: Double(b.timeNs - start) / 1e9, rxPacketsPerSecond: rate(la.rxPackets, lb.rxPackets),
+                    txPacketsPerSecond: rate(la.txPackets, lb.txPackets),
+                    droppedPerSecond: rate(la.rxDropped + la.txDropped + (a.qdisc?.drops ?? 0), lb.rxDropped + lb.txDropped + (b.qdisc?.drops ?? 0)),
+                    backlogBytes: b.qdisc?.backlog, qlen: b.qdisc?.qlen))
+            }
+            k += step
+        }
+        return InterfaceSeries(interface: name, points: points)
     }
 
     static func counters(_ name: String, _ list: [NetlinkSample]) -> InterfaceCounters? {

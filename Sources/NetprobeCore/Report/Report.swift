@@ -91,6 +91,12 @@ public struct RequestCounts: Codable, Sendable, Equatable {
     public var perSecond: Double?
 }
 
+/// One point of a latency distribution: `fraction` of requests took at most `us`.
+public struct CDFPoint: Codable, Sendable, Equatable {
+    public var us: Double
+    public var fraction: Double
+}
+
 public struct CommandLatency: Codable, Sendable, Equatable {
     public var command: String
     public var count: Int
@@ -117,6 +123,8 @@ public struct VantageReport: Codable, Sendable, Equatable {
     public var requests: RequestCounts
     /// Request's last byte -> response's first byte, at this vantage point.
     public var latencyUs: LatencySummary
+    /// The latency distribution (for CDF plots), at fixed fractions.
+    public var latencyCDF: [CDFPoint]
     public var byCommand: [CommandLatency]
     public var unpairedRequests: Int
     public var unpairedByReason: [String: Int]
@@ -169,6 +177,16 @@ public struct Report: Codable, Sendable, Equatable {
         vantages = a.vantages.map { Self.vantageReport($0, interfaces: a.interfaces) }
     }
 
+    static let cdfFractions: [Double] = [0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1]
+
+    static func cdf(_ r: LatencyRecorder) -> [CDFPoint] {
+        guard r.count > 0 else { return [] }
+        return cdfFractions.map { f in
+            let ns = f == 0 ? r.minNs : r.valueNs(atPercentile: f * 100) ?? 0
+            return CDFPoint(us: Double(ns) / 1000, fraction: f)
+        }
+    }
+
     static func vantageReport(_ v: VantageAnalysis, interfaces: [TraceInterface]) -> VantageReport {
         var problems: [String: Int] = [:]
         var other: [String: Int] = [:]
@@ -211,7 +229,7 @@ public struct Report: Codable, Sendable, Equatable {
         return VantageReport(
             name: v.name, packets: v.packets, durationSeconds: duration,
             requests: RequestCounts(total: v.requests, byCommand: v.requestsByCommand, perSecond: v.requestsPerSecond),
-            latencyUs: LatencySummary(v.latency), byCommand: byCommand,
+            latencyUs: LatencySummary(v.latency), latencyCDF: cdf(v.latency), byCommand: byCommand,
             unpairedRequests: v.unpairedTotal,
             unpairedByReason: Dictionary(uniqueKeysWithValues: v.unpaired.map { ($0.key.rawValue, $0.value) }),
             unexpectedResponses: v.unexpectedResponses, errorReplies: v.errorReplies,
