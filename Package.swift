@@ -51,7 +51,7 @@ let package = Package(
 
         .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
         .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"], exclude: ["golden"]),
-        .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore"]),
+        .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore", "netprobe"]),
         .testTarget(name: "NetprobeLabTests", dependencies: ["NetprobeLab", "NetprobeCore", "netprobe"]),
         .testTarget(name: "NetprobeLoadTests", dependencies: ["NetprobeLoad", "NetprobeCore"]),
     ]

@@ -38,6 +38,9 @@ public struct CaptureConfiguration: Sendable {
     public var hypervisor: String?
     /// Show a live progress line on stderr (when it is a terminal).
     public var progress = false
+    /// Called once the load has finished, before the statistics close the file: more of
+    /// netprobe's blocks to store (the load generator's own request records).
+    public var finalBlocks: (@Sendable () throws -> [NetprobeBlock])?
 
     public init(vantages: [CaptureVantage], output: String) {
         self.vantages = vantages
@@ -102,6 +105,21 @@ public final class CaptureSession {
         CNetprobe_install_stop_signals()
         let started = realtimeNanoseconds()
 
+        // Redis's INFO before the capture starts, so the question itself is not in the trace.
+        var notes: [String] = []
+        func snapshot(_ phase: String) -> RedisInfoSnapshot? {
+            guard let address = c.redisAddress else { return nil }
+            do {
+                return try NetworkNamespace.withNamespace(c.redisNamespace) {
+                    try RedisClient(address: address).infoSnapshot(phase: phase)
+                }
+            } catch {
+                notes.append("Redis INFO \(phase) the run from \(address) failed: \(error)")
+                return nil
+            }
+        }
+        let before = snapshot("before")
+
         // Open every handle first: a wrong interface fails before the file is created.
         var states: [VantageState] = []
         for (i, v) in c.vantages.enumerated() {
@@ -110,7 +128,6 @@ public final class CaptureSession {
             }
             states.append(VantageState(vantage: v, capture: capture, index: UInt32(i)))
         }
-        var notes: [String] = []
         for s in states { if let w = s.capture.activationWarning { notes.append("\(s.vantage.interface): \(w)") } }
 
         let writer = try PcapngFileWriter(path: c.output)
@@ -149,17 +166,10 @@ public final class CaptureSession {
                 e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: payload)
             }
         }
-        func redisSnapshot(_ phase: String) {
-            guard let address = c.redisAddress else { return }
-            do {
-                let snapshot = try NetworkNamespace.withNamespace(c.redisNamespace) {
-                    try RedisClient(address: address).infoSnapshot(phase: phase)
-                }
-                try writeBlock(.redisInfo(snapshot))
-                redisInfo.append(phase)
-            } catch {
-                notes.append("Redis INFO \(phase) the run from \(address) failed: \(error)")
-            }
+        func storeSnapshot(_ snapshot: RedisInfoSnapshot?) throws {
+            guard let snapshot else { return }
+            try writeBlock(.redisInfo(snapshot))
+            redisInfo.append(snapshot.phase)
         }
 
         var load: ChildProcess?
@@ -173,7 +183,7 @@ public final class CaptureSession {
                 loadCommand: c.loadCommand, notes: [])
             try writeBlock(.run(metadata))
             try sampler.start()
-            redisSnapshot("before")
+            try storeSnapshot(before)
             if let command = c.loadCommand {
                 load = try Self.startLoad(command, namespace: c.loadNamespace)
             }
@@ -191,14 +201,16 @@ public final class CaptureSession {
         for sample in sampler.stop() {
             if failure == nil { do { try writeBlock(.netlink(sample)); samples += 1 } catch { failure = error } }
         }
+        // The kernel's counts first; then, since the kernel hands over a partly filled block only
+        // when its timeout expires, wait for that and take every packet, the last ones included.
+        for s in states { if let stats = s.capture.statistics() { s.lastStats = stats } }
         if failure == nil {
+            if !c.settings.immediate { usleep(useconds_t(c.settings.timeoutMs + 50) * 1000) }
             for s in states where s.ended == nil { do { try drain(s, writer: writer, limit: Int.max) } catch { failure = error } }
-            redisSnapshot("after")
         }
         let end = realtimeNanoseconds()
         var summaries: [CaptureSummary.Vantage] = []
         for s in states {
-            if let stats = s.capture.statistics() { s.lastStats = stats }
             let stats = s.lastStats
             if failure == nil {
                 do {
@@ -213,6 +225,17 @@ public final class CaptureSession {
             }
             summaries.append(.init(interface: s.vantage.interface, role: s.vantage.role, written: s.written,
                                    received: stats?.received, dropped: stats?.dropped, ended: s.ended))
+        }
+        if failure == nil {
+            // Redis's INFO after: the capture no longer reads, so these requests are not in it.
+            do { try storeSnapshot(snapshot("after")) } catch { failure = error }
+            if let extra = c.finalBlocks {
+                do {
+                    for block in try extra() { try writeBlock(block) }
+                } catch {
+                    notes.append("could not store the load generator's records: \(error)")
+                }
+            }
         }
         do { try writer.close() } catch { if failure == nil { failure = error } }
         if c.progress { FileHandle.standardError.write(Data("\n".utf8)) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NetprobeCapture
 import NetprobeCore
+import NetprobeLoad
 
 extension Netprobe {
     /// `netprobe capture`: several vantage points, netlink statistics and Redis INFO into one pcapng.
@@ -101,6 +102,11 @@ extension Netprobe {
             if let s = summary.loadExitStatus { out += "  load command exit status: \(s)\n" }
             for n in summary.notes { out += "  note: \(n)\n" }
             FileHandle.standardError.write(Data(out.utf8))
+            for v in summary.vantages where v.ended == nil {
+                if let received = v.received, let dropped = v.dropped, v.written + dropped < received {
+                    printError("netprobe capture: WARNING: \(v.interface): \(received - dropped - v.written) packets the kernel accepted never reached the file")
+                }
+            }
             if summary.vantages.contains(where: { ($0.dropped ?? 0) > 0 }) {
                 printError("netprobe capture: WARNING: the kernel dropped packets (see above): latencies of the lost requests are missing; use a larger -B or a smaller -s")
             }
@@ -166,6 +172,13 @@ extension Netprobe {
             c.redisAddress = redisAddress
             c.redisNamespace = clientNamespace
             c.loadCommand = load.isEmpty ? nil : load
+            if let records = Self.builtinLoadRecordsPath(load) {
+                // netprobe load: keep its own per-request stamps as the client vantage point.
+                // Run this very binary (the one on PATH may be another version, or absent).
+                let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? load[0]
+                c.loadCommand = [me] + load.dropFirst() + ["--timestamps-out", records, "--quiet"]
+                c.finalBlocks = { try Self.clientBlocks(path: records) }
+            }
             c.loadNamespace = clientNamespace
             c.setup = setup ?? lab?.setup
             c.vm = vm
@@ -177,6 +190,44 @@ extension Netprobe {
                 FileHandle.standardError.write(Data("netprobe capture: capturing until Ctrl-C (give --duration or a load command after -- to stop by itself)\n".utf8))
             }
             return c
+        }
+
+        /// A temporary file for `netprobe load`'s records when the load command is netprobe's own
+        /// (and does not name one itself).
+        static func builtinLoadRecordsPath(_ argv: [String]) -> String? {
+            guard argv.count >= 2, URL(fileURLWithPath: argv[0]).lastPathComponent == "netprobe", argv[1] == "load",
+                  !argv.contains(where: { $0.hasPrefix("--timestamps-out") }) else { return nil }
+            return NSTemporaryDirectory() + "netprobe-load-\(getpid())-\(UUID().uuidString).npts"
+        }
+
+        /// The load generator's records as trace blocks, one block per connection and 20000 requests.
+        static func clientBlocks(path: String) throws -> [NetprobeBlock] {
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let reader = try ClientRecordReader(path: path)
+            var byConnection: [String: ClientRequests] = [:]
+            var order: [String] = []
+            var blocks: [NetprobeBlock] = []
+            while let r = try reader.next() {
+                let key = "\(r.client)|\(r.server)"
+                if byConnection[key] == nil {
+                    byConnection[key] = ClientRequests(client: "\(r.client)", server: "\(r.server)", requestOffsets: [],
+                                                       commands: [], sendNs: [], receiveNs: [])
+                    order.append(key)
+                }
+                byConnection[key]!.requestOffsets.append(r.requestOffset)
+                byConnection[key]!.commands.append(r.command.name)
+                byConnection[key]!.sendNs.append(r.sendNs)
+                byConnection[key]!.receiveNs.append(r.receiveNs)
+                if byConnection[key]!.sendNs.count >= 20_000 {
+                    blocks.append(.clientRequests(byConnection[key]!))
+                    byConnection[key]!.requestOffsets.removeAll()
+                    byConnection[key]!.commands.removeAll()
+                    byConnection[key]!.sendNs.removeAll()
+                    byConnection[key]!.receiveNs.removeAll()
+                }
+            }
+            for key in order where !(byConnection[key]!.sendNs.isEmpty) { blocks.append(.clientRequests(byConnection[key]!)) }
+            return blocks
         }
 
         /// HOST:PORT from a redis-benchmark / memtier_benchmark / netprobe load command line.

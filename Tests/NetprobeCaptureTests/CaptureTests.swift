@@ -26,6 +26,8 @@ struct CaptureTests {
         for v in summary.vantages {
             #expect(v.dropped == 0, "\(v.interface) dropped packets")
             #expect(v.written > 40_000)
+            // Every packet the kernel accepted is in the file, the last ones included.
+            #expect(v.written >= (v.received ?? .max), "\(v.interface): \(v.written) written of \(v.received ?? 0) received")
         }
         #expect(summary.redisInfo == ["before", "after"])
         #expect(summary.netlinkSamples >= 4)
@@ -37,6 +39,7 @@ struct CaptureTests {
         #expect(report.trace.vantagePoints.map(\.description) == ["bridge", "veth"])
         #expect(report.trace.vantagePoints.allSatisfy { $0.dropped == 0 })
         for v in report.vantages {
+            #expect(v.requests.byCommand["INFO"] == nil) // netprobe's own INFO is not in the trace
             #expect(v.requests.byCommand["GET"] == 20_000)
             #expect(v.requests.byCommand["SET"] == 20_000)
             #expect(v.unpairedRequests == 0)
@@ -100,5 +103,40 @@ struct CaptureTests {
         let (report, analysis) = try ReportBuilder.build(path: out)
         #expect(analysis.error == nil)
         #expect(report.vantages.first { $0.name == "npbr0" }?.requests.total ?? 0 >= 2000)
+    }
+}
+
+/// The command line end to end: capture with the built-in load, then report.
+@Suite("capture and report from the command line (root)", .serialized, .enabled(if: isRoot, rootNote))
+struct CaptureCLITests {
+    static var binary: String {
+        let next = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("netprobe").path
+        return next
+    }
+
+    @Test("capture -- netprobe load: the client's own stamps become the client segment")
+    func builtinLoadClientSegment() throws {
+        let topo = try TestTopology()
+        defer { topo.teardown() }
+        let out = tempPath(".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, _) = try sh([Self.binary, "capture", "-i", "npbr0", "-i", "npv0", "--netns", topo.client,
+                                  "--role", "npv0=tap", "--duration", "60s", "-w", out, "--quiet", "--",
+                                  "netprobe", "load", "--target", "10.78.0.2:6379", "--connections", "4",
+                                  "--requests", "4000", "--ratio", "1:1"])
+        #expect(status == 0)
+        let (reportStatus, json) = try sh([Self.binary, "report", out, "--format", "json"])
+        #expect(reportStatus == 0)
+        let report = try JSONDecoder().decode(Report.self, from: Data(json.utf8))
+        #expect(report.capture?.clientRequests == 4000)
+        let client = try #require(report.segments.first { $0.name == "client" })
+        #expect(client.resolved)
+        #expect((client.p50Us ?? 0) > 0)
+        #expect(report.attribution?.requestsJoined == 4000)
+        #expect(report.attribution?.endToEndDefinition.contains("client") == true)
+        // The segments add up to the end-to-end time of the typical request.
+        let total = report.segments.compactMap(\.share).reduce(0, +)
+        #expect(abs(total - 1) < 0.01)
+        #expect(report.verdict?.networkIsBottleneck != nil)
     }
 }

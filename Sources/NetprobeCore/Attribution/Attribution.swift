@@ -89,8 +89,26 @@ public struct AttributionInputs: Sendable {
     /// Redis execution time per call, microseconds, by command (INFO commandstats).
     public var redisUsecPerCall: [String: Double] = [:]
     public var redisInfoSource: String?
+    /// The load generator's own send and receive times, by connection and stream offset.
+    public var client: [ClientKey: (sendNs: Int64, receiveNs: Int64)] = [:]
 
     public init(vantages: [(name: String, role: String)]) { self.vantages = vantages }
+
+    /// Adds the client's records from a netprobe trace.
+    public mutating func addClientRequests(_ c: ClientRequests) {
+        guard let client = Endpoint(parsing: c.client), let server = Endpoint(parsing: c.server) else { return }
+        for i in c.requestOffsets.indices where i < c.sendNs.count && i < c.receiveNs.count {
+            self.client[ClientKey(client: client, server: server, offset: UInt32(truncatingIfNeeded: c.requestOffsets[i]))] =
+                (c.sendNs[i], c.receiveNs[i])
+        }
+    }
+}
+
+/// A request as the load generator knows it: its connection and where it starts in the stream.
+public struct ClientKey: Hashable, Sendable {
+    public var client: Endpoint
+    public var server: Endpoint
+    public var offset: UInt32
 }
 
 /// Computes segments and the verdict from joined requests.
@@ -141,9 +159,11 @@ public enum Attribution {
             var innerOut: Int64
             var outerIn: Int64
             var command: String
+            var client: Int64? = nil
         }
         var rows: [Row] = []
-        var innerOnly = 0, outerOnly = 0, negative = 0
+        var innerOnly = 0, outerOnly = 0, negative = 0, notFromClient = 0
+        let haveClient = !inputs.client.isEmpty
         if let outer, let inner {
             for r in 0..<join.count {
                 let o = join.times(row: r, vantage: outer)
@@ -168,9 +188,22 @@ public enum Attribution {
                         negative += 1
                         continue
                     }
-                    rows.append(Row(e2e: o.responseFirst - o.requestLast, requestHop: hop, responseHop: back == 0 ? nil : back,
-                                    inner: innerLatency, innerIn: i.requestLast, innerOut: i.responseFirst,
-                                    outerIn: o.requestLast, command: join.command(row: r)))
+                    var row = Row(e2e: o.responseFirst - o.requestLast, requestHop: hop, responseHop: back == 0 ? nil : back,
+                                  inner: innerLatency, innerIn: i.requestLast, innerOut: i.responseFirst,
+                                  outerIn: o.requestLast, command: join.command(row: r))
+                    if haveClient {
+                        // The client's own stamps extend the path: send -> outer, outer -> receive.
+                        let key = join.keys[r]
+                        guard let offset = join.offsets[r],
+                              let c = inputs.client[ClientKey(client: key.client, server: key.server, offset: offset)],
+                              o.requestLast >= c.sendNs, c.receiveNs >= o.responseFirst else {
+                            notFromClient += 1
+                            continue
+                        }
+                        row.client = (o.requestLast - c.sendNs) + (c.receiveNs - o.responseFirst)
+                        row.e2e = c.receiveNs - c.sendNs
+                    }
+                    rows.append(row)
                 } else {
                     rows.append(Row(e2e: innerLatency, requestHop: nil, responseHop: nil, inner: innerLatency,
                                     innerIn: i.requestLast, innerOut: i.responseFirst, outerIn: i.requestLast,
@@ -238,6 +271,7 @@ public enum Attribution {
             values[.tap]!.append(tapNs[k])
             values[.guestStack]!.append(row.inner - redis)
             values[.redis]!.append(redis)
+            values[.client]!.append(row.client ?? 0)
         }
         for (s, list) in values { var r = LatencyRecorder(); for x in list { r.record(x) }; recorders[s] = r }
 
@@ -250,7 +284,7 @@ public enum Attribution {
             guard !group.isEmpty else { return (nil, [:]) }
             let e2e = Double(group.reduce(Int64(0)) { $0 + rows[$1].e2e }) / Double(group.count)
             var out: [SegmentName: Double] = [:]
-            for s in SegmentName.allCases where s != .client {
+            for s in SegmentName.allCases where s != .client || haveClient {
                 let sum = group.reduce(Int64(0)) { $0 + values[s]![$1] }
                 out[s] = e2e > 0 ? Double(sum) / Double(group.count) / e2e : 0
             }
@@ -261,7 +295,7 @@ public enum Attribution {
 
         func resolved(_ s: SegmentName) -> Bool {
             switch s {
-            case .client: false
+            case .client: haveClient && multi && n > 0
             case .bridge: multi
             case .tap: tapResolved
             case .guestStack: n > 0
@@ -272,7 +306,9 @@ public enum Attribution {
         let outerName = outer.map { inputs.vantages[$0].name } ?? "-"
         func note(_ s: SegmentName) -> String {
             switch s {
-            case .client: return "needs the load generator's own timestamps (netprobe capture -- netprobe load ...): not in this trace"
+            case .client:
+                return haveClient ? "the load generator's send(2) -> \(outerName), and \(outerName) -> its recv(2) of the whole reply (client kernel stack and process)"
+                    : "needs the load generator's own timestamps (netprobe capture -- netprobe load ...): not in this trace"
             case .bridge:
                 return multi ? "\(outerName) -> \(innerName) on the request path\(rows.contains { $0.responseHop != nil } ? " and, where stamps differ, on the reply path" : "; the reply path is unresolved (the kernel stamps a received frame once: both vantage points show the same time)")"
                     : "needs captures on both sides of the virtual network (e.g. bridge and tap): this trace has one vantage point"
@@ -342,6 +378,9 @@ public enum Attribution {
         if let tailTop, let medianTop, tailTop.0 != medianTop.0 {
             evidence.append("the slowest 1 % are dominated by \(tailTop.0.rawValue) (\(pct(tailTop.1))), unlike the typical request")
         }
+        if haveClient && notFromClient > 0 {
+            notes.append("\(notFromClient) requests seen on the wire have no matching record of the load generator (other clients, or connections whose SYN was not captured) and are not in the split")
+        }
         if negative > 0 { notes.append("\(negative) requests had a negative hop (time stamps out of order) and were left out") }
         if multi && innerOnly + outerOnly > 0 {
             notes.append("\(innerOnly + outerOnly) requests were paired at only one of \(outerName) and \(innerName) (capture loss at the other) and are not in the split")
@@ -357,7 +396,8 @@ public enum Attribution {
         let details = AttributionDetails(
             path: order.map { "\(inputs.vantages[$0].name) (\(inputs.vantages[$0].role))" }, requestsJoined: n,
             innerOnly: innerOnly, outerOnly: outerOnly, negativeHops: negative,
-            endToEndDefinition: multi ? "at \(outerName): request's last byte -> response's first byte" : "at \(innerName): request's last byte -> response's first byte",
+            endToEndDefinition: haveClient ? "at the client: just before send(2) of the request -> just after recv(2) of the reply's last byte"
+                : multi ? "at \(outerName): request's last byte -> response's first byte" : "at \(innerName): request's last byte -> response's first byte",
             notes: notes)
         return (segments, verdict, details)
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 // Zero-copy header views. Each view checks its length once, in its failable initializer; after
 // that its accessors cannot fail. Offsets are named constants from the RFCs.
 
@@ -170,4 +172,47 @@ public struct TCPFlags: OptionSet, Sendable, Hashable {
     public static let rst = TCPFlags(rawValue: 0x04)
     public static let psh = TCPFlags(rawValue: 0x08)
     public static let ack = TCPFlags(rawValue: 0x10)
+}
+
+extension Endpoint {
+    /// Parses "a.b.c.d:port" or "[v6]:port".
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let address = IPAddress(parsing: host) else { return nil }
+        self.init(address: address, port: port)
+    }
+}
+
+extension IPAddress {
+    /// Parses dotted IPv4 or colon-hex IPv6 (with `::`).
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4 {
+            var v: UInt32 = 0
+            for p in parts {
+                guard let b = UInt8(p) else { return nil }
+                v = v << 8 | UInt32(b)
+            }
+            self.init(ipv4: v)
+            return
+        }
+        guard text.contains(":") else { return nil }
+        let halves = text.components(separatedBy: "::")
+        guard halves.count <= 2 else { return nil }
+        func groups(_ s: String) -> [UInt16]? {
+            s.isEmpty ? [] : s.split(separator: ":", omittingEmptySubsequences: false).map { UInt16($0, radix: 16) }
+                .reduce([UInt16]?([])) { acc, g in g.flatMap { x in acc.map { $0 + [x] } } }
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        let tail = halves.count == 2 ? groups(halves[1]) : []
+        guard let tail, head.count + tail.count <= 8, halves.count == 2 || head.count == 8 else { return nil }
+        let all = head + [UInt16](repeating: 0, count: 8 - head.count - tail.count) + tail
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        for (i, g) in all.enumerated() {
+            if i < 4 { hi = hi << 16 | UInt64(g) } else { lo = lo << 16 | UInt64(g) }
+        }
+        self.init(ipv6High: hi, low: lo)
+    }
 }

@@ -12,6 +12,7 @@ public enum NetprobeBlock: Sendable, Equatable {
     case netlink(NetlinkSample)
     case redisInfo(RedisInfoSnapshot)
     case vantageNote(VantageNote)
+    case clientRequests(ClientRequests)
 
     public static let enterpriseNumber: UInt32 = 32473
     public static let magic: [UInt8] = Array("NPRB".utf8)
@@ -28,6 +29,7 @@ public enum NetprobeBlock: Sendable, Equatable {
         case let .netlink(s): json = try encoder.encode(Tagged(kind: "netlink", value: s))
         case let .redisInfo(r): json = try encoder.encode(Tagged(kind: "redis-info", value: r))
         case let .vantageNote(n): json = try encoder.encode(Tagged(kind: "vantage-note", value: n))
+        case let .clientRequests(c): json = try encoder.encode(Tagged(kind: "client-requests", value: c))
         }
         return Self.magic + Array(json)
     }
@@ -47,6 +49,7 @@ public enum NetprobeBlock: Sendable, Equatable {
         case "netlink": return (try? decoder.decode(Tagged<NetlinkSample>.self, from: json)).map { .netlink($0.value) }
         case "redis-info": return (try? decoder.decode(Tagged<RedisInfoSnapshot>.self, from: json)).map { .redisInfo($0.value) }
         case "vantage-note": return (try? decoder.decode(Tagged<VantageNote>.self, from: json)).map { .vantageNote($0.value) }
+        case "client-requests": return (try? decoder.decode(Tagged<ClientRequests>.self, from: json)).map { .clientRequests($0.value) }
         default: return nil
         }
     }
@@ -198,5 +201,30 @@ public struct VantageNote: Codable, Sendable, Equatable {
         self.timeNs = timeNs
         self.interface = interface
         self.note = note
+    }
+}
+
+/// The load generator's own view of its requests on one connection (the `client` vantage point):
+/// when it sent each request and when it had the reply, on CLOCK_REALTIME like the packets.
+/// Requests are matched to packets by connection and stream offset.
+public struct ClientRequests: Codable, Sendable, Equatable {
+    /// "address:port" of the client socket and of the server.
+    public var client: String
+    public var server: String
+    /// Bytes sent on the connection before each request (offset 0 = sequence number ISN + 1).
+    public var requestOffsets: [UInt64]
+    public var commands: [String]
+    /// Just before the send(2) carrying the request's last byte; just after the recv(2) returning
+    /// the reply's last byte.
+    public var sendNs: [Int64]
+    public var receiveNs: [Int64]
+
+    public init(client: String, server: String, requestOffsets: [UInt64], commands: [String], sendNs: [Int64], receiveNs: [Int64]) {
+        self.client = client
+        self.server = server
+        self.requestOffsets = requestOffsets
+        self.commands = commands
+        self.sendNs = sendNs
+        self.receiveNs = receiveNs
     }
 }

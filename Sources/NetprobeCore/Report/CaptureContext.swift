@@ -62,6 +62,8 @@ public struct CaptureContext: Codable, Sendable, Equatable {
     /// INFO latencystats after the run (cumulative since Redis started or its stats were reset).
     public var redisLatencyPercentilesUs: [String: [String: Double]]
     public var notes: [String]
+    /// Requests the load generator recorded itself (the client vantage point), 0 when none.
+    public var clientRequests: Int
 
     public var isEmpty: Bool {
         setup == nil && vm == nil && interfaces.isEmpty && redisCommands.isEmpty && notes.isEmpty && roles.isEmpty && series.isEmpty
@@ -74,12 +76,14 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         var before: RedisInfoSnapshot?
         var after: RedisInfoSnapshot?
         var notes: [String] = []
+        var clientRequests = 0
         for b in blocks {
             switch b {
             case let .run(m): run = m
             case let .netlink(s): samples[s.interface, default: []].append(s)
             case let .redisInfo(r): if r.phase == "before" { before = r } else if r.phase == "after" { after = r }
             case let .vantageNote(n): notes.append("\(n.interface): \(n.note)")
+            case let .clientRequests(c): clientRequests += c.sendNs.count
             }
         }
         setup = run?.setup
@@ -111,6 +115,7 @@ public struct CaptureContext: Codable, Sendable, Equatable {
             redisLatencyPercentilesUs = [:]
         }
         self.notes = notes
+        self.clientRequests = clientRequests
     }
 
     static func series(_ name: String, _ list: [NetlinkSample], start: Int64) -> InterfaceSeries {

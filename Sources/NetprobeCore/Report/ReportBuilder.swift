@@ -34,7 +34,13 @@ extension ReportBuilder {
             let role = roles[v.name] ?? described.flatMap { knownRoles.contains($0) ? $0 : nil } ?? Attribution.guessRole(v.name)
             return (v.name, role)
         })
-        for case let .netlink(s) in blocks { inputs.netlink[s.interface, default: []].append(s) }
+        for b in blocks {
+            switch b {
+            case let .netlink(s): inputs.netlink[s.interface, default: []].append(s)
+            case let .clientRequests(c): inputs.addClientRequests(c)
+            default: break
+            }
+        }
         if let redisInfo {
             for (name, stat) in RedisInfo.commandStats(redisInfo) where stat.calls > 0 {
                 inputs.redisUsecPerCall[name] = Double(stat.usec) / Double(stat.calls)
