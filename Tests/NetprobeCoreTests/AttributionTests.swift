@@ -1,0 +1,108 @@
+import Testing
+@testable import NetprobeCore
+
+/// Attribution on synthetic requests whose true split is known.
+@Suite("attribution and verdict")
+struct AttributionTests {
+    static let client = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 40000)
+    static let server = Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: 6379)
+
+    /// A request seen at the bridge (vantage 0) and the tap (vantage 1).
+    /// bridgeHop: bridge -> tap on the way in; inner: tap in -> tap out; the way back is stamped once.
+    static func add(_ join: RequestJoin, seq: UInt32, at t: Int64, bridgeHop: Int64, inner: Int64, command: String = "GET") {
+        let tapIn = t + bridgeHop
+        let out = tapIn + inner
+        for (v, reqLast) in [(0, t), (1, tapIn)] {
+            join.add(RequestTiming(vantage: v, connection: 0, client: client, server: server, command: command,
+                                   requestSequence: seq, requestFirstByteNs: reqLast, requestLastByteNs: reqLast,
+                                   responseFirstByteNs: out, responseLastByteNs: out, isError: false))
+        }
+    }
+
+    static func sample(_ t: Int64, backlog: UInt64, overlimits: UInt64) -> NetlinkSample {
+        NetlinkSample(timeNs: t, interface: "vnet0",
+                      link: LinkCounters(rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0, txPackets: 0, txBytes: 0, txErrors: 0, txDropped: 0),
+                      qdisc: QdiscCounters(kind: "tbf", backlog: backlog, qlen: backlog > 0 ? 1 : 0, drops: 0, overlimits: overlimits, requeues: 0))
+    }
+
+    static let path: [(name: String, role: String)] = [("virbr0", "bridge"), ("vnet0", "tap")]
+
+    @Test("a guest-dominated run: the network is not the bottleneck; segments add up")
+    func guestDominates() {
+        let join = RequestJoin()
+        for i in 0..<1000 { Self.add(join, seq: UInt32(i * 100), at: Int64(i) * 1_000_000, bridgeHop: 1_000, inner: 500_000) }
+        var inputs = AttributionInputs(vantages: Self.path)
+        inputs.redisUsecPerCall = ["GET": 5]
+        let (segments, verdict, details) = Attribution.compute(join, inputs: inputs)
+        #expect(details.requestsJoined == 1000)
+        #expect(verdict.networkIsBottleneck == false)
+        #expect(verdict.median.bottleneck == "guest-stack")
+        let by = Dictionary(uniqueKeysWithValues: segments.map { ($0.name, $0) })
+        #expect(by["bridge"]?.p50Us == 1)
+        #expect(by["redis"]?.p50Us == 5)
+        #expect(abs((by["guest-stack"]?.p50Us ?? 0) - 495) < 0.5)
+        let total = segments.compactMap(\.share).reduce(0, +)
+        #expect(abs(total - 1) < 1e-9)
+        #expect(by["tap"]?.resolved == false) // no netlink samples
+        #expect(by["client"]?.resolved == false)
+    }
+
+    @Test("queueing in the tap's qdisc is told from bridge forwarding with netlink samples")
+    func tapQueue() {
+        let join = RequestJoin()
+        // First half calm (hop 1 us), second half behind a shaped tap (hop 3 ms).
+        for i in 0..<1000 {
+            let queued = i >= 500
+            Self.add(join, seq: UInt32(i * 100), at: Int64(i) * 10_000_000, bridgeHop: queued ? 3_001_000 : 1_000, inner: 100_000)
+        }
+        var inputs = AttributionInputs(vantages: Self.path)
+        inputs.netlink["vnet0"] = (0...100).map { k in
+            Self.sample(Int64(k) * 100_000_000, backlog: k >= 50 ? 3000 : 0, overlimits: k >= 50 ? UInt64(k) : 0)
+        }
+        let (segments, verdict, _) = Attribution.compute(join, inputs: inputs)
+        let by = Dictionary(uniqueKeysWithValues: segments.map { ($0.name, $0) })
+        #expect(by["tap"]?.resolved == true)
+        // The slowest requests are the queued ones: 3 ms of tap against 0.1 ms of guest.
+        #expect(verdict.tail.bottleneck == "tap")
+        #expect(abs((by["tap"]?.p99Us ?? 0) - 3000) < 10)
+        #expect(by["bridge"]?.p99Us == 1) // forwarding itself stays at 1 us
+        #expect(verdict.networkIsBottleneck == true)
+    }
+
+    @Test("waiting behind a slow command on the single-threaded server counts as redis")
+    func slowCommand() {
+        let join = RequestJoin()
+        // A 10 ms command, and a GET that arrives 1 ms later and is answered when it is done.
+        Self.add(join, seq: 0, at: 0, bridgeHop: 1_000, inner: 10_050_000, command: "DEBUG")
+        Self.add(join, seq: 1000, at: 1_000_000, bridgeHop: 1_000, inner: 9_100_000, command: "GET")
+        var inputs = AttributionInputs(vantages: Self.path)
+        inputs.redisUsecPerCall = ["DEBUG": 10_000, "GET": 5]
+        let (segments, _, _) = Attribution.compute(join, inputs: inputs)
+        let redis = segments.first { $0.name == "redis" }!
+        // DEBUG: its own 10 ms; GET: until DEBUG's reply left (10.051 - 1.001 ms) plus its own 5 us.
+        #expect(abs((redis.meanUs ?? 0) - (10_000 + 9_050 + 5) / 2) < 1)
+    }
+
+    @Test("one vantage point: the verdict is inconclusive and says why")
+    func singleVantage() {
+        let join = RequestJoin()
+        for i in 0..<10 {
+            join.add(RequestTiming(vantage: 0, connection: 0, client: Self.client, server: Self.server, command: "GET",
+                                   requestSequence: UInt32(i), requestFirstByteNs: 0, requestLastByteNs: Int64(i) * 1000,
+                                   responseFirstByteNs: Int64(i) * 1000 + 50_000, responseLastByteNs: Int64(i) * 1000 + 50_000, isError: false))
+        }
+        let (segments, verdict, _) = Attribution.compute(join, inputs: AttributionInputs(vantages: [("if0", "other")]))
+        #expect(verdict.networkIsBottleneck == nil)
+        #expect(verdict.answer.hasPrefix("inconclusive"))
+        #expect(segments.first { $0.name == "bridge" }?.resolved == false)
+        #expect(segments.first { $0.name == "bridge" }?.note.contains("both sides") == true)
+    }
+
+    @Test("equal stamps on the reply path are unresolved, never counted as a measured 0")
+    func unresolvedReplyHop() {
+        let join = RequestJoin()
+        Self.add(join, seq: 0, at: 0, bridgeHop: 2_000, inner: 100_000)
+        let (segments, _, _) = Attribution.compute(join, inputs: AttributionInputs(vantages: Self.path))
+        #expect(segments.first { $0.name == "bridge" }?.note.contains("reply path is unresolved") == true)
+    }
+}
