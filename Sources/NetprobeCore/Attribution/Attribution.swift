@@ -212,21 +212,48 @@ public enum Attribution {
             }
         }
 
-        // Redis: execution (INFO) + waiting behind commands that were still executing when the
-        // request reached the innermost vantage point (the server is single-threaded).
+        // Redis: execution (INFO) + waiting behind other commands. Redis runs one command at a
+        // time, in order; the replies leave the guest in that order. Rebuild its timeline: each
+        // command ends executing when its reply leaves, less the guest's fastest way out, and
+        // starts its execution time (INFO) before; a request reaches Redis after the guest's
+        // fastest way in. Its wait behind others is the time Redis spent on other commands
+        // between its arrival and the start of its own execution. Only commands that run longer
+        // than the guest's fastest round trip are counted: a wait behind shorter ones cannot be
+        // told from queueing in the guest stack (it stays there, and a note says so).
         var redisNs = [Int64](repeating: 0, count: rows.count)
-        if haveRedis {
-            let byArrival = rows.indices.sorted { rows[$0].innerIn < rows[$1].innerIn }
-            var inFlight: [(out: Int64, exec: Int64)] = []
-            for k in byArrival {
-                let row = rows[k]
-                inFlight.removeAll { $0.out <= row.innerIn }
+        if haveRedis && !rows.isEmpty {
+            let exec = rows.map { Int64((inputs.redisUsecPerCall[$0.command] ?? 0) * 1000) }
+            // The fastest round trip through the guest stack, in + out, split evenly.
+            let fastest = max(0, rows.indices.map { rows[$0].inner - exec[$0] }.min() ?? 0)
+            let half = fastest / 2
+            let ends = rows.indices.map { rows[$0].innerOut - half }
+            let starts = rows.indices.map { ends[$0] - exec[$0] }
+            let byStart = rows.indices.sorted { starts[$0] < starts[$1] }
+            let sortedStarts = byStart.map { starts[$0] }
+            let longest = exec.max() ?? 0
+            for k in rows.indices {
+                let arrival = rows[k].innerIn + half
                 var wait: Int64 = 0
-                for f in inFlight { wait += min(f.exec, f.out - row.innerIn) }
-                let exec = Int64((inputs.redisUsecPerCall[row.command] ?? 0) * 1000)
-                redisNs[k] = min(row.inner, exec + wait)
-                inFlight.append((row.innerOut, exec))
+                if starts[k] > arrival {
+                    // Commands whose execution overlaps [arrival, own start).
+                    var lo = 0, hi = byStart.count
+                    while lo < hi {
+                        let mid = (lo + hi) / 2
+                        if sortedStarts[mid] < arrival - longest { lo = mid + 1 } else { hi = mid }
+                    }
+                    var j = lo
+                    while j < byStart.count && sortedStarts[j] < starts[k] {
+                        let other = byStart[j]
+                        if other != k && exec[other] > fastest {
+                            let overlap = min(ends[other], starts[k]) - max(starts[other], arrival)
+                            if overlap > 0 { wait += overlap }
+                        }
+                        j += 1
+                    }
+                }
+                redisNs[k] = min(rows[k].inner, exec[k] + min(wait, max(0, starts[k] - arrival)))
             }
+            notes.append("waiting behind commands shorter than the guest's fastest round trip (\(TextReport.fmt(Double(fastest) / 1000, 1)) us here) cannot be told from queueing in the guest stack and is counted there")
         } else {
             notes.append("no Redis INFO in the trace: Redis's own time cannot be told from the guest stack (capture with --redis, or give --redis-info FILE)")
         }
