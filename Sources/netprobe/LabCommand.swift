@@ -1,9 +1,201 @@
 import ArgumentParser
+import Foundation
+import NetprobeCore
+import NetprobeLab
+
+extension LabSetup: ExpressibleByArgument {}
+extension AccelPreference: ExpressibleByArgument {}
 
 extension Netprobe {
-    /// Placeholder until the lab lands (issue 4).
+    /// `netprobe lab up|status|down`: the built-in testbed.
     struct LabCommand: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "lab", abstract: "(not built yet) The built-in testbed.")
-        func run() throws { throw ValidationError("netprobe lab is not built yet") }
+        static let configuration = CommandConfiguration(
+            commandName: "lab",
+            abstract: "Bring up, show and remove a Redis testbed in a network namespace of its own.",
+            discussion: """
+                The lab runs Redis where netprobe can watch it: in a QEMU guest behind a bridge and \
+                tap, a macvtap or a vhost-net tap, in a second namespace behind a veth pair, or on \
+                loopback. Everything lives in the namespace np-NAME; the root namespace is never \
+                changed. State and logs: \(LabState.stateDirectory)/NAME/. Needs root.
+
+                Examples:
+                  netprobe lab up
+                  netprobe lab up --setup macvtap --name mv
+                  netprobe lab up --libvirt --name osv-redis
+                  netprobe lab status --format json
+                  netprobe lab down --all
+                """,
+            subcommands: [Up.self, Status.self, Down.self])
     }
+}
+
+extension Netprobe.LabCommand {
+    /// `lab up`: builds the lab and returns when Redis answers PING.
+    struct Up: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build a lab and wait until its Redis answers PING.",
+            discussion: """
+                Setups: bridge (guest on tap vnet0 enslaved to bridge virbr0), macvtap (guest on \
+                macvtap0 in bridge mode over a veth parent; the client uses macvlan np-cli), \
+                vhost-net (like bridge with vhost=on; needs /dev/vhost-net), veth (the host's \
+                redis-server in namespace np-NAME-srv behind a veth pair on the bridge), host \
+                (redis-server on 127.0.0.1 in the namespace: the bare-metal baseline).
+
+                The guest is a Linux microVM whose init execs redis-server, built from Debian \
+                packages and cached in /var/cache/netprobe/guest/. QEMU uses KVM when a probe guest \
+                really boots under it, else TCG (the verdict is cached in /run/netprobe/ until the \
+                host reboots). Running up again for a healthy lab does nothing; leftovers of a \
+                crashed lab of the same name are removed first.
+                """)
+
+        @Option(help: "Topology: bridge, macvtap, vhost-net, veth or host.")
+        var setup: LabSetup = .bridge
+
+        @Option(help: "Lab name: namespace np-NAME, state in /run/netprobe/lab/NAME/, libvirt domain NAME.")
+        var name: String = Lab.defaultName
+
+        @Flag(help: "Start libvirtd and virtlogd inside the namespace and run the guest as libvirt domain NAME (setups bridge, vhost-net).")
+        var libvirt = false
+
+        @Option(help: "Hypervisor: auto (probe), kvm or tcg.")
+        var accel: AccelPreference = .auto
+
+        @Option(help: ArgumentHelp("Seconds to wait for Redis to answer.", valueName: "SECONDS"))
+        var timeout: Double = 120
+
+        func validate() throws {
+            do { try Lab.validate(name: name) } catch { throw ValidationError("\(error)") }
+            if libvirt && setup != .bridge && setup != .vhostNet {
+                throw ValidationError("--libvirt runs the guest as a libvirt domain on the bridge: use it with --setup bridge (or vhost-net)")
+            }
+            if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        }
+
+        func run() throws {
+            let started = Date()
+            let options = LabOptions(name: name, setup: setup, libvirt: libvirt, accel: accel, bootTimeout: timeout)
+            let state: LabState
+            do {
+                state = try Lab.up(options, progress: LabOutput.progress)
+            } catch {
+                printError("netprobe lab up: \(error)")
+                throw ExitCode(1)
+            }
+            print("lab \(state.name) is up (setup \(state.setup), \(TextReport.fmt(Date().timeIntervalSince(started), 1)) s)")
+            print(LabOutput.describe(state), terminator: "")
+        }
+    }
+
+    /// `lab status`: what a lab is made of, and whether it still works.
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a lab (or all labs): Redis address, vantage interfaces, hypervisor, health.",
+            discussion: "JSON output is the lab's state file (an object for NAME, an array without).")
+
+        @Argument(help: ArgumentHelp("The lab to show (default: all).", valueName: "NAME"))
+        var name: String?
+
+        @Option(help: "Output format: text or json.")
+        var format: OutputFormat = .text
+
+        func run() throws {
+            if let name {
+                guard let status = Lab.status(name) else {
+                    printError("netprobe lab status: no lab named \(name) (labs: \(LabStore.names().joined(separator: ", ").ifEmpty("none")))")
+                    throw ExitCode(1)
+                }
+                switch format {
+                case .json: print(String(decoding: try LabStore.encode(status.state), as: UTF8.self))
+                case .text: print(LabOutput.describe(status), terminator: "")
+                }
+                return
+            }
+            let statuses = Lab.statuses()
+            switch format {
+            case .json: print(String(decoding: try LabStore.encode(statuses.map(\.state)), as: UTF8.self))
+            case .text:
+                if statuses.isEmpty { print("no lab is up (netprobe lab up)") }
+                print(statuses.map(LabOutput.describe).joined(separator: "\n"), terminator: "")
+            }
+        }
+    }
+
+    /// `lab down`: removes everything a lab made.
+    struct Down: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a lab: its processes, namespaces, links and files.",
+            discussion: "Removing a lab that is not there is not an error.")
+
+        @Argument(help: ArgumentHelp("The lab to remove (default: \(Lab.defaultName)).", valueName: "NAME"))
+        var name: String?
+
+        @Flag(help: "Remove every lab.")
+        var all = false
+
+        func validate() throws {
+            if all && name != nil { throw ValidationError("Give a NAME or --all, not both.") }
+        }
+
+        func run() throws {
+            do {
+                let teardowns = all ? try Lab.downAll(progress: LabOutput.progress)
+                                    : [try Lab.down(name ?? Lab.defaultName, progress: LabOutput.progress)]
+                if teardowns.isEmpty { print("no lab to remove") }
+                for t in teardowns {
+                    if t.nothingFound {
+                        print("lab \(t.name): nothing to remove")
+                    } else {
+                        print("lab \(t.name) removed: \(t.processes.count) processes, namespaces \(t.namespaces.joined(separator: " ").ifEmpty("none")), \(t.paths.count) paths")
+                    }
+                }
+            } catch {
+                printError("netprobe lab down: \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// How lab commands print.
+enum LabOutput {
+    static let progress: LabProgress = { line in printError("netprobe lab: \(line)") }
+
+    /// Redis address, hypervisor, vantages, processes and files of a lab.
+    static func describe(_ state: LabState) -> String {
+        var out = ""
+        func row(_ label: String, _ value: String) { out += "  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
+        let (host, port) = (state.redisAddress.split(separator: ":").first.map(String.init) ?? "", state.redisAddress.split(separator: ":").last.map(String.init) ?? "")
+        row("redis", "\(state.redisAddress) from namespace \(state.namespace)  (ip netns exec \(state.namespace) redis-cli -h \(host) -p \(port) ping)")
+        if let hypervisor = state.hypervisor {
+            row("hypervisor", "\(hypervisor): \(state.hypervisorReason ?? "")")
+        } else {
+            row("hypervisor", "none (Redis runs on the host side)")
+        }
+        if let kernel = state.guestKernel { row("guest", "Linux \(kernel), Redis as init; console \(LabState.stateDirectory)/\(state.name)/console.log") }
+        for (i, v) in state.vantages.enumerated() {
+            row(i == 0 ? "vantages" : "", "\(v.interface) (\(v.role)) in \(v.namespace)")
+        }
+        if !state.extraNamespaces.isEmpty { row("namespaces", ([state.namespace] + state.extraNamespaces).joined(separator: " ")) }
+        if let domain = state.libvirtDomain { row("libvirt", "domain \(domain) at \(state.libvirtURI ?? "?")") }
+        row("state", "\(LabState.stateDirectory)/\(state.name)/state.json")
+        return out
+    }
+
+    static func describe(_ status: LabStatus) -> String {
+        let state = status.state
+        var out = "lab \(state.name): \(status.healthy ? "up" : "NOT HEALTHY") (setup \(state.setup), since \(state.createdAt))\n"
+        out += describe(state)
+        func row(_ label: String, _ value: String) { out += "  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
+        for (i, p) in status.processes.enumerated() {
+            row(i == 0 ? "processes" : "", "\(p.process.what) pid \(p.process.pid) \(p.alive ? "running" : "GONE")")
+        }
+        row("ping", status.redisProblem.map { "no answer: \($0)" } ?? "PONG")
+        if !status.missingNamespaces.isEmpty { row("missing", status.missingNamespaces.joined(separator: " ")) }
+        if !status.healthy { row("fix", "netprobe lab up --setup \(state.setup) --name \(state.name)  (rebuilds it)") }
+        return out
+    }
+}
+
+private extension String {
+    func ifEmpty(_ replacement: String) -> String { isEmpty ? replacement : self }
 }

@@ -1,0 +1,80 @@
+import Foundation
+
+/// Why a lab step failed. Every case's description says what to check next.
+public enum LabError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The lab creates namespaces, links and device nodes: it needs root.
+    case notRoot
+    /// A lab name that cannot be used (it becomes part of namespace and file names).
+    case invalidName(String, reason: String)
+    /// Options that do not fit together (e.g. `--libvirt` with a setup that has no guest).
+    case invalidOptions(String)
+    /// Programs the lab needs are not installed; `packages` are the Debian packages that have them.
+    case missingPackages(tools: [String], packages: [String])
+    /// A program ran and failed.
+    case commandFailed(command: String, status: Int32, stderr: String)
+    /// A program did not finish in time and was stopped.
+    case commandTimedOut(command: String, seconds: Double)
+    /// A program could not be started at all.
+    case commandNotStarted(command: String, reason: String)
+    /// `--setup vhost-net` on a host whose kernel has no vhost-net device.
+    case vhostNetUnavailable
+    /// The guest kernel and initramfs could not be made.
+    case guestImage(String)
+    /// A process the lab started died (or never appeared); `logTail` is the end of its log.
+    case processDied(what: String, detail: String, logTail: String)
+    /// Redis did not answer PING in time.
+    case redisNotAnswering(address: String, namespace: String, seconds: Int, lastError: String, consoleTail: String)
+    /// Something outside the lab is in the way (another libvirtd, another lab's libvirt ...).
+    case conflict(String)
+    /// libvirtd or a libvirt step failed.
+    case libvirt(String)
+    /// A file or folder the lab needs could not be written or read.
+    case file(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .notRoot:
+            return "netprobe lab needs root: it creates network namespaces, bridges, taps and device nodes (run it with sudo, or as root)"
+        case .invalidName(let name, let reason):
+            return "cannot use '\(name)' as a lab name: \(reason)"
+        case .invalidOptions(let text):
+            return text
+        case .missingPackages(let tools, let packages):
+            return """
+                missing programs: \(tools.joined(separator: ", ")).
+                They come with the Debian packages: \(packages.joined(separator: " "))
+                Install them with: apt-get install -y --no-install-recommends \(packages.joined(separator: " "))
+                """
+        case .commandFailed(let command, let status, let stderr):
+            let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            return "`\(command)` failed (exit status \(status))" + (text.isEmpty ? "" : ":\n\(text)")
+        case .commandTimedOut(let command, let seconds):
+            return "`\(command)` did not finish within \(Int(seconds)) s and was stopped"
+        case .commandNotStarted(let command, let reason):
+            return "could not start `\(command)`: \(reason)"
+        case .vhostNetUnavailable:
+            return """
+                the vhost-net setup is not available on this host: /dev/vhost-net is missing, so this kernel \
+                has no vhost-net (QEMU's `-netdev tap,vhost=on` needs it; QEMU 7.2 aborts without it).
+                What the host would need: a kernel built with CONFIG_VHOST_NET (=y or =m), the module loaded \
+                (`modprobe vhost_net`), and the device node /dev/vhost-net (char 10:238).
+                On this host use --setup bridge (the same tap, served by QEMU's userspace virtio-net instead).
+                """
+        case .guestImage(let text):
+            return "cannot build the Redis guest image: \(text)"
+        case .processDied(let what, let detail, let logTail):
+            return "\(what) \(detail)" + (logTail.isEmpty ? "" : "; the end of its log:\n\(logTail)")
+        case .redisNotAnswering(let address, let namespace, let seconds, let lastError, let consoleTail):
+            var text = "Redis at \(address) did not answer PING from namespace \(namespace) within \(seconds) s"
+            if !lastError.isEmpty { text += " (last attempt: \(lastError))" }
+            if !consoleTail.isEmpty { text += "; the end of the guest console:\n\(consoleTail)" }
+            return text
+        case .conflict(let text):
+            return text
+        case .libvirt(let text):
+            return "libvirt: \(text)"
+        case .file(let path, let detail):
+            return "\(path): \(detail)"
+        }
+    }
+}

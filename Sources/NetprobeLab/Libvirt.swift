@@ -1,0 +1,266 @@
+import Foundation
+import NetprobeCore
+
+/// A libvirtd (with its virtlogd) of the lab's own, running inside the lab's network namespace so
+/// that the taps it makes for a domain live there too.
+///
+/// The host's libvirt configuration is left alone: both daemons start in a mount namespace of
+/// their own (the one `ip netns exec` makes) where private folders from the lab's state folder
+/// are bind-mounted over /etc/libvirt (qemu.conf: user and group root, `security_driver = "none"`,
+/// `cgroup_controllers = [ ]`), /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt, and
+/// private copies of /etc/passwd and /etc/group that add the `kvm` group and the `libvirt-qemu`
+/// user and group the QEMU driver looks up at start (Debian's libvirt-daemon-system would create
+/// them). Missing mount points are created empty and removed by `down`.
+///
+/// The sockets: a Unix socket bound to a path is reachable from every network namespace (only
+/// abstract sockets belong to one), so what matters is the path. When /run/libvirt does not exist
+/// on the host, it becomes a symbolic link to the lab's private run folder: the daemons create
+/// their sockets there and `qemu:///system` reaches them from the root namespace and from inside
+/// the lab's namespace alike. When the host has a /run/libvirt of its own, the private run folder
+/// is bind-mounted over it for the daemons only, and the URI names the socket explicitly
+/// (`qemu:///system?socket=...`).
+struct LabLibvirt {
+    /// Where libvirt's clients look for the system daemon's sockets.
+    static let hostRunDirectory = "/run/libvirt"
+    /// Folders hidden behind private ones for the daemons.
+    static let privateMounts = [
+        ("etc", "/etc/libvirt"), ("lib", "/var/lib/libvirt"), ("log", "/var/log/libvirt"), ("cache", "/var/cache/libvirt"),
+    ]
+
+    /// Where the daemons' sockets live.
+    enum RunDirectory: Equatable {
+        /// /run/libvirt is a link to the lab's run folder: plain qemu:///system works everywhere.
+        case linked
+        /// The host has its own /run/libvirt: the daemons see the lab's folder mounted over it.
+        case mounted
+    }
+
+    let namespace: Netns
+    let paths: LabPaths
+    let runDirectory: RunDirectory
+
+    var directory: String { paths.libvirtDirectory }
+    var runFolder: String { "\(directory)/run" }
+
+    /// The URI that reaches this libvirtd, from the root namespace and from the lab's.
+    var uri: String {
+        runDirectory == .linked ? "qemu:///system" : "qemu:///system?socket=\(runFolder)/libvirt-sock"
+    }
+
+    /// Checks what is at /run/libvirt and decides where the sockets go. A link left by a lab
+    /// that is gone is removed; a link of a lab that still runs libvirtd is a conflict.
+    static func plan(namespace: Netns, paths: LabPaths) throws -> LabLibvirt {
+        let fm = FileManager.default
+        let path = hostRunDirectory
+        if let target = try? fm.destinationOfSymbolicLink(atPath: path) {
+            let labs = LabState.stateDirectory + "/"
+            if target.hasPrefix(labs) {
+                let owner = String(target.dropFirst(labs.count).split(separator: "/").first ?? "")
+                let ownerAlive = owner != paths.name && (LabStore.load(owner)?.processes.contains {
+                    $0.what == "libvirtd" && ProcessTable.isAlive($0.pid)
+                } ?? false)
+                if ownerAlive {
+                    throw LabError.conflict("lab \(owner) already runs a libvirtd whose sockets are at \(path); one --libvirt lab at a time: netprobe lab down \(owner)")
+                }
+                unlink(path)  // left by a lab that is gone
+                return LabLibvirt(namespace: namespace, paths: paths, runDirectory: .linked)
+            }
+        }
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
+            return LabLibvirt(namespace: namespace, paths: paths, runDirectory: .mounted)
+        }
+        return LabLibvirt(namespace: namespace, paths: paths, runDirectory: .linked)
+    }
+
+    /// Writes the private configuration, starts virtlogd and libvirtd inside the namespace, and
+    /// waits until libvirtd answers. `record` is called with each daemon's pid as soon as it is known.
+    func startDaemons(record: (Int32, String) throws -> Void) throws {
+        let created = CreatedPaths(paths: paths)
+        for (sub, _) in Self.privateMounts { try GuestImageBuilder.makeDirectory("\(directory)/\(sub)") }
+        try GuestImageBuilder.makeDirectory(runFolder)
+        try writeConfiguration()
+        for (_, mountPoint) in Self.privateMounts where !FileManager.default.fileExists(atPath: mountPoint) {
+            try GuestImageBuilder.makeDirectory(mountPoint)
+            try created.record(.directory, mountPoint)
+        }
+        if runDirectory == .linked {
+            do { try FileManager.default.createSymbolicLink(atPath: Self.hostRunDirectory, withDestinationPath: runFolder) } catch {
+                throw LabError.file(path: Self.hostRunDirectory, detail: "cannot link it to \(runFolder): \(error.localizedDescription)")
+            }
+            try created.record(.symlink, Self.hostRunDirectory)
+        }
+
+        // One shell in the namespace's own mount namespace: mounts, then both daemons.
+        var script = "set -e\n"
+        for (sub, mountPoint) in Self.privateMounts { script += "mount --bind \"$0/\(sub)\" \(mountPoint)\n" }
+        script += "mount --bind \"$0/passwd\" /etc/passwd\nmount --bind \"$0/group\" /etc/group\n"
+        if runDirectory == .mounted { script += "mount --bind \"$0/run\" \(Self.hostRunDirectory)\n" }
+        script += "virtlogd -d -p \"$0/virtlogd.pid\"\nlibvirtd -d -p \"$0/libvirtd.pid\"\n"
+        try namespace.execChecked(["/bin/sh", "-c", script, directory], timeout: 60)
+
+        guard let logd = PidFile.wait("\(directory)/virtlogd.pid", seconds: 10) else {
+            throw LabError.processDied(what: "virtlogd", detail: "did not stay up", logTail: LogFile.tail("\(directory)/virtlogd.log"))
+        }
+        try record(logd, "virtlogd")
+        guard let daemon = PidFile.wait("\(directory)/libvirtd.pid", seconds: 10) else {
+            throw LabError.processDied(what: "libvirtd", detail: "did not stay up", logTail: LogFile.tail("\(directory)/libvirtd.log"))
+        }
+        try record(daemon, "libvirtd")
+
+        // libvirtd forks before its drivers start: wait until it answers on its socket.
+        let deadline = Date().addingTimeInterval(30)
+        var last = ""
+        while Date() < deadline {
+            guard ProcessTable.isAlive(daemon) else {
+                throw LabError.processDied(what: "libvirtd", detail: "exited while starting", logTail: LogFile.tail("\(directory)/libvirtd.log"))
+            }
+            if let out = try? virsh(["version"], timeout: 10), out.succeeded { return }
+            last = (try? virsh(["version"], timeout: 10))?.stderr ?? ""
+            usleep(300_000)
+        }
+        throw LabError.libvirt("libvirtd (pid \(daemon)) did not answer at \(uri) within 30 s: \(last)\n\(LogFile.tail("\(directory)/libvirtd.log"))")
+    }
+
+    /// qemu.conf, libvirtd.conf and virtlogd.conf for the private /etc/libvirt; passwd and group.
+    func writeConfiguration() throws {
+        let qemu = """
+            # netprobe lab: QEMU runs as root without confinement or cgroups (nothing here manages them).
+            user = "root"
+            group = "root"
+            security_driver = "none"
+            cgroup_controllers = [ ]
+
+            """
+        try GuestImageBuilder.write(Array(qemu.utf8), to: "\(directory)/etc/qemu.conf")
+        try GuestImageBuilder.write(Array("log_outputs = \"3:file:\(directory)/libvirtd.log\"\n".utf8), to: "\(directory)/etc/libvirtd.conf")
+        try GuestImageBuilder.write(Array("log_outputs = \"3:file:\(directory)/virtlogd.log\"\n".utf8), to: "\(directory)/etc/virtlogd.conf")
+        let (passwd, group) = Self.accounts(
+            passwd: LogFile.read("/etc/passwd"), group: LogFile.read("/etc/group"))
+        try GuestImageBuilder.write(Array(passwd.utf8), to: "\(directory)/passwd")
+        try GuestImageBuilder.write(Array(group.utf8), to: "\(directory)/group")
+    }
+
+    /// The host's passwd and group with `kvm` and `libvirt-qemu` added where missing (ids not in use).
+    static func accounts(passwd: String, group: String) -> (passwd: String, group: String) {
+        func ids(_ text: String) -> Set<Int> { Set(text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            return f.count > 2 ? Int(f[2]) : nil
+        }) }
+        func has(_ text: String, _ name: String) -> Bool { text.split(separator: "\n").contains { $0.hasPrefix("\(name):") } }
+        func free(_ used: Set<Int>, from start: Int) -> Int {
+            var id = start
+            while used.contains(id) { id += 1 }
+            return id
+        }
+        var passwd = passwd.hasSuffix("\n") || passwd.isEmpty ? passwd : passwd + "\n"
+        var group = group.hasSuffix("\n") || group.isEmpty ? group : group + "\n"
+        var groupIDs = ids(group)
+        if !has(group, "kvm") {
+            let gid = free(groupIDs, from: 64054)
+            group += "kvm:x:\(gid):\n"
+            groupIDs.insert(gid)
+        }
+        var qemuGID = 0
+        if !has(group, "libvirt-qemu") {
+            qemuGID = free(groupIDs, from: 64055)
+            group += "libvirt-qemu:x:\(qemuGID):\n"
+        } else if let line = group.split(separator: "\n").first(where: { $0.hasPrefix("libvirt-qemu:") }) {
+            qemuGID = Int(line.split(separator: ":", omittingEmptySubsequences: false)[2]) ?? 0
+        }
+        if !has(passwd, "libvirt-qemu") {
+            let uid = free(ids(passwd), from: 64055)
+            passwd += "libvirt-qemu:x:\(uid):\(qemuGID):Libvirt Qemu (netprobe lab):/var/lib/libvirt:/usr/sbin/nologin\n"
+        }
+        return (passwd, group)
+    }
+
+    /// Runs `virsh -c URI ARGS...` (from the host; the URI reaches the namespaced daemon).
+    func virsh(_ arguments: [String], timeout: Double = 60) throws -> CommandOutput {
+        try Command.run(["virsh", "-c", uri] + arguments, timeout: timeout)
+    }
+
+    /// Defines the domain from `xml` and starts it; returns the pid of its QEMU.
+    func defineAndStart(name: String, xml: String) throws -> Int32 {
+        let file = "\(directory)/\(name).xml"
+        try GuestImageBuilder.write(Array(xml.utf8), to: file)
+        for arguments in [["define", file], ["start", name]] {
+            let out = try virsh(arguments, timeout: 120)
+            guard out.succeeded else {
+                throw LabError.libvirt("virsh -c \(uri) \(arguments.joined(separator: " ")) failed: \(out.stderr.trimmingCharacters(in: .whitespacesAndNewlines))\n\(LogFile.tail("\(directory)/log/qemu/\(name).log"))")
+            }
+        }
+        guard let pid = PidFile.wait("\(runFolder)/qemu/\(name).pid", seconds: 10) else {
+            throw LabError.libvirt("domain \(name) started but its QEMU pid file \(runFolder)/qemu/\(name).pid did not appear")
+        }
+        return pid
+    }
+
+    /// The domain's interfaces as `virsh domiflist` lists them: (interface, source).
+    func interfaces(of name: String) throws -> [(interface: String, source: String)] {
+        let out = try virsh(["domiflist", name], timeout: 30)
+        guard out.succeeded else { throw LabError.libvirt("virsh -c \(uri) domiflist \(name): \(out.stderr)") }
+        return Self.parseDomiflist(out.stdout)
+    }
+
+    /// Rows of `virsh domiflist` ("vnet0   bridge   virbr0   virtio   52:54:00:..."), after the dashes.
+    static func parseDomiflist(_ text: String) -> [(interface: String, source: String)] {
+        var rows: [(String, String)] = []
+        var seenRule = false
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("---") { seenRule = true; continue }
+            let fields = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            if seenRule, fields.count >= 3 { rows.append((fields[0], fields[2])) }
+        }
+        return rows
+    }
+
+    /// Stops and undefines domain `name` at `uri` (best effort: teardown goes on regardless).
+    static func removeDomain(_ name: String, uri: String) {
+        _ = try? Command.run(["virsh", "-c", uri, "destroy", name], timeout: 20)
+        _ = try? Command.run(["virsh", "-c", uri, "undefine", name], timeout: 20)
+    }
+}
+
+/// The libvirt domain XML for the Redis guest.
+enum LibvirtDomain {
+    /// A domain of `type` (qemu for TCG, kvm) booting the guest's kernel directly, with one
+    /// virtio NIC on `bridge` and the serial console written to `consoleLog`.
+    static func xml(name: String, type: String, launch: QEMULaunch, bridge: String, mac: String, vhost: Bool) -> String {
+        func e(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")
+        }
+        return """
+            <domain type='\(e(type))'>
+              <name>\(e(name))</name>
+              <description>Redis microVM made by netprobe lab</description>
+              <memory unit='MiB'>\(launch.memoryMiB)</memory>
+              <vcpu>1</vcpu>
+              <os>
+                <type arch='x86_64' machine='pc'>hvm</type>
+                <kernel>\(e(launch.image.kernel))</kernel>
+                <initrd>\(e(launch.image.initrd))</initrd>
+                <cmdline>\(e(launch.kernelCommandLine))</cmdline>
+              </os>
+              <on_poweroff>destroy</on_poweroff>
+              <on_reboot>destroy</on_reboot>
+              <on_crash>destroy</on_crash>
+              <devices>
+                <emulator>\(e(Command.find(QEMULaunch.binary) ?? "/usr/bin/\(QEMULaunch.binary)"))</emulator>
+                <interface type='bridge'>
+                  <source bridge='\(e(bridge))'/>
+                  <mac address='\(e(mac))'/>
+                  <model type='virtio'/>\(vhost ? "\n      <driver name='vhost'/>" : "")
+                </interface>
+                <serial type='file'>
+                  <source path='\(e(launch.consoleLog))'/>
+                  <target port='0'/>
+                </serial>
+                <memballoon model='none'/>
+              </devices>
+            </domain>
+
+            """
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// Redis as the lab runs and checks it: the host's redis-server for the host and veth setups,
+/// and `redis-cli ping` from the client namespace to tell when any Redis (guest or host) answers.
+enum RedisProcess {
+    /// Starts the host's redis-server inside `namespace`, bound to `bind`, as a daemon with its
+    /// pid file and log in the lab's folder. Returns its pid.
+    static func start(in namespace: Netns, bind: String, paths: LabPaths) throws -> Int32 {
+        try? FileManager.default.removeItem(atPath: paths.redisPidFile)
+        let argv = [
+            "redis-server", "--bind", bind, "--port", String(LabNetwork.redisPort), "--protected-mode", "no",
+            "--save", "", "--appendonly", "no", "--daemonize", "yes",
+            "--pidfile", paths.redisPidFile, "--logfile", paths.redisLog, "--dir", paths.directory,
+        ]
+        try namespace.execChecked(argv, timeout: 30)
+        guard let pid = PidFile.wait(paths.redisPidFile, seconds: 10) else {
+            throw LabError.processDied(what: "redis-server", detail: "in namespace \(namespace.name) did not stay up", logTail: LogFile.tail(paths.redisLog))
+        }
+        return pid
+    }
+}
+
+/// Asks Redis for PONG.
+enum RedisPing {
+    /// One `redis-cli -h HOST -p PORT ping` from inside `namespace`: nil when PONG came back,
+    /// else what went wrong.
+    static func once(from namespace: Netns, address: String, timeout: Double = 3) -> String? {
+        let (host, port) = split(address)
+        do {
+            let out = try namespace.exec(["redis-cli", "-h", host, "-p", port, "ping"], timeout: timeout)
+            if out.stdout.contains("PONG") { return nil }
+            let text = (out.stdout + out.stderr).trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.isEmpty ? "redis-cli exit status \(out.status)" : text
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Retries `once` until PONG or `timeout` seconds; meanwhile checks that the processes in
+    /// `watch` are alive (a dead QEMU ends the wait at once, with its console in the error).
+    static func wait(from namespace: Netns, address: String, timeout: Double, watch: [(pid: Int32, what: String)],
+                     consoleLog: String?) throws {
+        let started = Date()
+        var lastError = ""
+        while true {
+            guard let error = once(from: namespace, address: address) else { return }
+            lastError = error
+            for process in watch where !ProcessTable.isAlive(process.pid) {
+                throw LabError.processDied(what: process.what, detail: "(pid \(process.pid)) exited before Redis answered",
+                                           logTail: consoleLog.map { LogFile.tail($0) } ?? "")
+            }
+            if Date().timeIntervalSince(started) > timeout { break }
+            usleep(500_000)
+        }
+        throw LabError.redisNotAnswering(address: address, namespace: namespace.name, seconds: Int(timeout), lastError: lastError,
+                                         consoleTail: consoleLog.map { LogFile.tail($0) } ?? "")
+    }
+
+    /// ("10.77.0.2", "6379") from "10.77.0.2:6379".
+    static func split(_ address: String) -> (String, String) {
+        guard let colon = address.lastIndex(of: ":") else { return (address, String(LabNetwork.redisPort)) }
+        return (String(address[..<colon]), String(address[address.index(after: colon)...]))
+    }
+}
+
+/// The end of a log file, for error messages.
+enum LogFile {
+    static func tail(_ path: String, lines: Int = 25) -> String {
+        read(path).replacingOccurrences(of: "\r", with: "").split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The file's text ("" when it is missing); bytes that are not UTF-8 are replaced, not fatal.
+    static func read(_ path: String) -> String {
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import NetprobeCore
+
+/// What `lab down` removed.
+public struct LabTeardown: Sendable {
+    /// The lab's name.
+    public var name: String
+    /// Network namespaces removed (with every link in them).
+    public var namespaces: [String] = []
+    /// Processes that were ended.
+    public var processes: [Int32] = []
+    /// Files, folders and links removed (the lab's folder last).
+    public var paths: [String] = []
+    /// Nothing of the lab was there.
+    public var nothingFound: Bool { namespaces.isEmpty && processes.isEmpty && paths.isEmpty }
+}
+
+extension Lab {
+    /// Whether anything of lab `name` exists (state, folder or namespace).
+    static func hasLeftovers(_ name: String) -> Bool {
+        FileManager.default.fileExists(atPath: LabPaths(name: name).directory)
+            || Netns(name: namespace(for: name)).exists || Netns(name: serverNamespace(for: name)).exists
+    }
+
+    /// Removes everything lab `name` made: its libvirt domain, every process in its namespaces
+    /// (and every recorded one), the namespaces with their links, paths it created outside its
+    /// folder, and the folder. Nothing there is not an error (down is idempotent).
+    @discardableResult
+    public static func down(_ name: String, progress: LabProgress = { _ in }) throws -> LabTeardown {
+        guard geteuid() == 0 else { throw LabError.notRoot }
+        try validate(name: name)
+        let paths = LabPaths(name: name)
+        let state = LabStore.load(name)
+        var teardown = LabTeardown(name: name)
+        var namespaceNames = [namespace(for: name), serverNamespace(for: name)]
+        for extra in [state?.namespace].compactMap({ $0 }) + (state?.extraNamespaces ?? []) where !namespaceNames.contains(extra) {
+            namespaceNames.append(extra)
+        }
+        let namespaces = namespaceNames.map(Netns.init(name:)).filter(\.exists)
+
+        if let state, let domain = state.libvirtDomain, let uri = state.libvirtURI,
+           state.processes.contains(where: { $0.what == "libvirtd" && isOurs($0) }) {
+            progress("lab \(name): stopping libvirt domain \(domain)")
+            LabLibvirt.removeDomain(domain, uri: uri)
+        }
+        // Processes: everything inside the lab's namespaces, and what the state recorded (in case
+        // a namespace was removed behind the lab's back: its processes would keep it alive unseen).
+        for _ in 0..<3 {
+            var pids = namespaces.flatMap { $0.pids() }
+            pids += (state?.processes ?? []).filter(isOurs).map(\.pid)
+            let ended = ProcessTable.terminate(pids)
+            if ended.isEmpty { break }
+            teardown.processes += ended
+        }
+        if !teardown.processes.isEmpty { progress("lab \(name): ended processes \(teardown.processes.map(String.init).joined(separator: " "))") }
+        for namespace in namespaces {
+            try namespace.delete()
+            teardown.namespaces.append(namespace.name)
+        }
+        teardown.paths = CreatedPaths(paths: paths).removeAll()
+        if FileManager.default.fileExists(atPath: paths.directory) {
+            do { try FileManager.default.removeItem(atPath: paths.directory) } catch {
+                throw LabError.file(path: paths.directory, detail: "cannot remove the lab's folder: \(error.localizedDescription)")
+            }
+            teardown.paths.append(paths.directory)
+        }
+        return teardown
+    }
+
+    /// `down` for every lab that has state.
+    @discardableResult
+    public static func downAll(progress: LabProgress = { _ in }) throws -> [LabTeardown] {
+        guard geteuid() == 0 else { throw LabError.notRoot }
+        return try LabStore.names().map { try down($0, progress: progress) }
+    }
+}
