@@ -34,8 +34,8 @@ extension Netprobe {
         @Option(help: ArgumentHelp("Capture on the interfaces of this libvirt domain.", valueName: "NAME"))
         var vm: String?
 
-        @Option(name: .customShort("c"), help: ArgumentHelp("libvirt URI for --vm (as virsh -c).", valueName: "URI"))
-        var connect: String = "qemu:///system"
+        @Option(name: .customShort("c"), help: ArgumentHelp("libvirt URI for --vm (as virsh -c; default qemu:///system, or the lab's for a lab VM).", valueName: "URI"))
+        var connectOption: String?
 
         @Option(name: .customShort("f"), help: ArgumentHelp("BPF capture filter (default: tcp port 6379, or the --redis port).", valueName: "FILTER"))
         var filter: String?
@@ -125,6 +125,7 @@ extension Netprobe {
             var domainXML: String?
             var setup: String?
             if let vm {
+                let connect = connectOption ?? labs.first { $0.libvirtDomain == vm }?.libvirtURI ?? "qemu:///system"
                 let domain = try LibvirtConnection(uri: connect).domain(named: vm)
                 guard domain.active else {
                     throw CaptureError("domain \(vm) is not running: its interfaces exist only while it runs (virsh -c \(connect) start \(vm))")
@@ -182,7 +183,7 @@ extension Netprobe {
             c.loadNamespace = clientNamespace
             c.setup = setup ?? lab?.setup
             c.vm = vm
-            c.libvirtURI = vm == nil ? nil : connect
+            c.libvirtURI = vm == nil ? nil : (connectOption ?? lab?.libvirtURI ?? "qemu:///system")
             c.domainXML = domainXML
             c.hypervisor = lab?.hypervisor
             c.progress = !quiet
