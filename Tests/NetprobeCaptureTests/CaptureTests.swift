@@ -140,3 +140,50 @@ struct CaptureCLITests {
         #expect(report.verdict?.networkIsBottleneck != nil)
     }
 }
+
+/// Issue 3 and 4's end-to-end check: a real QEMU guest behind a real bridge and tap, defined in a
+/// real libvirtd running inside the lab's namespace, captured with --vm under redis-benchmark.
+@Suite("capture --vm against the lab's libvirtd (root, QEMU guest)", .serialized, .enabled(if: isRoot, rootNote))
+struct CaptureVMTests {
+    @Test("lab up --libvirt --name osv-redis; capture --vm osv-redis: 0 drops at tap and bridge, tshark sees both, netlink and INFO reported")
+    func captureVM() throws {
+        let bin = CaptureCLITests.binary
+        let name = "osv-redis"
+        _ = try? sh([bin, "lab", "down", name], allowFailure: true)
+        let (upStatus, upOut) = try sh([bin, "lab", "up", "--libvirt", "--name", name], allowFailure: true)
+        defer { _ = try? sh([bin, "lab", "down", name], allowFailure: true) }
+        #expect(upStatus == 0, "lab up failed: \(upOut)")
+        guard upStatus == 0 else { return }
+        let (_, statusJSON) = try sh([bin, "lab", "status", name, "--format", "json"])
+        let state = try JSONDecoder().decode(LabState.self, from: Data(statusJSON.utf8))
+        let out = tempPath(".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let host = String(state.redisAddress.split(separator: ":").first!)
+        let (status, log) = try sh([bin, "capture", "--vm", name, "--duration", "60s", "-w", out, "--quiet", "--",
+                                    "redis-benchmark", "-h", host, "-c", "10", "-n", "20000", "-t", "get,set", "-q"], allowFailure: true)
+        #expect(status == 0, "capture failed: \(log)")
+        let (report, analysis) = try ReportBuilder.build(path: out)
+        #expect(analysis.error == nil)
+        #expect(Set(report.trace.vantagePoints.map(\.name)) == ["vnet0", "virbr0"])
+        #expect(report.trace.vantagePoints.allSatisfy { $0.dropped == 0 }, "drops: \(report.trace.vantagePoints.map { "\($0.name) \($0.dropped ?? 99)" })")
+        for v in report.vantages {
+            #expect(v.requests.byCommand["GET"] == 20_000, "\(v.name)")
+            #expect(v.requests.byCommand["SET"] == 20_000, "\(v.name)")
+        }
+        let context = try #require(report.capture)
+        #expect(context.vm == name)
+        #expect(context.setup == "bridge")
+        #expect(Set(context.interfaces.map(\.interface)) == ["vnet0", "virbr0"])
+        #expect(context.redisCommands.first { $0.command == "GET" }?.calls == 20_000)
+        #expect(report.verdict?.networkIsBottleneck != nil)
+        let (tsharkStatus, names) = try sh(["tshark", "-r", out, "-T", "fields", "-e", "frame.interface_name"], allowFailure: true)
+        #expect(tsharkStatus == 0)
+        #expect(Set(names.split(separator: "\n").map(String.init)) == ["vnet0", "virbr0"])
+        // The domain XML is in the trace.
+        let reader = try TraceReader(path: out)
+        while try reader.next() != nil {}
+        let xml = reader.customBlocks.compactMap { NetprobeBlock.decode(enterpriseNumber: $0.pen, payload: $0.payload) }
+            .compactMap { if case let .run(m) = $0 { m.domainXML } else { nil } }.first
+        #expect(xml?.contains("<domain") == true)
+    }
+}
