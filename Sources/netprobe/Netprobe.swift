@@ -17,5 +17,5 @@ struct Netprobe: AsyncParsableCommand {
               netprobe report trace.pcapng --vantage vnet0 --port 6380
             """,
         version: NetprobeVersionInfo.text,
-        subcommands: [ExperimentCommand.self, ReportCommand.self, CompareCommand.self, CaptureCommand.self, StatsCommand.self, VMsCommand.self, LabCommand.self, LoadCommand.self, VersionCommand.self])
+        subcommands: [ExperimentCommand.self, ReportCommand.self, SelftestCommand.self, CompareCommand.self, CaptureCommand.self, StatsCommand.self, VMsCommand.self, LabCommand.self, LoadCommand.self, VersionCommand.self])
 }
