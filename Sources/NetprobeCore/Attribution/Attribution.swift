@@ -164,6 +164,21 @@ public enum Attribution {
         var rows: [Row] = []
         var innerOnly = 0, outerOnly = 0, negative = 0, notFromClient = 0
         let haveClient = !inputs.client.isEmpty
+        /// The client's own stamps extend the path: send -> outermost capture -> receive. With
+        /// client records, only requests the client recorded are attributed.
+        func extendToClient(_ row: inout Row, _ r: Int, _ outerIn: Int64, _ outerOut: Int64) -> Bool {
+            guard haveClient else { return true }
+            let key = join.keys[r]
+            guard let offset = join.offsets[r],
+                  let c = inputs.client[ClientKey(client: key.client, server: key.server, offset: offset)],
+                  outerIn >= c.sendNs, c.receiveNs >= outerOut else {
+                notFromClient += 1
+                return false
+            }
+            row.client = (outerIn - c.sendNs) + (c.receiveNs - outerOut)
+            row.e2e = c.receiveNs - c.sendNs
+            return true
+        }
         if let outer, let inner {
             for r in 0..<join.count {
                 let o = join.times(row: r, vantage: outer)
@@ -191,23 +206,14 @@ public enum Attribution {
                     var row = Row(e2e: o.responseFirst - o.requestLast, requestHop: hop, responseHop: back == 0 ? nil : back,
                                   inner: innerLatency, innerIn: i.requestLast, innerOut: i.responseFirst,
                                   outerIn: o.requestLast, command: join.command(row: r))
-                    if haveClient {
-                        // The client's own stamps extend the path: send -> outer, outer -> receive.
-                        let key = join.keys[r]
-                        guard let offset = join.offsets[r],
-                              let c = inputs.client[ClientKey(client: key.client, server: key.server, offset: offset)],
-                              o.requestLast >= c.sendNs, c.receiveNs >= o.responseFirst else {
-                            notFromClient += 1
-                            continue
-                        }
-                        row.client = (o.requestLast - c.sendNs) + (c.receiveNs - o.responseFirst)
-                        row.e2e = c.receiveNs - c.sendNs
-                    }
+                    guard extendToClient(&row, r, o.requestLast, o.responseFirst) else { continue }
                     rows.append(row)
                 } else {
-                    rows.append(Row(e2e: innerLatency, requestHop: nil, responseHop: nil, inner: innerLatency,
-                                    innerIn: i.requestLast, innerOut: i.responseFirst, outerIn: i.requestLast,
-                                    command: join.command(row: r)))
+                    var row = Row(e2e: innerLatency, requestHop: nil, responseHop: nil, inner: innerLatency,
+                                  innerIn: i.requestLast, innerOut: i.responseFirst, outerIn: i.requestLast,
+                                  command: join.command(row: r))
+                    guard extendToClient(&row, r, i.requestLast, i.responseFirst) else { continue }
+                    rows.append(row)
                 }
             }
         }
@@ -322,7 +328,7 @@ public enum Attribution {
 
         func resolved(_ s: SegmentName) -> Bool {
             switch s {
-            case .client: haveClient && multi && n > 0
+            case .client: haveClient && n > 0
             case .bridge: multi
             case .tap: tapResolved
             case .guestStack: n > 0
