@@ -49,6 +49,10 @@ extension Netprobe {
             "Saved Redis INFO output (commandstats, latencystats) for a trace made by another tool.", valueName: "FILE"))
         var redisInfo: String?
 
+        @Option(name: .customLong("load-json"), help: ArgumentHelp(
+            "memtier_benchmark's --json-out-file of the same run, shown beside the wire's view.", valueName: "FILE"))
+        var loadJSON: String?
+
         func validate() throws {
             if trace == nil && readFile == nil { throw ValidationError("Name a trace: netprobe report TRACE (or -r TRACE).") }
             if trace != nil && readFile != nil { throw ValidationError("Give the trace once: as an argument or with -r, not both.") }
@@ -60,7 +64,7 @@ extension Netprobe {
             var options = AnalysisOptions()
             options.serverPorts = Set(ports)
             if !vantages.isEmpty { options.vantages = Set(vantages) }
-            let report: Report
+            var report: Report
             let analysis: TraceAnalysis
             do {
                 var info: String?
@@ -79,6 +83,12 @@ extension Netprobe {
             } catch let error as TraceError {
                 printError("netprobe: \(error)")
                 throw ExitCode(1)
+            }
+            if let loadJSON {
+                do { report.loadClient = try MemtierImport.read(path: loadJSON) } catch {
+                    printError("netprobe: \(error)")
+                    throw ExitCode(1)
+                }
             }
             let known = Set(analysis.interfaces.map(\.name))
             let unknown = vantages.filter { !known.contains($0) }

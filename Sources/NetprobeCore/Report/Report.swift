@@ -152,6 +152,8 @@ public struct Report: Codable, Sendable, Equatable {
     /// The answer to "is the virtual network the bottleneck?", with its evidence.
     public var verdict: Verdict?
     public var attribution: AttributionDetails?
+    /// The load generator's own summary (report --load-json).
+    public var loadClient: LoadClientSummary?
 
     public static let latencyDefinitionText =
         "per vantage point: time from the packet carrying a request's last byte to the packet carrying its response's first byte"

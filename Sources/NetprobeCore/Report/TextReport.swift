@@ -44,6 +44,16 @@ public enum TextReport {
         }
         if let c = r.capture { out += renderContext(c) }
         out += renderAttribution(r)
+        if let l = r.loadClient {
+            out += "\nThe load generator's own view (\(l.tool), \(l.file)):\n"
+            var t = Table(["OPS", "OPS/S", "COUNT", "AVG us", "PERCENTILES us"])
+            for row in l.rows {
+                t.add([row.name, row.opsPerSecond.map { fmt($0, 0) } ?? "-", row.count.map { fmt($0, 0) } ?? "-",
+                       us(row.averageLatencyUs),
+                       row.percentilesUs.keys.sorted().map { "\($0)=\(us(row.percentilesUs[$0]))" }.joined(separator: " ")])
+            }
+            out += t.render(indent: 2)
+        }
         return out
     }
 
