@@ -185,5 +185,54 @@ struct CaptureVMTests {
         let xml = reader.customBlocks.compactMap { NetprobeBlock.decode(enterpriseNumber: $0.pen, payload: $0.payload) }
             .compactMap { if case let .run(m) = $0 { m.domainXML } else { nil } }.first
         #expect(xml?.contains("<domain") == true)
+
+        // vms shows the wiring libvirt reports.
+        let (vmsStatus, vms) = try sh([bin, "vms", "--format", "json"], allowFailure: true)
+        #expect(vmsStatus == 0, "vms failed: \(vms)")
+        struct Entry: Decodable { var name: String; var active: Bool; var interfaces: [DomainInterface] }
+        let entries = try JSONDecoder().decode([Entry].self, from: Data(vms.utf8))
+        let domain = try #require(entries.first { $0.name == name })
+        #expect(domain.active)
+        #expect(domain.interfaces.first?.type == "bridge")
+        #expect(domain.interfaces.first?.targetDevice == "vnet0")
+        #expect(domain.interfaces.first?.sourceBridge == "virbr0")
+        #expect(domain.interfaces.first?.model == "virtio")
+    }
+}
+
+@Suite("stats and capabilities (root)", .serialized, .enabled(if: isRoot, rootNote))
+struct StatsAndCapabilityTests {
+    @Test("stats prints per-second link and qdisc rates of a live interface")
+    func stats() throws {
+        let topo = try TestTopology()
+        defer { topo.teardown() }
+        let load = try ChildProcess(["ip", "netns", "exec", topo.client, "redis-benchmark", "-h", "10.78.0.2", "-n", "20000", "-q"],
+                                    stdout: open("/dev/null", O_WRONLY))
+        defer { load.terminate(); load.wait(timeout: 5) }
+        let (status, out) = try sh([CaptureCLITests.binary, "stats", "-i", "npbr0", "-i", "npv0", "--netns", topo.client,
+                                    "--interval", "300ms", "--count", "2"])
+        #expect(status == 0)
+        let lines = out.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("IFACE") }.count == 2)
+        let row = try #require(lines.first { $0.hasPrefix("npv0") })
+        let rxPerSecond = Double(row.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+        #expect(rxPerSecond > 100, "npv0 row: \(row)")
+        let (bad, _) = try sh([CaptureCLITests.binary, "stats", "-i", "nosuch0", "--count", "1"], allowFailure: true)
+        #expect(bad != 0)
+    }
+
+    @Test("without CAP_NET_RAW and CAP_NET_ADMIN, capture names the missing capabilities")
+    func missingCapabilities() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/capsh") || FileManager.default.isExecutableFile(atPath: "/sbin/capsh") else {
+            Issue.record("capsh is not installed (Debian package libcap2-bin; scripts/deps installs it)")
+            return
+        }
+        let out = tempPath(".pcapng")
+        let (status, text) = try sh(["capsh", "--drop=cap_net_raw,cap_net_admin", "--",
+                                     "-c", "\(CaptureCLITests.binary) capture -i lo --duration 1s -w \(out) 2>&1"], allowFailure: true)
+        #expect(status != 0)
+        #expect(text.contains("CAP_NET_RAW"))
+        #expect(text.contains("CAP_NET_ADMIN"))
+        #expect(!FileManager.default.fileExists(atPath: out))
     }
 }
