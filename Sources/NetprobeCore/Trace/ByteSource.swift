@@ -44,6 +44,20 @@ final class ByteSource {
         self.maximumWindow = maximumWindow
     }
 
+    /// A source over bytes already in memory (fuzzing, tests, data from elsewhere).
+    init(bytes: [UInt8], name: String, maximumWindow: Int = 64 << 20) {
+        path = name
+        fd = -1
+        ownsFD = false
+        capacity = max(bytes.count, 16)
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 16), alignment: 16)
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { storage.copyMemory(from: base, byteCount: bytes.count) } }
+        buffer = storage
+        end = bytes.count
+        atEOF = true
+        self.maximumWindow = maximumWindow
+    }
+
     deinit {
         buffer.deallocate()
         if ownsFD { close(fd) }

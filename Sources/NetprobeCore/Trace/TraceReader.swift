@@ -13,9 +13,18 @@ public final class TraceReader: PacketSource {
 
     /// Opens `path` ("-" for standard input). Throws a `TraceError` naming the file and offset when
     /// it is not a trace netprobe can read.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(source: ByteSource(path: path))
+    }
+
+    /// Reads a trace held in memory; `name` stands for the file in messages.
+    public convenience init(bytes: [UInt8], name: String = "(memory)") throws {
+        try self.init(source: ByteSource(bytes: bytes, name: name))
+    }
+
+    init(source: ByteSource) throws {
+        let path = source.path
         self.path = path
-        let source = try ByteSource(path: path)
         let have = try source.available(4)
         guard have == 4 else {
             throw TraceError(file: path, offset: Int64(have),
