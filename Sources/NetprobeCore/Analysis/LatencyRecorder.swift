@@ -6,9 +6,8 @@ public struct LatencyRecorder: Sendable {
     /// Values up to one hour; larger ones are clamped (and counted in `clamped`).
     static let highestTrackable: UInt64 = 3_600_000_000_000
 
-    public private(set) var histogram = Histogram<UInt32>(
-        lowestDiscernibleValue: 1, highestTrackableValue: LatencyRecorder.highestTrackable,
-        numberOfSignificantValueDigits: .three)
+    /// Created at the first value: an empty recorder costs nothing.
+    public private(set) var histogram: Histogram<UInt32>?
     public private(set) var count = 0
     public private(set) var sumNs: Int64 = 0
     public private(set) var minNs: Int64 = .max
@@ -28,12 +27,16 @@ public struct LatencyRecorder: Sendable {
             value = Self.highestTrackable
             clamped += 1
         }
-        _ = histogram.record(value)
+        if histogram == nil {
+            histogram = Histogram<UInt32>(lowestDiscernibleValue: 1, highestTrackableValue: Self.highestTrackable,
+                                          numberOfSignificantValueDigits: .three)
+        }
+        _ = histogram!.record(value)
     }
 
     /// The value at `percentile` (0...100) in nanoseconds; nil when empty. The maximum is exact.
     public func valueNs(atPercentile percentile: Double) -> Int64? {
-        guard count > 0 else { return nil }
+        guard count > 0, let histogram else { return nil }
         if percentile >= 100 { return maxNs }
         // HdrHistogram returns the top of the value's bucket; never report above the true maximum.
         return min(Int64(histogram.valueAtPercentile(percentile)), maxNs)
