@@ -1,84 +1,8 @@
-import Histogram
 import NetprobeCore
 
-/// Latencies of a set of requests in an HdrHistogram (3 significant digits, up to one hour),
-/// plus the exact count, sum, minimum and maximum.
-struct LatencyHistogram {
-    static let highestTrackable: UInt64 = 3_600_000_000_000
-
-    private(set) var histogram = Histogram<UInt64>(
-        lowestDiscernibleValue: 1, highestTrackableValue: LatencyHistogram.highestTrackable,
-        numberOfSignificantValueDigits: .three)
-    private(set) var count = 0
-    private(set) var sumNs: Int64 = 0
-    private(set) var minNs: Int64 = .max
-    private(set) var maxNs: Int64 = 0
-
-    @inline(__always)
-    mutating func record(_ ns: Int64) {
-        let v = max(ns, 0)
-        count += 1
-        sumNs &+= v
-        if v < minNs { minNs = v }
-        if v > maxNs { maxNs = v }
-        _ = histogram.record(min(UInt64(v), Self.highestTrackable))
-    }
-
-    mutating func add(_ other: LatencyHistogram) {
-        guard other.count > 0 else { return }
-        histogram.add(other.histogram)
-        count += other.count
-        sumNs &+= other.sumNs
-        minNs = min(minNs, other.minNs)
-        maxNs = max(maxNs, other.maxNs)
-    }
-
-    /// The value at `percentile` (0...100) in ns, never above the exact maximum; nil when empty.
-    func valueNs(atPercentile percentile: Double) -> Int64? {
-        guard count > 0 else { return nil }
-        if percentile >= 100 { return maxNs }
-        return min(Int64(histogram.valueAtPercentile(percentile)), maxNs)
-    }
-}
-
-/// Latency percentiles in microseconds (the same fields as the trace report's `LatencySummary`);
-/// null when no request was answered.
-public struct LoadLatency: Codable, Sendable, Equatable {
-    public var count: Int
-    public var p50: Double?
-    public var p90: Double?
-    public var p99: Double?
-    public var p999: Double?
-    public var max: Double?
-    public var min: Double?
-    public var mean: Double?
-
-    init(_ h: LatencyHistogram) {
-        func us(_ ns: Int64?) -> Double? { ns.map { Double($0) / 1000 } }
-        count = h.count
-        p50 = us(h.valueNs(atPercentile: 50))
-        p90 = us(h.valueNs(atPercentile: 90))
-        p99 = us(h.valueNs(atPercentile: 99))
-        p999 = us(h.valueNs(atPercentile: 99.9))
-        max = us(h.count > 0 ? h.maxNs : nil)
-        min = us(h.count > 0 ? h.minNs : nil)
-        mean = h.count > 0 ? Double(h.sumNs) / Double(h.count) / 1000 : nil
-    }
-
-    enum CodingKeys: String, CodingKey { case count, p50, p90, p99, p999, max, min, mean }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(count, forKey: .count)
-        try c.encode(p50, forKey: .p50) // Optional: encodes null when unknown
-        try c.encode(p90, forKey: .p90)
-        try c.encode(p99, forKey: .p99)
-        try c.encode(p999, forKey: .p999)
-        try c.encode(max, forKey: .max)
-        try c.encode(min, forKey: .min)
-        try c.encode(mean, forKey: .mean)
-    }
-}
+/// Latency percentiles of the load generator's requests use the trace report's types:
+/// `LatencyRecorder` (HdrHistogram + exact count, sum, min, max) and `LatencySummary` (us).
+public typealias LoadLatency = LatencySummary
 
 /// One row of the summary: a command, or "TOTAL" for all of them.
 public struct LoadCommandSummary: Codable, Sendable, Equatable {

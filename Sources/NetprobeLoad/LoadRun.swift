@@ -37,9 +37,9 @@ final class LoadRun {
     private var connectionErrors = 0
     private var errorReplies = [0, 0, 0]
 
-    private var setLatency = LatencyHistogram()
-    private var getLatency = LatencyHistogram()
-    private var allLatency = LatencyHistogram()
+    private var setLatency = LatencyRecorder()
+    private var getLatency = LatencyRecorder()
+    private var allLatency = LatencyRecorder()
 
     private var stopReason: LoadResult.StopReason?
     private var drainDeadline: Int64 = .max
@@ -274,7 +274,7 @@ final class LoadRun {
     private func result() -> LoadResult {
         let end = lastReplyRealtime > 0 ? lastReplyRealtime : LoadClock.realtimeNs()
         let elapsed = max(Double(end - startRealtime) / 1e9, 1e-9)
-        func row(_ name: String, _ h: LatencyHistogram, errors: Int) -> LoadCommandSummary {
+        func row(_ name: String, _ h: LatencyRecorder, errors: Int) -> LoadCommandSummary {
             LoadCommandSummary(command: name, requests: h.count, requestsPerSecond: Double(h.count) / elapsed,
                                errorReplies: errors, latencyUs: LoadLatency(h))
         }

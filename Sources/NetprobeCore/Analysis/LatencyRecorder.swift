@@ -34,6 +34,21 @@ public struct LatencyRecorder: Sendable {
         _ = histogram!.record(value)
     }
 
+    /// Adds every value of `other`.
+    public mutating func add(_ other: LatencyRecorder) {
+        guard other.count > 0, let theirs = other.histogram else { return }
+        if histogram == nil {
+            histogram = theirs
+        } else {
+            histogram!.add(theirs)
+        }
+        count += other.count
+        sumNs += other.sumNs
+        minNs = min(minNs, other.minNs)
+        maxNs = max(maxNs, other.maxNs)
+        clamped += other.clamped
+    }
+
     /// The value at `percentile` (0...100) in nanoseconds; nil when empty. The maximum is exact.
     public func valueNs(atPercentile percentile: Double) -> Int64? {
         guard count > 0, let histogram else { return nil }
