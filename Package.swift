@@ -49,6 +49,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // swift run -c release netprobe-bench: reading and analysis speed against I/O and tcpdump.
+        .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore"], path: "Benchmarks/TraceBenchmark"),
+
         .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
         .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"], exclude: ["golden"]),
         .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore", "netprobe"]),
