@@ -22,7 +22,8 @@ extension Netprobe {
                 as skipped, with the reason. Then all setups are compared against the host baseline.
 
                 Writes into --out: <setup>.pcapng (the trace), <setup>.json (its report), \
-                experiment.json (every setup's report, the skipped ones and the comparison) and \
+                experiment.json (every setup's report and the skipped ones), compare.json (the setups \
+                side by side with ratios against the host baseline) and \
                 experiment.html (charts: requests per second and latency per setup, where the time \
                 goes, latency CDFs, netlink counters, and the verdict on "the bottleneck is the \
                 network").
@@ -115,7 +116,10 @@ extension Netprobe {
             let json = try JSONOutput.encode(experiment)
             try Data(json.utf8).write(to: URL(fileURLWithPath: "\(out)/experiment.json"))
             let done = results.filter { $0.report != nil }
-            try writeComparison(done)
+            try ExperimentOutput.write(reports: done.compactMap(\.report), names: done.map(\.setup),
+                                       traces: done.map { $0.trace ?? $0.setup },
+                                       skipped: results.filter { $0.report == nil }.map { ($0.setup, $0.reason ?? $0.status) },
+                                       directory: out)
             print(ExperimentSummary.render(experiment))
             print("Wrote \(out)/experiment.json, \(out)/experiment.html and one trace + report per setup.")
             if done.isEmpty { throw ExitCode(1) }
@@ -203,11 +207,5 @@ extension Netprobe {
 
         var devNull: Int32 { open("/dev/null", O_WRONLY) }
 
-        /// experiment.html (and the comparison in experiment.json's neighbour compare.json).
-        func writeComparison(_ done: [SetupResult]) throws {
-            let reports = done.compactMap(\.report)
-            let names = done.map(\.setup)
-            try ExperimentOutput.write(reports: reports, names: names, skipped: [], directory: out)
-        }
     }
 }

@@ -29,7 +29,16 @@ enum ExperimentSummary {
     }
 }
 
-/// Writes the experiment's comparison files. Until `compare` lands this writes the reports only.
+/// Writes the experiment's comparison: compare.json and experiment.html (setups side by side,
+/// ratios against the host baseline, the verdicts, and a note for each setup that was skipped).
 enum ExperimentOutput {
-    static func write(reports: [Report], names: [String], skipped: [String], directory: String) throws {}
+    static func write(reports: [Report], names: [String], traces: [String], skipped: [(String, String)], directory: String) throws {
+        var comparison = Comparison(zip(zip(reports, names), traces).map { Comparison.Input(report: $0.0, file: $1, name: $0.1) },
+                                    baseline: names.contains("host") ? "host" : nil)
+        for (setup, reason) in skipped {
+            comparison.notes.append("\(setup) was not run: \(reason.split(separator: "\n").first ?? "")")
+        }
+        try Data(try JSONOutput.encode(comparison).utf8).write(to: URL(fileURLWithPath: "\(directory)/compare.json"))
+        try Data(HTMLReport.render(comparison, reports: reports).utf8).write(to: URL(fileURLWithPath: "\(directory)/experiment.html"))
+    }
 }

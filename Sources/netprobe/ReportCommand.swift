@@ -2,9 +2,14 @@ import ArgumentParser
 import Foundation
 import NetprobeCore
 
-/// Output formats of `report` and `compare`.
+/// Output formats of the commands that print text or JSON (lab status, vms, load).
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
+}
+
+/// Output formats of `report` and `compare`: also one self-contained HTML page with charts.
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, html
 }
 
 extension Netprobe {
@@ -34,8 +39,12 @@ extension Netprobe {
         @Option(name: .customShort("r"), help: ArgumentHelp("The trace to read (as tcpdump -r).", valueName: "TRACE"))
         var readFile: String?
 
-        @Option(help: "Output format: text (a table for people) or json (for scripts).")
-        var format: OutputFormat = .text
+        @Option(help: "Output format: text (a table for people), json (for scripts) or html (one self-contained page with charts).")
+        var format: ReportFormat = .text
+
+        @Option(name: [.customShort("w"), .customLong("output")], help: ArgumentHelp(
+            "Write the report to FILE instead of standard output.", valueName: "FILE"))
+        var output: String?
 
         @Option(name: .customLong("vantage"), help: ArgumentHelp(
             "Only this vantage point (interface name); repeat for several.", valueName: "NAME"))
@@ -97,8 +106,9 @@ extension Netprobe {
                 throw ExitCode(1)
             }
             switch format {
-            case .text: print(TextReport.render(report), terminator: "")
-            case .json: print(try JSONOutput.encode(report))
+            case .text: try writeOutput(TextReport.render(report), to: output)
+            case .json: try writeOutput(try JSONOutput.encode(report) + "\n", to: output)
+            case .html: try writeOutput(HTMLReport.render(report), to: output)
             }
             if let error = analysis.error {
                 printError("netprobe: \(error)\nnetprobe: the report covers the \(analysis.packets) packets before that point")
