@@ -2,19 +2,10 @@ import CNetprobeShims
 import Foundation
 import NetprobeCore
 
-/// One capture point of a capture: an interface, its role on the path, its namespace.
-public struct CaptureVantage: Sendable, Equatable {
-    public var interface: String
-    /// bridge, tap, macvtap, parent, client, host, veth, other
-    public var role: String
-    /// The network namespace holding the interface (nil: netprobe's own).
-    public var namespace: String?
-    public init(interface: String, role: String, namespace: String?) {
-        self.interface = interface
-        self.role = role
-        self.namespace = namespace
-    }
-}
+/// One capture point of a capture: an interface, its role on the path (bridge, tap, macvtap,
+/// parent, client, host, veth, other), its network namespace (nil: netprobe's own). The same
+/// record is stored in the trace's run metadata.
+public typealias CaptureVantage = RunMetadata.Vantage
 
 /// Everything a capture needs to know.
 public struct CaptureConfiguration: Sendable {
@@ -177,7 +168,7 @@ public final class CaptureSession {
             let metadata = RunMetadata(
                 netprobeVersion: NetprobeVersion.string, startedNs: started, hostKernel: "\(sysname) \(kernel)",
                 hostname: hostname, setup: c.setup,
-                vantages: c.vantages.map { .init(interface: $0.interface, role: $0.role, namespace: $0.namespace) },
+                vantages: c.vantages,
                 filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
                 domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
                 loadCommand: c.loadCommand, notes: [])
