@@ -160,6 +160,9 @@ public enum Attribution {
             var outerIn: Int64
             var command: String
             var client: Int64? = nil
+            /// False for a request the load generator did not record (another client's): it
+            /// occupies Redis, so it stays on the server's timeline, but it is not in the split.
+            var counted = true
         }
         var rows: [Row] = []
         var innerOnly = 0, outerOnly = 0, negative = 0, notFromClient = 0
@@ -173,7 +176,8 @@ public enum Attribution {
                   let c = inputs.client[ClientKey(client: key.client, server: key.server, offset: offset)],
                   outerIn >= c.sendNs, c.receiveNs >= outerOut else {
                 notFromClient += 1
-                return false
+                row.counted = false
+                return true
             }
             row.client = (outerIn - c.sendNs) + (c.receiveNs - outerOut)
             row.e2e = c.receiveNs - c.sendNs
@@ -229,8 +233,11 @@ public enum Attribution {
         var redisNs = [Int64](repeating: 0, count: rows.count)
         if haveRedis && !rows.isEmpty {
             let exec = rows.map { Int64((inputs.redisUsecPerCall[$0.command] ?? 0) * 1000) }
-            // The fastest round trip through the guest stack, in + out, split evenly.
-            let fastest = max(0, rows.indices.map { rows[$0].inner - exec[$0] }.min() ?? 0)
+            // The fastest round trip through the guest stack, in + out, split evenly. Taken over
+            // the commands of ordinary length (execution at most the median's): a long command's
+            // INFO time is a mean over calls of varying length, so its own round trip is unknown.
+            let ordinary = exec.sorted()[exec.count / 2]
+            let fastest = max(0, rows.indices.filter { exec[$0] <= ordinary }.map { rows[$0].inner - exec[$0] }.min() ?? 0)
             let half = fastest / 2
             let ends = rows.indices.map { rows[$0].innerOut - half }
             let starts = rows.indices.map { ends[$0] - exec[$0] }
@@ -262,6 +269,13 @@ public enum Attribution {
             notes.append("waiting behind commands shorter than the guest's fastest round trip (\(TextReport.fmt(Double(fastest) / 1000, 1)) us here) cannot be told from queueing in the guest stack and is counted there")
         } else {
             notes.append("no Redis INFO in the trace: Redis's own time cannot be told from the guest stack (capture with --redis, or give --redis-info FILE)")
+        }
+
+        // From here on, only the requests in the split (the timeline needed the others too).
+        if rows.contains(where: { !$0.counted }) {
+            let keep = rows.indices.filter { rows[$0].counted }
+            redisNs = keep.map { redisNs[$0] }
+            rows = keep.map { rows[$0] }
         }
 
         // Tap queueing: the request hop beyond plain forwarding, where the tap's qdisc shows a
@@ -412,7 +426,7 @@ public enum Attribution {
             evidence.append("the slowest 1 % are dominated by \(tailTop.0.rawValue) (\(pct(tailTop.1))), unlike the typical request")
         }
         if haveClient && notFromClient > 0 {
-            notes.append("\(notFromClient) requests seen on the wire have no matching record of the load generator (other clients, or connections whose SYN was not captured) and are not in the split")
+            notes.append("\(notFromClient) requests seen on the wire have no matching record of the load generator (other clients, or connections whose SYN was not captured): they are not in the split, but the time Redis spent on them is on its timeline (others wait behind them)")
         }
         if negative > 0 { notes.append("\(negative) requests had a negative hop (time stamps out of order) and were left out") }
         if multi && innerOnly + outerOnly > 0 {
