@@ -26,6 +26,20 @@ final class PcapngReader: PacketSource {
     /// Section-level metadata: shb_hardware / shb_os / shb_userappl of each section.
     private(set) var sections: [[String: String]] = []
     private var finished = false
+    private var warnedTimestamp = false
+    /// Timestamps are kept in 0 ... 2^62 ns (1970 to 2116), so that the difference of any two
+    /// fits in 64 bits; a block claiming another time is clamped and a warning says so.
+    static let latestTimestampNs: Int64 = 1 << 62
+
+    private func timestamp(_ index: Int, _ ticks: UInt64, at offset: Int64) -> Int64 {
+        let ns = interfaces[index].nanoseconds(fromTicks: ticks)
+        if ns >= 0 && ns <= Self.latestTimestampNs { return ns }
+        if !warnedTimestamp {
+            warnedTimestamp = true
+            warnings.append(TraceWarning(offset: offset, message: "a packet's timestamp is outside 1970-2116 (interface \(interfaces[index].name)); such times are clamped and latencies involving them are not meaningful"))
+        }
+        return ns < 0 ? 0 : Self.latestTimestampNs
+    }
 
     /// Called with (private enterprise number, payload) for every custom block.
     var customBlockHandler: ((UInt32, UnsafeRawBufferPointer) -> Void)?
@@ -240,7 +254,7 @@ final class PcapngReader: PacketSource {
             }
         }
         return PacketRecord(
-            interface: index, timestampNs: interfaces[index].nanoseconds(fromTicks: ticks),
+            interface: index, timestampNs: timestamp(index, ticks, at: offset),
             originalLength: max(original, captured), direction: direction,
             data: UnsafeRawBufferPointer(rebasing: body[20..<(20 + captured)]), fileOffset: offset)
     }
@@ -265,7 +279,7 @@ final class PcapngReader: PacketSource {
         let original = Int(readU32(body, 16, swapped: swapped))
         guard captured <= body.count - 20 else { return nil }
         return PacketRecord(
-            interface: index, timestampNs: interfaces[index].nanoseconds(fromTicks: ticks),
+            interface: index, timestampNs: timestamp(index, ticks, at: offset),
             originalLength: max(original, captured), direction: .unknown,
             data: UnsafeRawBufferPointer(rebasing: body[20..<(20 + captured)]), fileOffset: offset)
     }
