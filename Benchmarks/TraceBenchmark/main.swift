@@ -23,7 +23,7 @@ func peakRSSKiB() -> Int {
 /// interfaces; sections can be repeated to make a longer trace with the same content.
 func synthesise(path: String, batches: Int, sections: Int) throws {
     let e = PcapngEncoder()
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     defer { try? out.close() }
     func ip(_ last: UInt8) -> [UInt8] { [10, 0, 0, last] }

@@ -45,7 +45,7 @@ public enum Capabilities {
     /// The names of the missing capabilities among CAP_NET_RAW and CAP_NET_ADMIN (empty when all
     /// are present).
     public static func missingForCapture() -> [String] {
-        guard let status = try? String(contentsOfFile: "/proc/self/status"),
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
               let bits = UInt64(line.split(separator: "\t").last.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? "", radix: 16)
         else { return [] }

@@ -39,7 +39,7 @@ public final class LiveCapture {
         self.settings = settings
         var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let h = pcap_create(interface, &errbuf) else {
-            throw CaptureError("pcap_create on \(interface): \(String(cString: errbuf))")
+            throw CaptureError("pcap_create on \(interface): \(errorText(errbuf))")
         }
         handle = h
         var ok = false
@@ -68,7 +68,7 @@ public final class LiveCapture {
             }
         }
         guard pcap_setnonblock(h, 1, &errbuf) == 0 else {
-            throw CaptureError("pcap_setnonblock on \(interface): \(String(cString: errbuf))")
+            throw CaptureError("pcap_setnonblock on \(interface): \(errorText(errbuf))")
         }
         ok = true
     }
@@ -113,4 +113,9 @@ public final class LiveCapture {
         guard pcap_stats(handle, &s) == 0 else { return nil }
         return (UInt64(s.ps_recv), UInt64(s.ps_drop), UInt64(s.ps_ifdrop))
     }
+}
+
+/// The text libpcap left in an error buffer (NUL-terminated).
+func errorText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

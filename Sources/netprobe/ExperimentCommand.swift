@@ -158,7 +158,7 @@ extension Netprobe {
             }
             argv += ["--"] + loadCommand(me: me, target: state.redisAddress, seconds: duration.seconds)
             let log = "\(out)/\(setup).capture.log"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let fd = open(log, O_WRONLY | O_TRUNC)
             defer { close(fd) }
             let status: Int32

@@ -257,7 +257,7 @@ final class SelftestSession {
         if let filter { argv += ["-f", filter] }
         argv += ["--"] + loadArguments(lab, seconds: duration.seconds)
         let log = "\(directory)/\(name).capture.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let fd = open(log, O_WRONLY | O_TRUNC)
         defer { close(fd) }
         let child = try ChildProcess(argv, stdout: fd, stderr: fd)

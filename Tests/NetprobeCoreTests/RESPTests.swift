@@ -18,7 +18,7 @@ struct RESPTests {
         for end in (cuts + [bytes.count]).sorted() where end >= start {
             let part = Array(bytes[start..<end])
             part.withUnsafeBytes { raw in
-                d.feed(.data(raw, sequence: UInt32(start), timestampNs: Int64(start), acknowledgement: 0)) { m in
+                _ = d.feed(.data(raw, sequence: UInt32(start), timestampNs: Int64(start), acknowledgement: 0)) { m in
                     events.append(Event(command: m.command, isError: m.isError, isPush: m.isPush, sequence: m.sequence))
                 }
             }
@@ -104,7 +104,7 @@ struct RESPTests {
         var names: [String?] = []
         let head = Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nab".utf8)
         head.withUnsafeBytes { raw in
-            d.feed(.data(raw, sequence: 0, timestampNs: 1, acknowledgement: 0)) { names.append($0.command) }
+            _ = d.feed(.data(raw, sequence: 0, timestampNs: 1, acknowledgement: 0)) { names.append($0.command) }
         }
         d.feed(.missing(count: 10, sequence: UInt32(head.count), timestampNs: 2, cutBySnaplen: true)) { names.append($0.command) }
         #expect(names == ["SET"])
