@@ -1,13 +1,24 @@
-// netprobe-bench: how fast netprobe reads and analyses traces, and whether memory stays flat.
+// netprobe-bench: how fast `netprobe report` analyses a trace, against a bare libpcap loop over the
+// same file in the same run, and whether its memory stays flat as traces get longer.
 //
-//   swift run -c release netprobe-bench [TRACE] [--copies N]
+//   swift run -c release netprobe-bench                 # synthetic traces of 1 M and 4 M packets
+//   swift run -c release netprobe-bench TRACE           # one trace of yours
+//   swift run -c release netprobe-bench --packets 8000000
 //
-// Without TRACE it synthesises a pcapng of pipelined Redis conversations (two vantage points).
-// Every figure is a ratio against baselines measured in the same run on the same file:
-//   - read(2) of the whole file into a buffer (the I/O floor),
-//   - tcpdump -r FILE -w /dev/null (libpcap reading and writing every packet), when installed.
-// Memory: the peak RSS while analysing the trace once and while analysing N copies of it
-// concatenated as one longer trace; flat memory means the two peaks are close.
+// The synthetic trace is what `netprobe capture` writes for a bridge + tap setup: pcapng, two
+// vantage points (virbr0 = bridge, vnet0 = tap; the tap copy 1.5 us later), redis-benchmark-like
+// traffic (50 connections, GET and SET, one request and one reply packet each way, a pipelined
+// connection among them), netlink samples at 10 Hz. The longer trace is the same traffic going on
+// for longer: flat memory means both need the same peak.
+//
+// Each measurement runs in a child process of its own, so peak RSS (VmHWM) is that run's alone:
+//   - baseline: pcap_next_ex() over every packet (libpcap reading the file; nothing else);
+//   - reader:   netprobe's pcapng/pcap reader alone;
+//   - report:   everything `netprobe report` does (decode, TCP, RESP, pairing, the cross-vantage
+//               join and attribution, the report) minus printing it.
+// Targets (issue 2): report >= 25 % of the baseline's packet rate; peak RSS for 4 M packets
+// <= 1.2x that for 1 M packets and < 128 MiB. The exit status is 1 when a target is missed.
+import CPcap
 import Foundation
 import NetprobeCore
 
@@ -19,129 +30,232 @@ func peakRSSKiB() -> Int {
     return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
 }
 
-/// A pcapng with `conversations` connections, each sending pipelined GET/SET batches, seen at two
-/// interfaces; sections can be repeated to make a longer trace with the same content.
-func synthesise(path: String, batches: Int, sections: Int) throws {
+// MARK: - The synthetic trace
+
+/// Writes a pcapng of about `packets` packets (see the header comment).
+func synthesise(path: String, packets target: Int) throws {
     let e = PcapngEncoder()
-    _ = FileManager.default.createFile(atPath: path, contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-    defer { try? out.close() }
-    func ip(_ last: UInt8) -> [UInt8] { [10, 0, 0, last] }
-    func frame(src: UInt8, dst: UInt8, sport: UInt16, dport: UInt16, seq: UInt32, ack: UInt32, flags: UInt8, payload: [UInt8]) -> [UInt8] {
-        var f: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]
+    guard let out = fopen(path, "w") else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+    defer { fclose(out) }
+    var buf: [UInt8] = []
+    buf.reserveCapacity(1 << 22)
+    func flush() {
+        buf.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, out) }
+        buf.removeAll(keepingCapacity: true)
+    }
+    func frame(client: UInt16, toServer: Bool, seq: UInt32, ack: UInt32, flags: UInt8, payload: [UInt8]) -> [UInt8] {
+        var f: [UInt8] = toServer ? [0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x0e, 0, 0, 0, 0, 1, 0x08, 0x00]
+            : [0x0e, 0, 0, 0, 0, 1, 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x08, 0x00]
         let total = 40 + payload.count
-        f += [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 1, 0x40, 0, 64, 6, 0, 0] + ip(src) + ip(dst)
+        let (src, dst): ([UInt8], [UInt8]) = toServer ? ([192, 168, 122, 1], [192, 168, 122, 10]) : ([192, 168, 122, 10], [192, 168, 122, 1])
+        f += [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 1, 0x40, 0, 64, 6, 0, 0] + src + dst
+        let (sport, dport) = toServer ? (client, UInt16(6379)) : (UInt16(6379), client)
         f += [UInt8(sport >> 8), UInt8(sport & 0xff), UInt8(dport >> 8), UInt8(dport & 0xff)]
-        f += [UInt8(seq >> 24), UInt8((seq >> 16) & 0xff), UInt8((seq >> 8) & 0xff), UInt8(seq & 0xff)]
-        f += [UInt8(ack >> 24), UInt8((ack >> 16) & 0xff), UInt8((ack >> 8) & 0xff), UInt8(ack & 0xff)]
-        f += [0x50, flags, 0xff, 0xff, 0, 0, 0, 0] + payload
+        f += withUnsafeBytes(of: seq.bigEndian, Array.init) + withUnsafeBytes(of: ack.bigEndian, Array.init)
+        f += [0x50, flags, 0x01, 0xf5, 0, 0, 0, 0] + payload
         return f
     }
-    var request: [UInt8] = []
-    var reply: [UInt8] = []
-    for i in 0..<16 {
-        let key = "key:\(i)"
-        if i % 2 == 0 {
-            request += Array("*3\r\n$3\r\nSET\r\n$\(key.utf8.count)\r\n\(key)\r\n$8\r\nvalue123\r\n".utf8)
-            reply += Array("+OK\r\n".utf8)
-        } else {
-            request += Array("*2\r\n$3\r\nGET\r\n$\(key.utf8.count)\r\n\(key)\r\n".utf8)
-            reply += Array("$8\r\nvalue123\r\n".utf8)
-        }
+    func netlink(_ name: String, _ t: Int64, _ n: Int) {
+        let sample = NetlinkSample(timeNs: t, interface: name, link: LinkCounters(
+            rxPackets: UInt64(n), rxBytes: UInt64(n * 90), rxErrors: 0, rxDropped: 0,
+            txPackets: UInt64(n), txBytes: UInt64(n * 80), txErrors: 0, txDropped: 0),
+            qdisc: QdiscCounters(kind: "noqueue", backlog: 0, qlen: 0, drops: 0, overlimits: 0, requeues: 0))
+        e.appendCustom(to: &buf, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try! NetprobeBlock.netlink(sample).payload())
     }
-    for _ in 0..<sections {
-        var buf: [UInt8] = []
-        e.appendSectionHeader(to: &buf)
-        e.appendInterfaceDescription(to: &buf, linkType: .ethernet, snapLength: 65535, name: "virbr0", description: "bridge")
-        e.appendInterfaceDescription(to: &buf, linkType: .ethernet, snapLength: 65535, name: "vnet0", description: "tap")
-        var t: UInt64 = 1_700_000_000_000_000_000
-        for conn in 0..<8 {
-            let sport = UInt16(40000 + conn)
-            var cs: UInt32 = 1000, ss: UInt32 = 9000
-            var packets: [([UInt8], UInt64)] = []
-            packets.append((frame(src: 1, dst: 2, sport: sport, dport: 6379, seq: cs, ack: 0, flags: 0x02, payload: []), t))
-            packets.append((frame(src: 2, dst: 1, sport: 6379, dport: sport, seq: ss, ack: cs + 1, flags: 0x12, payload: []), t + 10))
-            cs += 1; ss += 1; t += 1000
-            for _ in 0..<batches {
-                packets.append((frame(src: 1, dst: 2, sport: sport, dport: 6379, seq: cs, ack: ss, flags: 0x18, payload: request), t))
-                cs &+= UInt32(request.count); t += 50_000
-                packets.append((frame(src: 2, dst: 1, sport: 6379, dport: sport, seq: ss, ack: cs, flags: 0x18, payload: reply), t))
-                ss &+= UInt32(reply.count); t += 1_000
-            }
-            for (f, ts) in packets {
-                for interface in 0..<2 {
-                    f.withUnsafeBytes { e.appendEnhancedPacket(to: &buf, interface: UInt32(interface), ticks: ts + UInt64(interface) * 700, data: $0, originalLength: f.count) }
-                }
-                if buf.count > 1 << 22 { out.write(Data(buf)); buf.removeAll(keepingCapacity: true) }
+    e.appendSectionHeader(to: &buf)
+    e.appendInterfaceDescription(to: &buf, linkType: .ethernet, snapLength: 2048, name: "virbr0", description: "bridge")
+    e.appendInterfaceDescription(to: &buf, linkType: .ethernet, snapLength: 2048, name: "vnet0", description: "tap")
+    let connections = 50
+    let pipelined = 0 // connection 0 sends 4 requests per packet
+    var clientSeq = [UInt32](repeating: 1001, count: connections)
+    var serverSeq = [UInt32](repeating: 5001, count: connections)
+    var t: Int64 = 1_790_000_000_000_000_000
+    var written = 0
+    var nextSample = t
+    var samples = 0
+    for c in 0..<connections {
+        let port = UInt16(40000 + c)
+        let syn = frame(client: port, toServer: true, seq: 1000, ack: 0, flags: 0x02, payload: [])
+        let synAck = frame(client: port, toServer: false, seq: 5000, ack: 1001, flags: 0x12, payload: [])
+        for (f, dt) in [(syn, Int64(0)), (synAck, Int64(30_000))] {
+            for i in 0..<2 { f.withUnsafeBytes { e.appendEnhancedPacket(to: &buf, interface: UInt32(i), ticks: UInt64(t + dt + Int64(i) * 1500), data: $0, originalLength: f.count) } }
+            written += 2
+        }
+        t += 50_000
+    }
+    var n = 0
+    while written < target {
+        let c = n % connections
+        let port = UInt16(40000 + c)
+        let batch = c == pipelined ? 4 : 1
+        var request: [UInt8] = []
+        var reply: [UInt8] = []
+        for b in 0..<batch {
+            let key = "key:\(String(format: "%012d", (n * 7 + b) % 100_000))"
+            if (n + b) % 2 == 0 {
+                request += Array("*3\r\n$3\r\nSET\r\n$16\r\n\(key)\r\n$3\r\nxxx\r\n".utf8)
+                reply += Array("+OK\r\n".utf8)
+            } else {
+                request += Array("*2\r\n$3\r\nGET\r\n$16\r\n\(key)\r\n".utf8)
+                reply += Array("$3\r\nxxx\r\n".utf8)
             }
         }
-        out.write(Data(buf))
+        let q = frame(client: port, toServer: true, seq: clientSeq[c], ack: serverSeq[c], flags: 0x18, payload: request)
+        clientSeq[c] &+= UInt32(request.count)
+        let r = frame(client: port, toServer: false, seq: serverSeq[c], ack: clientSeq[c], flags: 0x18, payload: reply)
+        serverSeq[c] &+= UInt32(reply.count)
+        // 20 us between requests (50 k requests/s), 400-700 us in the guest, tap 1.5 us after bridge.
+        let inGuest = Int64(400_000 + (n * 7919) % 300_000)
+        for i in 0..<2 {
+            q.withUnsafeBytes { e.appendEnhancedPacket(to: &buf, interface: UInt32(i), ticks: UInt64(t + Int64(i) * 1500), data: $0, originalLength: q.count) }
+        }
+        for i in 0..<2 {
+            r.withUnsafeBytes { e.appendEnhancedPacket(to: &buf, interface: UInt32(i), ticks: UInt64(t + inGuest + Int64(1 - i) * 1500), data: $0, originalLength: r.count) }
+        }
+        written += 4
+        n += 1
+        t += 20_000
+        if t >= nextSample {
+            netlink("virbr0", t, n)
+            netlink("vnet0", t, n)
+            samples += 1
+            nextSample += 100_000_000
+        }
+        if buf.count > 1 << 22 { flush() }
     }
+    flush()
 }
 
-func timeRead(_ path: String) -> Double {
+// MARK: - Measurements (each in a child process)
+
+func baseline(_ path: String) -> Int {
+    var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+    guard let p = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errbuf) else {
+        FileHandle.standardError.write(Data("pcap_open_offline: \(String(decoding: errbuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))\n".utf8))
+        exit(2)
+    }
+    defer { pcap_close(p) }
+    var header: UnsafeMutablePointer<pcap_pkthdr>?
+    var data: UnsafePointer<UInt8>?
+    var n = 0
+    var sum = 0 // touch the data, as any reader must
+    while pcap_next_ex(p, &header, &data) == 1 {
+        n += 1
+        if let header, let data, header.pointee.caplen > 0 { sum &+= Int(data[Int(header.pointee.caplen) - 1]) }
+    }
+    return n + (sum & 0) // keep `sum` alive
+}
+
+func readerOnly(_ path: String) throws -> Int {
+    let reader = try TraceReader(path: path)
+    var n = 0
+    while let p = try reader.next() { n += 1; _ = p.timestampNs }
+    return n
+}
+
+func report(_ path: String) throws -> Int {
+    let (_, analysis) = try ReportBuilder.build(path: path)
+    return analysis.packets
+}
+
+/// Child mode: `netprobe-bench --child KIND FILE` prints "packets seconds peakKiB".
+if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "--child" {
+    let kind = CommandLine.arguments[2], path = CommandLine.arguments[3]
     let t0 = now()
-    let fd = open(path, O_RDONLY)
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress!, $0.count) }) > 0 {}
-    close(fd)
-    return now() - t0
+    let packets: Int
+    switch kind {
+    case "baseline": packets = baseline(path)
+    case "reader": packets = try readerOnly(path)
+    default: packets = try report(path)
+    }
+    print(packets, now() - t0, peakRSSKiB())
+    exit(0)
 }
 
-func timeTcpdump(_ path: String) -> Double? {
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tcpdump") else { return nil }
+struct Run { var packets: Int; var seconds: Double; var peakKiB: Int; var rate: Double { Double(packets) / seconds } }
+
+func child(_ kind: String, _ path: String) throws -> Run {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/tcpdump")
-    p.arguments = ["-r", path, "-w", "/dev/null"]
-    p.standardError = FileHandle.nullDevice
-    let t0 = now()
-    guard (try? p.run()) != nil else { return nil }
+    p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
+                          : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+    p.arguments = ["--child", kind, path]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     p.waitUntilExit()
-    return now() - t0
+    let f = out.split(whereSeparator: \.isWhitespace)
+    guard p.terminationStatus == 0, f.count == 3, let n = Int(f[0]), let s = Double(f[1]), let k = Int(f[2]) else {
+        throw NSError(domain: "netprobe-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(kind) run failed: \(out)"])
+    }
+    return Run(packets: n, seconds: s, peakKiB: k)
 }
 
-func timeAnalysis(_ path: String) throws -> (seconds: Double, packets: Int, requests: Int) {
-    let t0 = now()
-    let (report, analysis) = try ReportBuilder.build(path: path)
-    return (now() - t0, analysis.packets, report.vantages.map(\.requests.total).reduce(0, +))
+/// The best of `rounds` runs (the least disturbed by anything else on the machine).
+func best(_ kind: String, _ path: String, rounds: Int) throws -> Run {
+    var runs: [Run] = []
+    for _ in 0..<rounds { runs.append(try child(kind, path)) }
+    return runs.min { $0.seconds < $1.seconds }!
 }
 
-let args = CommandLine.arguments.dropFirst()
-var copies = 4
+var args = Array(CommandLine.arguments.dropFirst())
 var trace: String?
-var it = args.makeIterator()
-while let a = it.next() {
-    if a == "--copies", let n = it.next().flatMap(Int.init) { copies = n } else { trace = a }
+var packets = 4_000_000
+var rounds = 3
+while !args.isEmpty {
+    let a = args.removeFirst()
+    switch a {
+    case "--packets": packets = Int(args.isEmpty ? "" : args.removeFirst()) ?? packets
+    case "--rounds": rounds = Int(args.isEmpty ? "" : args.removeFirst()) ?? rounds
+    case "--synthesise":
+        // Writes the synthetic trace to a file and stops (for profiling: perf record netprobe report FILE).
+        let path = args.isEmpty ? "synthetic.pcapng" : args.removeFirst()
+        try synthesise(path: path, packets: packets)
+        print("wrote \(path)")
+        exit(0)
+    case "-h", "--help":
+        print("usage: netprobe-bench [TRACE] [--packets N (default 4000000)] [--rounds R (default 3)] [--synthesise FILE]")
+        exit(0)
+    default: trace = a
+    }
 }
+
 let dir = NSTemporaryDirectory() + "netprobe-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: dir) }
-let single = trace ?? "\(dir)/one.pcapng"
-if trace == nil { try synthesise(path: single, batches: 2500, sections: 1) }
-let size = Double((try FileManager.default.attributesOfItem(atPath: single)[.size] as? NSNumber)?.intValue ?? 0)
 
-// Warm the page cache, then measure each reader on the same bytes.
-_ = timeRead(single)
-let io = timeRead(single)
-let tcpdump = timeTcpdump(single)
-let first = try timeAnalysis(single)
-let rssOne = peakRSSKiB()
-print("trace: \(single) (\(String(format: "%.1f", size / 1e6)) MB, \(first.packets) packets, \(first.requests) requests over all vantage points)")
-print(String(format: "read(2) of the file          %8.3f s  %8.0f MB/s   (baseline)", io, size / io / 1e6))
-if let tcpdump {
-    print(String(format: "tcpdump -r F -w /dev/null    %8.3f s  %8.0f MB/s   %6.2fx the read time", tcpdump, size / tcpdump / 1e6, tcpdump / io))
+func mb(_ path: String) -> Double { Double((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.intValue ?? 0) / 1e6 }
+func line(_ name: String, _ r: Run, _ base: Run) {
+    print(String(format: "  %-38@ %10.0f packets/s  %6.1f %% of baseline  %7.3f s  peak RSS %7.1f MiB",
+                 name, r.rate, 100 * r.rate / base.rate, r.seconds, Double(r.peakKiB) / 1024))
 }
-print(String(format: "netprobe report (analysis)   %8.3f s  %8.0f MB/s   %6.2fx the read time%@, %.0f packets/s",
-             first.seconds, size / first.seconds / 1e6, first.seconds / io,
-             tcpdump.map { String(format: ", %.2fx tcpdump", first.seconds / $0) } ?? "", Double(first.packets) / first.seconds))
-// Memory: the same content N times as one trace (pcapng sections) must not need N times the memory.
+
+var failed = false
+let long = trace ?? "\(dir)/long.pcapng"
 if trace == nil {
-    let long = "\(dir)/long.pcapng"
-    try synthesise(path: long, batches: 2500, sections: copies)
-    let longRun = try timeAnalysis(long)
-    let rssLong = peakRSSKiB()
-    print(String(format: "peak RSS: %d KiB after the trace, %d KiB after a %dx longer one (%.2fx); %.0f packets/s on it",
-                 rssOne, rssLong, copies, Double(rssLong) / Double(max(rssOne, 1)), Double(longRun.packets) / longRun.seconds))
-} else {
-    print("peak RSS: \(rssOne) KiB")
+    FileHandle.standardError.write(Data("synthesising \(packets) packets and \(packets / 4)...\n".utf8))
+    try synthesise(path: long, packets: packets)
 }
+_ = try child("baseline", long) // warm the page cache
+let base = try best("baseline", long, rounds: rounds)
+let reader = try best("reader", long, rounds: rounds)
+let full = try best("report", long, rounds: rounds)
+print("trace: \(trace ?? "synthetic bridge + tap pcapng") (\(String(format: "%.0f", mb(long))) MB, \(base.packets) packets); best of \(rounds) runs each")
+line("baseline: libpcap pcap_next_ex loop", base, base)
+line("netprobe reader only", reader, base)
+line("netprobe report (everything)", full, base)
+let share = full.rate / base.rate
+print(String(format: "report's packet rate: %.1f %% of the bare libpcap loop (target >= 25 %%): %@", share * 100, share >= 0.25 ? "met" : "MISSED"))
+if share < 0.25 { failed = true }
+if trace == nil {
+    let short = "\(dir)/short.pcapng"
+    try synthesise(path: short, packets: packets / 4)
+    try? FileManager.default.removeItem(atPath: long + ".unused")
+    let small = try best("report", short, rounds: 1)
+    let ratio = Double(full.peakKiB) / Double(small.peakKiB)
+    print(String(format: "peak RSS: %.1f MiB for %d packets, %.1f MiB for %d packets: %.2fx (target <= 1.2x, < 128 MiB): %@",
+                 Double(small.peakKiB) / 1024, small.packets, Double(full.peakKiB) / 1024, full.packets, ratio,
+                 ratio <= 1.2 && full.peakKiB < 128 * 1024 ? "met" : "MISSED"))
+    if ratio > 1.2 || full.peakKiB >= 128 * 1024 { failed = true }
+}
+exit(failed ? 1 : 0)

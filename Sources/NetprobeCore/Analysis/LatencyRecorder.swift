@@ -31,7 +31,7 @@ public struct LatencyRecorder: Sendable {
             histogram = Histogram<UInt32>(lowestDiscernibleValue: 1, highestTrackableValue: Self.highestTrackable,
                                           numberOfSignificantValueDigits: .three)
         }
-        _ = histogram!.record(value)
+        _ = histogram?.record(value) // optional chaining mutates in place (`!` copied the histogram)
     }
 
     /// Adds every value of `other`.

@@ -80,7 +80,13 @@ public final class TraceAnalyzer {
     private let options: AnalysisOptions
     private let decoder = PacketDecoder()
     private let budget: ReassemblyBudget
-    private var vantages: [VantageAnalysis] = []
+    /// Per vantage point, in a box: the per-packet path updates fields in place (reading a field
+    /// of a struct inside an array copied the whole struct, dictionaries and histograms included).
+    private final class VantageBox {
+        var a: VantageAnalysis
+        init(_ a: VantageAnalysis) { self.a = a }
+    }
+    private var vs: [VantageBox] = []
     private var vantageOfInterface: [Int?] = []
     private var flows: [[ConnectionKey: Connection]] = []
     private var sink: (RequestTiming) -> Void = { _ in }
@@ -89,6 +95,7 @@ public final class TraceAnalyzer {
     struct ConnectionKey: Hashable {
         var client: Endpoint
         var server: Endpoint
+        func hash(into hasher: inout Hasher) { hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint) }
     }
 
     public init(options: AnalysisOptions = AnalysisOptions()) {
@@ -117,7 +124,7 @@ public final class TraceAnalyzer {
         }
         finishAll(reason: .traceEnded)
         while perInterface.count < source.interfaces.count { perInterface.append(0) }
-        return TraceAnalysis(interfaces: source.interfaces, vantages: vantages, packets: packets,
+        return TraceAnalysis(interfaces: source.interfaces, vantages: vs.map(\.a), packets: packets,
                              packetsPerInterface: perInterface, warnings: source.warnings, error: error,
                              peakHeldBytes: budget.peak)
     }
@@ -130,12 +137,12 @@ public final class TraceAnalyzer {
         let name = interfaces[interface].name
         if let wanted = options.vantages, !wanted.contains(name) { return nil }
         let index: Int
-        if let existing = vantages.firstIndex(where: { $0.name == name }) {
+        if let existing = vs.firstIndex(where: { $0.a.name == name }) {
             index = existing
-            vantages[index].interfaces.append(interface)
+            vs[index].a.interfaces.append(interface)
         } else {
-            index = vantages.count
-            vantages.append(VantageAnalysis(name: name, interfaces: [interface]))
+            index = vs.count
+            vs.append(VantageBox(VantageAnalysis(name: name, interfaces: [interface])))
             flows.append([:])
         }
         vantageOfInterface[interface] = index
@@ -145,17 +152,17 @@ public final class TraceAnalyzer {
     private func process(_ packet: PacketRecord, interfaces: [TraceInterface]) {
         guard let v = vantage(for: packet.interface, interfaces: interfaces) else { return }
         let ts = packet.timestampNs
-        vantages[v].packets += 1
-        vantages[v].bytes += Int64(packet.originalLength)
-        if ts == 0 { vantages[v].packetsWithoutTimestamp += 1 }
-        if vantages[v].firstPacketNs == nil { vantages[v].firstPacketNs = ts }
-        vantages[v].lastPacketNs = max(vantages[v].lastPacketNs ?? ts, ts)
+        vs[v].a.packets += 1
+        vs[v].a.bytes += Int64(packet.originalLength)
+        if ts == 0 { vs[v].a.packetsWithoutTimestamp += 1 }
+        if vs[v].a.firstPacketNs == nil { vs[v].a.firstPacketNs = ts }
+        vs[v].a.lastPacketNs = max(vs[v].a.lastPacketNs ?? ts, ts)
 
         let segment: TCPSegment
         switch decoder.decode(packet.data, linkType: interfaces[packet.interface].linkType) {
         case let .success(s): segment = s
         case let .failure(f):
-            vantages[v].decodeOutcomes[f.outcome, default: 0] += 1
+            vs[v].a.decodeOutcomes[f.outcome, default: 0] += 1
             return
         }
         let key: ConnectionKey
@@ -164,10 +171,10 @@ public final class TraceAnalyzer {
         } else if options.serverPorts.contains(segment.source.port) {
             key = ConnectionKey(client: segment.destination, server: segment.source)
         } else {
-            vantages[v].otherTCPSegments += 1
+            vs[v].a.otherTCPSegments += 1
             let port = min(segment.source.port, segment.destination.port)
-            if vantages[v].otherTCPPorts.count < 1024 || vantages[v].otherTCPPorts[port] != nil {
-                vantages[v].otherTCPPorts[port, default: 0] += 1
+            if vs[v].a.otherTCPPorts.count < 1024 || vs[v].a.otherTCPPorts[port] != nil {
+                vs[v].a.otherTCPPorts[port, default: 0] += 1
             }
             return
         }
@@ -190,8 +197,8 @@ public final class TraceAnalyzer {
             c = existing
         } else {
             if !flags.contains(.syn) && segment.payloadLength == 0 && flags.contains(.rst) { return }
-            c = Connection(id: vantages[v].connections, client: key.client, server: key.server, now: ts)
-            vantages[v].connections += 1
+            c = Connection(id: vs[v].a.connections, client: key.client, server: key.server, now: ts)
+            vs[v].a.connections += 1
             flows[v][key] = c
             if !flags.contains(.syn) {
                 // Joined mid-stream: neither direction is known to be at a message boundary.
@@ -320,7 +327,7 @@ public final class TraceAnalyzer {
                         break
                     }
                     _ = c.dequeue()
-                    vantages[v].unpaired[.streamDesynchronised, default: 0] += 1
+                    vs[v].a.unpaired[.streamDesynchronised, default: 0] += 1
                 }
                 guard offset >= 0 else {
                     c.alignNextRequest = true
@@ -339,7 +346,7 @@ public final class TraceAnalyzer {
         let ok = c.responses.feed(chunk, started: { ts, sequence in
             guard c.pairingStopped == nil else { return }
             let missed = c.responseStarted(at: ts, sequence: sequence, acknowledgement: ack)
-            if missed > 0 { self.vantages[v].unpaired[.streamDesynchronised, default: 0] += missed }
+            if missed > 0 { self.vs[v].a.unpaired[.streamDesynchronised, default: 0] += missed }
         }) { message in
             self.responseCompleted(message, connection: c, vantage: v)
         }
@@ -352,20 +359,20 @@ public final class TraceAnalyzer {
             if c.pipelined {
                 // Replies of a pipelined connection cannot be placed by acknowledgement numbers.
                 c.pairingStopped = .streamDesynchronised
-                vantages[v].unpaired[.streamDesynchronised, default: 0] += c.dropPending()
+                vs[v].a.unpaired[.streamDesynchronised, default: 0] += c.dropPending()
             }
         }
     }
 
     private func noteDesync(_ c: Connection, vantage v: Int, failure: RESPStreamDecoder.Failure?, direction: String) {
-        vantages[v].desynchronisedStreams += 1
-        if vantages[v].desyncExamples.count < Self.maximumDesyncExamples, let failure {
-            vantages[v].desyncExamples.append("\(c.client) -> \(c.server) \(direction) \(failure)")
+        vs[v].a.desynchronisedStreams += 1
+        if vs[v].a.desyncExamples.count < Self.maximumDesyncExamples, let failure {
+            vs[v].a.desyncExamples.append("\(c.client) -> \(c.server) \(direction) \(failure)")
         }
     }
 
     private func countCommand(_ command: String, vantage v: Int) -> String {
-        if vantages[v].requestsByCommand[command] == nil && vantages[v].requestsByCommand.count >= Self.maximumCommands {
+        if vs[v].a.requestsByCommand[command] == nil && vs[v].a.requestsByCommand.count >= Self.maximumCommands {
             return "(other)"
         }
         return command
@@ -373,12 +380,12 @@ public final class TraceAnalyzer {
 
     private func requestCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
         let command = countCommand(m.command ?? "?", vantage: v)
-        vantages[v].requests += 1
-        vantages[v].requestsByCommand[command, default: 0] += 1
-        if vantages[v].firstRequestNs == nil { vantages[v].firstRequestNs = m.firstByteNs }
-        vantages[v].lastRequestNs = max(vantages[v].lastRequestNs ?? m.firstByteNs, m.firstByteNs)
+        vs[v].a.requests += 1
+        vs[v].a.requestsByCommand[command, default: 0] += 1
+        if vs[v].a.firstRequestNs == nil { vs[v].a.firstRequestNs = m.firstByteNs }
+        vs[v].a.lastRequestNs = max(vs[v].a.lastRequestNs ?? m.firstByteNs, m.firstByteNs)
         if let stopped = c.pairingStopped {
-            vantages[v].unpaired[stopped, default: 0] += 1
+            vs[v].a.unpaired[stopped, default: 0] += 1
             return
         }
         let ack = c.currentRequestAck
@@ -394,7 +401,7 @@ public final class TraceAnalyzer {
             // if the client waited for every earlier reply: not on pipelined connections, and not
             // when it was sent in the same flight as the request before it.
             if c.pipelined || previousAck == ack {
-                vantages[v].unpaired[.streamDesynchronised, default: 0] += 1
+                vs[v].a.unpaired[.streamDesynchronised, default: 0] += 1
                 return
             }
             align = true
@@ -406,7 +413,7 @@ public final class TraceAnalyzer {
         switch command {
         case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "CLIENT REPLY", "SYNC", "PSYNC":
             c.pairingStopped = .replyModeChanged
-            vantages[v].unpaired[.replyModeChanged, default: 0] += c.dropPending()
+            vs[v].a.unpaired[.replyModeChanged, default: 0] += c.dropPending()
         default:
             break
         }
@@ -418,11 +425,11 @@ public final class TraceAnalyzer {
             // The server sent this before it had the oldest pending request: it answers a request
             // this vantage point never saw.
             c.responseRejected = false
-            vantages[v].unexpectedResponses += 1
+            vs[v].a.unexpectedResponses += 1
             return
         }
         guard let p = c.dequeue() else {
-            vantages[v].unexpectedResponses += 1
+            vs[v].a.unexpectedResponses += 1
             return
         }
         let timing = RequestTiming(
@@ -431,13 +438,13 @@ public final class TraceAnalyzer {
             responseFirstByteNs: p.responseFirstByteNs ?? m.firstByteNs, responseLastByteNs: m.lastByteNs,
             isError: m.isError,
             requestOffset: c.clientISN.map { p.sequence &- $0 &- 1 })
-        if m.isError { vantages[v].errorReplies += 1 }
+        if m.isError { vs[v].a.errorReplies += 1 }
         let latency = timing.latencyNs
         if latency < 0 {
-            vantages[v].negativeLatencies += 1
+            vs[v].a.negativeLatencies += 1
         } else {
-            vantages[v].latency.record(latency)
-            vantages[v].latencyByCommand[p.command, default: LatencyRecorder()].record(latency)
+            vs[v].a.latency.record(latency)
+            vs[v].a.latencyByCommand[p.command, default: LatencyRecorder()].record(latency)
         }
         sink(timing)
     }
@@ -448,11 +455,11 @@ public final class TraceAnalyzer {
         c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v) }
         replayDeferredResponses(c, vantage: v)
         c.toClient.finish(budget: budget) { self.responseChunk($0, connection: c, vantage: v) }
-        vantages[v].reassembly += c.toServer.counters
-        vantages[v].reassembly += c.toClient.counters
-        if c.toServer.joinedMidStream && !c.sawSyn { vantages[v].connectionsJoinedMidStream += 1 }
+        vs[v].a.reassembly += c.toServer.counters
+        vs[v].a.reassembly += c.toClient.counters
+        if c.toServer.joinedMidStream && !c.sawSyn { vs[v].a.connectionsJoinedMidStream += 1 }
         let left = c.dropPending()
-        if left > 0 { vantages[v].unpaired[reason, default: 0] += left }
+        if left > 0 { vs[v].a.unpaired[reason, default: 0] += left }
         c.closedAtNs = c.lastSeenNs
     }
 

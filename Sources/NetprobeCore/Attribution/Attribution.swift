@@ -18,6 +18,17 @@ public enum SegmentName: String, Codable, Sendable, CaseIterable {
     case tap
     case guestStack = "guest-stack"
     case redis
+
+    /// Position in `allCases`.
+    var index: Int {
+        switch self {
+        case .client: 0
+        case .bridge: 1
+        case .tap: 2
+        case .guestStack: 3
+        case .redis: 4
+        }
+    }
 }
 
 /// One segment's share of the time.
@@ -109,6 +120,10 @@ public struct ClientKey: Hashable, Sendable {
     public var client: Endpoint
     public var server: Endpoint
     public var offset: UInt32
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint ^ UInt64(offset))
+    }
 }
 
 /// Computes segments and the verdict from joined requests.
@@ -136,6 +151,7 @@ public enum Attribution {
 
     public static func compute(_ join: RequestJoin, inputs: AttributionInputs)
         -> (segments: [SegmentSummary], verdict: Verdict, details: AttributionDetails) {
+        join.finish()
         let order = inputs.vantages.indices.sorted {
             (rank(inputs.vantages[$0].role), $0) < (rank(inputs.vantages[$1].role), $1)
         }
@@ -147,9 +163,14 @@ public enum Attribution {
         }
         let tapSamples = tapInterface.flatMap { inputs.netlink[$0] }?.sorted { $0.timeNs < $1.timeNs } ?? []
         let haveRedis = !inputs.redisUsecPerCall.isEmpty
+        let haveClient = !inputs.client.isEmpty
         var notes: [String] = []
 
-        // Per request: e2e, bridge-request hop, response hop (if resolved), inner latency, command.
+        // The joined requests are read three times from the join's spill (memory stays flat):
+        //  1. each request's path times -> counts, the fastest guest round trip, the tap's plain
+        //     forwarding time, the distribution of end-to-end times (for the groups);
+        //  2. the commands long enough to make others wait (Redis's timeline);
+        //  3. each request's segments -> percentiles and the groups' shares.
         struct Row {
             var e2e: Int64
             var requestHop: Int64?
@@ -158,69 +179,113 @@ public enum Attribution {
             var innerIn: Int64
             var innerOut: Int64
             var outerIn: Int64
-            var command: String
+            var command: UInt16
             var client: Int64? = nil
             /// False for a request the load generator did not record (another client's): it
             /// occupies Redis, so it stays on the server's timeline, but it is not in the split.
             var counted = true
         }
-        var rows: [Row] = []
         var innerOnly = 0, outerOnly = 0, negative = 0, notFromClient = 0
-        let haveClient = !inputs.client.isEmpty
-        /// The client's own stamps extend the path: send -> outermost capture -> receive. With
-        /// client records, only requests the client recorded are attributed.
-        func extendToClient(_ row: inout Row, _ r: Int, _ outerIn: Int64, _ outerOut: Int64) -> Bool {
-            guard haveClient else { return true }
-            let key = join.keys[r]
-            guard let offset = join.offsets[r],
-                  let c = inputs.client[ClientKey(client: key.client, server: key.server, offset: offset)],
-                  outerIn >= c.sendNs, c.receiveNs >= outerOut else {
-                notFromClient += 1
-                row.counted = false
-                return true
+        /// A request's times along the path; nil when it cannot be placed (counted in pass 1 only).
+        func makeRow(_ r: JoinedRow, counting: Bool) -> Row? {
+            guard let outer, let inner else { return nil }
+            let o = r.times(vantage: outer)
+            guard let i = r.times(vantage: inner) else {
+                if counting && o != nil { outerOnly += 1 }
+                return nil
             }
-            row.client = (outerIn - c.sendNs) + (c.receiveNs - outerOut)
-            row.e2e = c.receiveNs - c.sendNs
-            return true
-        }
-        if let outer, let inner {
-            for r in 0..<join.count {
-                let o = join.times(row: r, vantage: outer)
-                let i = join.times(row: r, vantage: inner)
-                guard let i else {
-                    if o != nil { outerOnly += 1 }
-                    continue
+            let innerLatency = i.responseFirst - i.requestLast
+            guard innerLatency >= 0 else {
+                if counting { negative += 1 }
+                return nil
+            }
+            var row: Row
+            if multi {
+                guard let o else {
+                    if counting { innerOnly += 1 }
+                    return nil
                 }
-                let innerLatency = i.responseFirst - i.requestLast
-                guard innerLatency >= 0 else {
-                    negative += 1
-                    continue
+                let hop = i.requestLast - o.requestLast
+                let back = o.responseFirst - i.responseFirst
+                guard hop >= 0, back >= 0 else {
+                    if counting { negative += 1 }
+                    return nil
                 }
-                if multi {
-                    guard let o else {
-                        innerOnly += 1
-                        continue
-                    }
-                    let hop = i.requestLast - o.requestLast
-                    let back = o.responseFirst - i.responseFirst
-                    guard hop >= 0, back >= 0 else {
-                        negative += 1
-                        continue
-                    }
-                    var row = Row(e2e: o.responseFirst - o.requestLast, requestHop: hop, responseHop: back == 0 ? nil : back,
-                                  inner: innerLatency, innerIn: i.requestLast, innerOut: i.responseFirst,
-                                  outerIn: o.requestLast, command: join.command(row: r))
-                    guard extendToClient(&row, r, o.requestLast, o.responseFirst) else { continue }
-                    rows.append(row)
+                row = Row(e2e: o.responseFirst - o.requestLast, requestHop: hop, responseHop: back == 0 ? nil : back,
+                          inner: innerLatency, innerIn: i.requestLast, innerOut: i.responseFirst,
+                          outerIn: o.requestLast, command: r.command)
+            } else {
+                row = Row(e2e: innerLatency, requestHop: nil, responseHop: nil, inner: innerLatency,
+                          innerIn: i.requestLast, innerOut: i.responseFirst, outerIn: i.requestLast, command: r.command)
+            }
+            // The client's own stamps extend the path: send -> outermost capture -> receive. With
+            // client records, only requests the client recorded are attributed.
+            if haveClient {
+                let outerIn = multi ? row.outerIn : i.requestLast
+                let outerOut = row.innerOut + (row.responseHop ?? 0)
+                if let offset = r.offset,
+                   let c = inputs.client[ClientKey(client: r.client, server: r.server, offset: offset)],
+                   outerIn >= c.sendNs, c.receiveNs >= outerOut {
+                    row.client = (outerIn - c.sendNs) + (c.receiveNs - outerOut)
+                    row.e2e = c.receiveNs - c.sendNs
                 } else {
-                    var row = Row(e2e: innerLatency, requestHop: nil, responseHop: nil, inner: innerLatency,
-                                  innerIn: i.requestLast, innerOut: i.responseFirst, outerIn: i.requestLast,
-                                  command: join.command(row: r))
-                    guard extendToClient(&row, r, i.requestLast, i.responseFirst) else { continue }
-                    rows.append(row)
+                    if counting { notFromClient += 1 }
+                    row.counted = false
                 }
             }
+            return row
         }
+        let execById = join.commandNames.map { Int64((inputs.redisUsecPerCall[$0] ?? 0) * 1000) }
+        func exec(_ id: UInt16) -> Int64 { Int(id) < execById.count ? execById[Int(id)] : 0 }
+
+        // Tap queueing: the request hop beyond plain forwarding, where the tap's qdisc shows a
+        // queue (backlog, overlimits or drops) around that moment.
+        let tapResolved = multi && !tapSamples.isEmpty
+        if multi && tapSamples.isEmpty {
+            notes.append("no netlink samples for the tap: its queueing is included in the bridge hop")
+        }
+        func queued(at t: Int64) -> Bool {
+            guard tapResolved else { return false }
+            // The samples around t: the last one before and the first one after.
+            var lo = 0, hi = tapSamples.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if tapSamples[mid].timeNs <= t { lo = mid } else { hi = mid - 1 }
+            }
+            let a = tapSamples[lo]
+            let b = lo + 1 < tapSamples.count ? tapSamples[lo + 1] : a
+            guard let qa = a.qdisc, let qb = b.qdisc else { return false }
+            return qa.backlog > 0 || qb.backlog > 0 || qb.overlimits > qa.overlimits || qb.drops > qa.drops
+        }
+
+        // Pass 1.
+        var placed = 0, n = 0
+        var callsById = [Int](repeating: 0, count: execById.count + 1)
+        var fastestById = [Int64](repeating: .max, count: execById.count + 1)
+        var longest: Int64 = 0
+        var minCalmHop = Int64.max, minHop = Int64.max
+        var anyResponseHop = false
+        var e2eRecorder = LatencyRecorder()
+        join.forEachRow { r in
+            guard let row = makeRow(r, counting: true) else { return }
+            placed += 1
+            if haveRedis {
+                let id = min(Int(row.command), execById.count)
+                let e = exec(row.command)
+                callsById[id] += 1
+                fastestById[id] = min(fastestById[id], row.inner - e)
+                longest = max(longest, e)
+            }
+            guard row.counted else { return }
+            n += 1
+            e2eRecorder.record(row.e2e)
+            if row.responseHop != nil { anyResponseHop = true }
+            if tapResolved, let hop = row.requestHop {
+                minHop = min(minHop, hop)
+                if !queued(at: row.outerIn) { minCalmHop = min(minCalmHop, hop) }
+            }
+        }
+        let forwarding = minCalmHop != .max ? minCalmHop : minHop != .max ? minHop : 0
 
         // Redis: execution (INFO) + waiting behind other commands. Redis runs one command at a
         // time, in order; the replies leave the guest in that order. Rebuild its timeline: each
@@ -230,115 +295,118 @@ public enum Attribution {
         // between its arrival and the start of its own execution. Only commands that run longer
         // than the guest's fastest round trip are counted: a wait behind shorter ones cannot be
         // told from queueing in the guest stack (it stays there, and a note says so).
-        var redisNs = [Int64](repeating: 0, count: rows.count)
-        if haveRedis && !rows.isEmpty {
-            let exec = rows.map { Int64((inputs.redisUsecPerCall[$0.command] ?? 0) * 1000) }
+        var fastest: Int64 = 0
+        var long: [(start: Int64, end: Int64, row: Int)] = []
+        let timeline = haveRedis && placed > 0
+        if timeline {
             // The fastest round trip through the guest stack, in + out, split evenly. Taken over
             // the commands of ordinary length (execution at most the median's): a long command's
             // INFO time is a mean over calls of varying length, so its own round trip is unknown.
-            let ordinary = exec.sorted()[exec.count / 2]
-            let fastest = max(0, rows.indices.filter { exec[$0] <= ordinary }.map { rows[$0].inner - exec[$0] }.min() ?? 0)
-            let half = fastest / 2
-            let ends = rows.indices.map { rows[$0].innerOut - half }
-            let starts = rows.indices.map { ends[$0] - exec[$0] }
-            let byStart = rows.indices.sorted { starts[$0] < starts[$1] }
-            let sortedStarts = byStart.map { starts[$0] }
-            let longest = exec.max() ?? 0
-            for k in rows.indices {
-                let arrival = rows[k].innerIn + half
-                var wait: Int64 = 0
-                if starts[k] > arrival {
-                    // Commands whose execution overlaps [arrival, own start).
-                    var lo = 0, hi = byStart.count
-                    while lo < hi {
-                        let mid = (lo + hi) / 2
-                        if sortedStarts[mid] < arrival - longest { lo = mid + 1 } else { hi = mid }
-                    }
-                    var j = lo
-                    while j < byStart.count && sortedStarts[j] < starts[k] {
-                        let other = byStart[j]
-                        if other != k && exec[other] > fastest {
-                            let overlap = min(ends[other], starts[k]) - max(starts[other], arrival)
-                            if overlap > 0 { wait += overlap }
-                        }
-                        j += 1
-                    }
-                }
-                redisNs[k] = min(rows[k].inner, exec[k] + min(wait, max(0, starts[k] - arrival)))
+            let byExec = callsById.indices.filter { callsById[$0] > 0 }.sorted { exec(UInt16(truncatingIfNeeded: $0)) < exec(UInt16(truncatingIfNeeded: $1)) }
+            var seen = 0
+            var ordinary: Int64 = 0
+            for id in byExec {
+                seen += callsById[id]
+                if seen > placed / 2 { ordinary = exec(UInt16(truncatingIfNeeded: id)); break }
             }
+            fastest = max(0, byExec.filter { exec(UInt16(truncatingIfNeeded: $0)) <= ordinary }.map { fastestById[$0] }.min() ?? 0)
+            // Pass 2: only commands longer than that can make others wait (few, as a rule: this
+            // list is the one thing here that grows with the trace, by 24 bytes per such command).
+            let half = fastest / 2
+            var k = 0
+            join.forEachRow { r in
+                guard let row = makeRow(r, counting: false) else { return }
+                let e = exec(row.command)
+                if e > fastest {
+                    let end = row.innerOut - half
+                    long.append((end - e, end, k))
+                }
+                k += 1
+            }
+            long.sort { $0.start < $1.start }
             notes.append("waiting behind commands shorter than the guest's fastest round trip (\(TextReport.fmt(Double(fastest) / 1000, 1)) us here) cannot be told from queueing in the guest stack and is counted there")
         } else {
             notes.append("no Redis INFO in the trace: Redis's own time cannot be told from the guest stack (capture with --redis, or give --redis-info FILE)")
         }
-
-        // From here on, only the requests in the split (the timeline needed the others too).
-        if rows.contains(where: { !$0.counted }) {
-            let keep = rows.indices.filter { rows[$0].counted }
-            redisNs = keep.map { redisNs[$0] }
-            rows = keep.map { rows[$0] }
-        }
-
-        // Tap queueing: the request hop beyond plain forwarding, where the tap's qdisc shows a
-        // queue (backlog, overlimits or drops) around that moment.
-        var tapNs = [Int64](repeating: 0, count: rows.count)
-        let tapResolved = multi && !tapSamples.isEmpty
-        if multi && tapSamples.isEmpty {
-            notes.append("no netlink samples for the tap: its queueing is included in the bridge hop")
-        }
-        if tapResolved {
-            func queued(at t: Int64) -> Bool {
-                // The samples around t: the last one before and the first one after.
-                var lo = 0, hi = tapSamples.count - 1
+        func redisTime(_ row: Row, ordinal k: Int) -> Int64 {
+            guard timeline else { return 0 }
+            let half = fastest / 2
+            let e = exec(row.command)
+            let start = row.innerOut - half - e
+            let arrival = row.innerIn + half
+            var wait: Int64 = 0
+            if start > arrival && !long.isEmpty {
+                // Long commands whose execution overlaps [arrival, own start).
+                var lo = 0, hi = long.count
                 while lo < hi {
-                    let mid = (lo + hi + 1) / 2
-                    if tapSamples[mid].timeNs <= t { lo = mid } else { hi = mid - 1 }
+                    let mid = (lo + hi) / 2
+                    if long[mid].start < arrival - longest { lo = mid + 1 } else { hi = mid }
                 }
-                let a = tapSamples[lo]
-                let b = lo + 1 < tapSamples.count ? tapSamples[lo + 1] : a
-                guard let qa = a.qdisc, let qb = b.qdisc else { return false }
-                return qa.backlog > 0 || qb.backlog > 0 || qb.overlimits > qa.overlimits || qb.drops > qa.drops
+                var j = lo
+                while j < long.count && long[j].start < start {
+                    let other = long[j]
+                    if other.row != k {
+                        let overlap = min(other.end, start) - max(other.start, arrival)
+                        if overlap > 0 { wait += overlap }
+                    }
+                    j += 1
+                }
             }
-            let flags = rows.map { queued(at: $0.outerIn) }
-            let calm = rows.indices.compactMap { flags[$0] ? nil : rows[$0].requestHop }
-            let all = rows.compactMap(\.requestHop)
-            let forwarding = (calm.isEmpty ? all : calm).min() ?? 0
-            for k in rows.indices where flags[k] {
-                tapNs[k] = max(0, (rows[k].requestHop ?? 0) - forwarding)
-            }
+            return min(row.inner, e + min(wait, max(0, start - arrival)))
         }
 
-        // Segment values per request.
-        var recorders: [SegmentName: LatencyRecorder] = [:]
-        var values: [SegmentName: [Int64]] = [:]
-        for s in SegmentName.allCases { values[s] = [] }
-        for (k, row) in rows.enumerated() {
-            let bridge = (row.requestHop ?? 0) - tapNs[k] + (row.responseHop ?? 0)
-            let redis = redisNs[k]
-            values[.bridge]!.append(bridge)
-            values[.tap]!.append(tapNs[k])
-            values[.guestStack]!.append(row.inner - redis)
-            values[.redis]!.append(redis)
-            values[.client]!.append(row.client ?? 0)
+        // Groups: the typical request (middle half of end-to-end times) and the tail (slowest 1 %),
+        // by value: the bounds come from pass 1's distribution (HdrHistogram buckets, 0.1 %).
+        let bounds: (lo: Int64, hi: Int64, tail: Int64)? = e2eRecorder.histogram.map { h in
+            let q = { (p: Double) -> UInt64 in h.valueAtPercentile(p) }
+            return (Int64(h.lowestEquivalentForValue(q(25))), Int64(h.highestEquivalentForValue(q(75))),
+                    Int64(h.lowestEquivalentForValue(q(99))))
         }
-        for (s, list) in values { var r = LatencyRecorder(); for x in list { r.record(x) }; recorders[s] = r }
+        struct Group {
+            var count = 0
+            var e2e: Int64 = 0
+            var sums = [Int64](repeating: 0, count: SegmentName.allCases.count)
+            mutating func add(_ e2e: Int64, _ values: [Int64]) {
+                count += 1
+                self.e2e += e2e
+                for s in values.indices { sums[s] += values[s] }
+            }
+        }
+        var typicalGroup = Group(), tailGroup = Group()
+        var recorders = [LatencyRecorder](repeating: LatencyRecorder(), count: SegmentName.allCases.count)
 
-        // Groups: the typical request (middle half of end-to-end times) and the tail (slowest 1 %).
-        let sortedE2E = rows.indices.sorted { rows[$0].e2e < rows[$1].e2e }
-        let n = rows.count
-        let typical = n == 0 ? [] : Array(sortedE2E[(n / 4)..<max(n / 4 + 1, (3 * n) / 4)])
-        let tail = n == 0 ? [] : Array(sortedE2E[min(n - 1, (n * 99) / 100)...])
-        func shares(_ group: [Int]) -> (e2eMean: Double?, shares: [SegmentName: Double]) {
-            guard !group.isEmpty else { return (nil, [:]) }
-            let e2e = Double(group.reduce(Int64(0)) { $0 + rows[$1].e2e }) / Double(group.count)
+        // Pass 3: the segments of every request in the split.
+        var ordinal = 0
+        join.forEachRow { r in
+            guard let row = makeRow(r, counting: false) else { return }
+            let k = ordinal
+            ordinal += 1
+            guard row.counted else { return }
+            let redis = redisTime(row, ordinal: k)
+            let tap = queued(at: row.outerIn) ? max(0, (row.requestHop ?? 0) - forwarding) : 0
+            var values = [Int64](repeating: 0, count: SegmentName.allCases.count)
+            values[SegmentName.client.index] = row.client ?? 0
+            values[SegmentName.bridge.index] = (row.requestHop ?? 0) - tap + (row.responseHop ?? 0)
+            values[SegmentName.tap.index] = tap
+            values[SegmentName.guestStack.index] = row.inner - redis
+            values[SegmentName.redis.index] = redis
+            for s in values.indices { recorders[s].record(values[s]) }
+            if let bounds {
+                if row.e2e >= bounds.lo && row.e2e <= bounds.hi { typicalGroup.add(row.e2e, values) }
+                if row.e2e >= bounds.tail { tailGroup.add(row.e2e, values) }
+            }
+        }
+        func shares(_ group: Group) -> (e2eMean: Double?, shares: [SegmentName: Double]) {
+            guard group.count > 0 else { return (nil, [:]) }
+            let e2e = Double(group.e2e) / Double(group.count)
             var out: [SegmentName: Double] = [:]
             for s in SegmentName.allCases where s != .client || haveClient {
-                let sum = group.reduce(Int64(0)) { $0 + values[s]![$1] }
-                out[s] = e2e > 0 ? Double(sum) / Double(group.count) / e2e : 0
+                out[s] = e2e > 0 ? Double(group.sums[s.index]) / Double(group.count) / e2e : 0
             }
             return (e2e, out)
         }
-        let typicalShares = shares(typical)
-        let tailShares = shares(tail)
+        let typicalShares = shares(typicalGroup)
+        let tailShares = shares(tailGroup)
 
         func resolved(_ s: SegmentName) -> Bool {
             switch s {
@@ -357,7 +425,7 @@ public enum Attribution {
                 return haveClient ? "the load generator's send(2) -> \(outerName), and \(outerName) -> its recv(2) of the whole reply (client kernel stack and process)"
                     : "needs the load generator's own timestamps (netprobe capture -- netprobe load ...): not in this trace"
             case .bridge:
-                return multi ? "\(outerName) -> \(innerName) on the request path\(rows.contains { $0.responseHop != nil } ? " and, where stamps differ, on the reply path" : "; the reply path is unresolved (the kernel stamps a received frame once: both vantage points show the same time)")"
+                return multi ? "\(outerName) -> \(innerName) on the request path\(anyResponseHop ? " and, where stamps differ, on the reply path" : "; the reply path is unresolved (the kernel stamps a received frame once: both vantage points show the same time)")"
                     : "needs captures on both sides of the virtual network (e.g. bridge and tap): this trace has one vantage point"
             case .tap:
                 return tapResolved ? "queueing in \(tapInterface!)'s qdisc, from netlink backlog/overlimits/drops"
@@ -372,7 +440,7 @@ public enum Attribution {
         }
         let segments = SegmentName.allCases.map { s -> SegmentSummary in
             let ok = resolved(s)
-            let r = recorders[s] ?? LatencyRecorder()
+            let r = recorders[s.index]
             return SegmentSummary(
                 name: s.rawValue,
                 p50Us: ok ? r.valueNs(atPercentile: 50).map { Double($0) / 1000 } : nil,
@@ -436,9 +504,9 @@ public enum Attribution {
             question: "Is the virtual network (bridge + tap) the bottleneck?",
             networkIsBottleneck: networkIsBottleneck, answer: answer,
             median: VerdictPart(bottleneck: medianTop?.0.rawValue, share: medianTop?.1,
-                                endToEndMeanUs: typicalShares.e2eMean.map { $0 / 1000 }, requests: typical.count),
+                                endToEndMeanUs: typicalShares.e2eMean.map { $0 / 1000 }, requests: typicalGroup.count),
             tail: VerdictPart(bottleneck: tailTop?.0.rawValue, share: tailTop?.1,
-                              endToEndMeanUs: tailShares.e2eMean.map { $0 / 1000 }, requests: tail.count),
+                              endToEndMeanUs: tailShares.e2eMean.map { $0 / 1000 }, requests: tailGroup.count),
             evidence: evidence)
         let details = AttributionDetails(
             path: order.map { "\(inputs.vantages[$0].name) (\(inputs.vantages[$0].role))" }, requestsJoined: n,

@@ -1,65 +1,345 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Identifies one request on the wire: the same at every vantage point on its path (no NAT).
 public struct RequestKey: Hashable, Sendable {
     public var client: Endpoint
     public var server: Endpoint
     public var sequence: UInt32
+
+    public static func == (a: RequestKey, b: RequestKey) -> Bool {
+        a.sequence == b.sequence && a.client == b.client && a.server == b.server
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint ^ UInt64(sequence))
+    }
 }
 
-/// Every paired request, with its times at each vantage point, joined on `RequestKey`.
+/// Joins each request's sightings at the vantage points into one row, and keeps the rows for the
+/// attribution in a spill buffer (memory up to 4 MiB, then an unlinked temporary file).
 ///
-/// Compact: one dictionary entry per request and three integers per request and vantage point.
+/// Memory is bounded by the traffic of `windowNs` of capture time, not by the trace's length: a
+/// request is joined with the sightings that arrive within the window after its first one (the
+/// same request reaches the next vantage point microseconds to milliseconds later, and a file's
+/// disorder across interfaces is ~0.1 s for dumpcap); older rows are final and move to the spill.
+/// A sighting arriving later than that starts a row of its own (`lateSightings` may count it as
+/// seen at one vantage point only: the attribution then reports it as not joined).
 public final class RequestJoin {
-    private(set) var index: [RequestKey: Int] = [:]
-    private(set) var keys: [RequestKey] = []
-    private(set) var commands: [UInt16] = []
-    /// Per vantage point: (requestLast, responseFirst, responseLast) per request row.
-    private var times: [[Int64]] = []
-    private(set) var offsets: [UInt32?] = []
+    /// How long a row waits for sightings at other vantage points, in capture time.
+    public let windowNs: Int64
+    /// Rows still open for sightings, by key -> row number (rows are numbered from 0 in order of
+    /// first sighting; row r is `open[r - openBase]`).
+    private var index: [RequestKey: Int] = [:]
+    private var open: [OpenRow] = []
+    private var openBase = 0
+    /// Position in `open` of the oldest row not yet moved to the spill.
+    private var openStart = 0
+    private var watermarkNs = Int64.min
     private(set) var commandNames: [String] = []
     private var commandIds: [String: UInt16] = [:]
+    private var lastCommand: (name: String, id: UInt16)?
+    private let spill = SpillBuffer()
+    /// Rows moved to the spill so far.
+    public private(set) var count = 0
+    /// 1 + the highest vantage index seen.
+    public private(set) var vantageCount = 0
+    /// Sightings of a request already seen at the same vantage point (a retransmitted request the
+    /// analyser paired twice): the first is kept.
+    public private(set) var duplicateSightings = 0
+
     static let absent = Int64.min
 
-    public init() {}
+    typealias Sighting = (vantage: Int, requestLast: Int64, responseFirst: Int64, responseLast: Int64)
 
-    public var count: Int { keys.count }
-    public var vantageCount: Int { times.count }
+    struct OpenRow {
+        var key: RequestKey
+        var firstSeenNs: Int64
+        var command: UInt16
+        var offset: UInt32?
+        /// The first two sightings inline (no allocation for the usual one or two vantage points).
+        var first: Sighting
+        var second: Sighting?
+        var more: [Sighting] = []
+
+        var sightingCount: Int { 1 + (second == nil ? 0 : 1 + more.count) }
+        func sighting(_ k: Int) -> Sighting { k == 0 ? first : k == 1 ? second! : more[k - 2] }
+        func sees(_ vantage: Int) -> Bool {
+            first.vantage == vantage || second?.vantage == vantage || more.contains { $0.vantage == vantage }
+        }
+        mutating func add(_ s: Sighting) {
+            if second == nil { second = s } else { more.append(s) }
+        }
+    }
+
+    public init(windowNs: Int64 = 2_000_000_000) {
+        self.windowNs = windowNs
+    }
 
     /// Adds one vantage point's view of a request.
     public func add(_ t: RequestTiming) {
-        while times.count <= t.vantage { times.append([Int64](repeating: Self.absent, count: 3 * keys.count)) }
+        vantageCount = max(vantageCount, t.vantage + 1)
         let key = RequestKey(client: t.client, server: t.server, sequence: t.requestSequence)
-        let row: Int
-        if let existing = index[key] {
-            row = existing
+        let sighting: Sighting = (t.vantage, t.requestLastByteNs, t.responseFirstByteNs, t.responseLastByteNs)
+        let next = openBase + open.count
+        // One hash lookup: the row number, or `next` inserted for a new key.
+        let row = Self.lookupOrInsert(&index[key, default: -1], next)
+        if row == next {
+            open.append(OpenRow(key: key, firstSeenNs: t.requestLastByteNs, command: commandId(t.command),
+                                offset: t.requestOffset, first: sighting))
         } else {
-            row = keys.count
-            index[key] = row
-            keys.append(key)
-            commands.append(commandId(t.command))
-            offsets.append(t.requestOffset)
-            for v in times.indices { times[v].append(contentsOf: repeatElement(Self.absent, count: 3)) }
+            let position = row - openBase
+            if open[position].sees(t.vantage) {
+                duplicateSightings += 1
+            } else {
+                open[position].add(sighting)
+                if open[position].offset == nil { open[position].offset = t.requestOffset }
+            }
         }
-        times[t.vantage][3 * row] = t.requestLastByteNs
-        times[t.vantage][3 * row + 1] = t.responseFirstByteNs
-        times[t.vantage][3 * row + 2] = t.responseLastByteNs
-        if offsets[row] == nil { offsets[row] = t.requestOffset }
+        peakOpenRows = max(peakOpenRows, open.count - openStart)
+        if t.responseLastByteNs > watermarkNs {
+            watermarkNs = t.responseLastByteNs
+            evict(olderThan: watermarkNs &- windowNs)
+        }
+    }
+
+    private static func lookupOrInsert(_ slot: inout Int, _ next: Int) -> Int {
+        if slot < 0 { slot = next }
+        return slot
+    }
+
+    /// Moves every row first seen before `limit` to the spill.
+    private func evict(olderThan limit: Int64) {
+        while openStart < open.count && open[openStart].firstSeenNs < limit {
+            moveToSpill(openStart)
+            openStart += 1
+        }
+        // Drop the moved prefix once it is large (row numbers stay: `openBase` moves instead).
+        if openStart >= 4096 && openStart * 2 >= open.count {
+            open.removeFirst(openStart)
+            openBase += openStart
+            openStart = 0
+        }
+    }
+
+    private func moveToSpill(_ position: Int) {
+        index[open[position].key] = nil
+        spill.append(open[position])
+        count += 1
+    }
+
+    /// Ends the join: every open row is final.
+    public func finish() {
+        while openStart < open.count {
+            moveToSpill(openStart)
+            openStart += 1
+        }
+        openBase += open.count
+        open.removeAll()
+        openStart = 0
+        index.removeAll()
     }
 
     private func commandId(_ name: String) -> UInt16 {
-        if let id = commandIds[name] { return id }
-        let id = UInt16(truncatingIfNeeded: commandNames.count)
+        if let last = lastCommand, last.name == name { return last.id }
+        if let id = commandIds[name] {
+            lastCommand = (name, id)
+            return id
+        }
+        guard commandNames.count < Int(UInt16.max) else { return UInt16.max }
+        let id = UInt16(commandNames.count)
         commandNames.append(name)
         commandIds[name] = id
         return id
     }
 
-    /// The request's times at vantage `v`, or nil when it was not paired there.
-    func times(row: Int, vantage v: Int) -> (requestLast: Int64, responseFirst: Int64, responseLast: Int64)? {
-        guard v < times.count else { return nil }
-        let a = times[v][3 * row]
-        guard a != Self.absent else { return nil }
-        return (a, times[v][3 * row + 1], times[v][3 * row + 2])
+    func command(_ id: UInt16) -> String { id == UInt16.max ? "?" : commandNames[Int(id)] }
+
+    /// Calls `body` with every row, in the order rows became final (about the order of first
+    /// sighting). Can be called several times; `finish()` first.
+    func forEachRow(_ body: (JoinedRow) -> Void) {
+        spill.forEach(body)
     }
 
-    func command(row: Int) -> String { commandNames[Int(commands[row])] }
+    /// Bytes the spill holds (in memory or in its file).
+    public var spilledBytes: Int { spill.bytes }
+    /// Bytes of the spill kept in memory (at most its 4 MiB limit unless the file failed).
+    public var spillBytesInMemory: Int { spill.bytesInMemory }
+    /// Rows still waiting for sightings: what the join holds in memory.
+    public var openRowCount: Int { open.count - openStart }
+    /// The most rows held open at once so far.
+    public private(set) var peakOpenRows = 0
+}
+
+/// A joined request as the attribution reads it back.
+struct JoinedRow {
+    var client: Endpoint
+    var server: Endpoint
+    var sequence: UInt32
+    var offset: UInt32?
+    var command: UInt16
+    /// Up to `SpillBuffer.maximumSightings` sightings: vantage and the three times.
+    fileprivate var raw: UnsafeRawBufferPointer
+    var sightingCount: Int
+
+    /// The request's (requestLast, responseFirst, responseLast) at vantage `v`, nil when not seen there.
+    func times(vantage v: Int) -> (requestLast: Int64, responseFirst: Int64, responseLast: Int64)? {
+        for k in 0..<sightingCount {
+            let base = SpillBuffer.headerSize + k * SpillBuffer.sightingSize
+            if Int(raw.loadUnaligned(fromByteOffset: base, as: Int64.self)) == v {
+                return (raw.loadUnaligned(fromByteOffset: base + 8, as: Int64.self),
+                        raw.loadUnaligned(fromByteOffset: base + 16, as: Int64.self),
+                        raw.loadUnaligned(fromByteOffset: base + 24, as: Int64.self))
+            }
+        }
+        return nil
+    }
+}
+
+/// Append-only storage of joined rows in a compact binary form: in memory up to `memoryLimit`,
+/// then in a temporary file that is unlinked at once (the kernel frees it with the descriptor).
+final class SpillBuffer {
+    static let headerSize = 48
+    static let sightingSize = 32
+    static let maximumSightings = 255
+    let memoryLimit: Int
+    private var buffer: [UInt8] = []
+    private var fd: Int32 = -1
+    private var fileBytes = 0
+    private var failedToSpill = false
+
+    init(memoryLimit: Int = 4 << 20) {
+        self.memoryLimit = memoryLimit
+        buffer.reserveCapacity(64 << 10)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    var bytes: Int { fileBytes + buffer.count }
+    var bytesInMemory: Int { buffer.count }
+
+    func append(_ row: RequestJoin.OpenRow) {
+        let n = min(row.sightingCount, Self.maximumSightings)
+        let size = Self.headerSize + n * Self.sightingSize
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: size))
+        buffer.withUnsafeMutableBytes { all in
+            let p = UnsafeMutableRawBufferPointer(rebasing: all[start..<(start + size)])
+            p.storeBytes(of: row.key.client.address.high, toByteOffset: 0, as: UInt64.self)
+            p.storeBytes(of: row.key.client.address.low, toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: row.key.server.address.high, toByteOffset: 16, as: UInt64.self)
+            p.storeBytes(of: row.key.server.address.low, toByteOffset: 24, as: UInt64.self)
+            p.storeBytes(of: row.key.client.port, toByteOffset: 32, as: UInt16.self)
+            p.storeBytes(of: row.key.server.port, toByteOffset: 34, as: UInt16.self)
+            p.storeBytes(of: row.key.sequence, toByteOffset: 36, as: UInt32.self)
+            p.storeBytes(of: row.offset ?? 0, toByteOffset: 40, as: UInt32.self)
+            p.storeBytes(of: row.command, toByteOffset: 44, as: UInt16.self)
+            let flags: UInt8 = (row.key.client.address.isIPv6 ? 1 : 0) | (row.key.server.address.isIPv6 ? 2 : 0)
+                | (row.offset != nil ? 4 : 0)
+            p.storeBytes(of: flags, toByteOffset: 46, as: UInt8.self)
+            p.storeBytes(of: UInt8(n), toByteOffset: 47, as: UInt8.self)
+            for k in 0..<n {
+                let s = row.sighting(k)
+                let base = Self.headerSize + k * Self.sightingSize
+                p.storeBytes(of: Int64(s.0), toByteOffset: base, as: Int64.self)
+                p.storeBytes(of: s.1, toByteOffset: base + 8, as: Int64.self)
+                p.storeBytes(of: s.2, toByteOffset: base + 16, as: Int64.self)
+                p.storeBytes(of: s.3, toByteOffset: base + 24, as: Int64.self)
+            }
+        }
+        if buffer.count >= memoryLimit && !failedToSpill { flushToFile() }
+    }
+
+    /// Moves the buffered rows to the temporary file (created on first use).
+    private func flushToFile() {
+        if fd < 0 {
+            let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+            var template = Array((directory + "/netprobe-join-XXXXXX").utf8CString)
+            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            if fd < 0 {
+                failedToSpill = true // keep the rows in memory: slower to grow, never lost
+                return
+            }
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        }
+        let ok = buffer.withUnsafeBytes { raw -> Bool in
+            var done = 0
+            while done < raw.count {
+                let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(fileBytes + done))
+                if n < 0 { if errno == EINTR { continue }; return false }
+                done += n
+            }
+            return true
+        }
+        if ok {
+            fileBytes += buffer.count
+            buffer.removeAll(keepingCapacity: true)
+        } else {
+            failedToSpill = true // disk full: the rest stays in memory
+        }
+    }
+
+    /// Every row: first those in the file (read back in 1 MiB pieces), then those in memory.
+    func forEach(_ body: (JoinedRow) -> Void) {
+        if fd >= 0 && fileBytes > 0 {
+            let chunk = 1 << 20
+            var piece = [UInt8](repeating: 0, count: chunk + Self.headerSize + Self.maximumSightings * Self.sightingSize)
+            var fileOffset = 0
+            var carried = 0
+            while fileOffset < fileBytes {
+                let want = min(chunk, fileBytes - fileOffset)
+                let got = piece.withUnsafeMutableBytes { raw -> Int in
+                    var done = 0
+                    while done < want {
+                        let n = pread(fd, raw.baseAddress! + carried + done, want - done, off_t(fileOffset + done))
+                        if n < 0 && errno == EINTR { continue }
+                        if n <= 0 { break }
+                        done += n
+                    }
+                    return done
+                }
+                if got == 0 { break }
+                fileOffset += got
+                let valid = carried + got
+                let used = piece.withUnsafeBytes { Self.decode(UnsafeRawBufferPointer(rebasing: $0[0..<valid]), body) }
+                carried = valid - used
+                if carried > 0 {
+                    piece.withUnsafeMutableBytes { raw in raw.baseAddress!.copyMemory(from: raw.baseAddress! + used, byteCount: carried) }
+                }
+            }
+        }
+        buffer.withUnsafeBytes { _ = Self.decode($0, body) }
+    }
+
+    /// Decodes whole rows from `raw`; returns the bytes used (a row cut at the end is left).
+    private static func decode(_ raw: UnsafeRawBufferPointer, _ body: (JoinedRow) -> Void) -> Int {
+        var at = 0
+        while raw.count - at >= headerSize {
+            let n = Int(raw.load(fromByteOffset: at + 47, as: UInt8.self))
+            let size = headerSize + n * sightingSize
+            guard raw.count - at >= size else { break }
+            let p = UnsafeRawBufferPointer(rebasing: raw[at..<(at + size)])
+            let flags = p.load(fromByteOffset: 46, as: UInt8.self)
+            func address(_ o: Int, v6: Bool) -> IPAddress {
+                let high = p.loadUnaligned(fromByteOffset: o, as: UInt64.self)
+                let low = p.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self)
+                return v6 ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
+            }
+            let row = JoinedRow(
+                client: Endpoint(address: address(0, v6: flags & 1 != 0), port: p.loadUnaligned(fromByteOffset: 32, as: UInt16.self)),
+                server: Endpoint(address: address(16, v6: flags & 2 != 0), port: p.loadUnaligned(fromByteOffset: 34, as: UInt16.self)),
+                sequence: p.loadUnaligned(fromByteOffset: 36, as: UInt32.self),
+                offset: flags & 4 != 0 ? p.loadUnaligned(fromByteOffset: 40, as: UInt32.self) : nil,
+                command: p.loadUnaligned(fromByteOffset: 44, as: UInt16.self),
+                raw: p, sightingCount: n)
+            body(row)
+            at += size
+        }
+        return at
+    }
 }

@@ -1,0 +1,82 @@
+import Testing
+@testable import NetprobeCore
+
+/// The cross-vantage join: memory bounded by its time window, rows intact through the spill.
+@Suite("request join")
+struct JoinTests {
+    static let server = Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: 6379)
+
+    static func timing(_ v: Int, client: Endpoint, seq: UInt32, at t: Int64, latency: Int64 = 400_000) -> RequestTiming {
+        RequestTiming(vantage: v, connection: 0, client: client, server: server, command: seq % 2 == 0 ? "GET" : "SET",
+                      requestSequence: seq, requestFirstByteNs: t, requestLastByteNs: t,
+                      responseFirstByteNs: t + latency, responseLastByteNs: t + latency + 1_000, isError: false,
+                      requestOffset: seq &- 1001)
+    }
+
+    @Test("memory: 150,000 requests over 15 s hold at most the window's worth of rows open")
+    func boundedByWindow() {
+        let join = RequestJoin(windowNs: 1_000_000_000)
+        // 10 k requests/s on 10 connections, each seen at two vantage points 2 us apart.
+        let clients = (0..<10).map { Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: UInt16(40000 + $0)) }
+        for i in 0..<150_000 {
+            let t = Int64(i) * 100_000
+            let seq = UInt32(1001 + (i / 10) * 37)
+            join.add(Self.timing(0, client: clients[i % 10], seq: seq, at: t))
+            join.add(Self.timing(1, client: clients[i % 10], seq: seq, at: t + 2_000))
+        }
+        // The window (1 s) holds 10 k rows plus the ones answered within it.
+        #expect(join.peakOpenRows <= 10_100)
+        #expect(join.peakOpenRows >= 9_000)
+        // The spill keeps at most its memory limit in memory; the rest went to its file.
+        #expect(join.spillBytesInMemory <= 4 << 20 + 4096)
+        join.finish()
+        #expect(join.count == 150_000)
+        #expect(join.openRowCount == 0)
+        #expect(join.duplicateSightings == 0)
+        // Every row comes back from the file and the memory part with both sightings intact.
+        var rows = 0, bothSeen = 0, wrongHop = 0
+        join.forEachRow { r in
+            rows += 1
+            if let a = r.times(vantage: 0), let b = r.times(vantage: 1) {
+                bothSeen += 1
+                if b.requestLast - a.requestLast != 2_000 || a.responseFirst - a.requestLast != 400_000 { wrongHop += 1 }
+            }
+            if r.offset != r.sequence &- 1001 { wrongHop += 1 }
+        }
+        #expect(rows == 150_000)
+        #expect(bothSeen == 150_000)
+        #expect(wrongHop == 0)
+        #expect(join.spilledBytes == 150_000 * (SpillBuffer.headerSize + 2 * SpillBuffer.sightingSize))
+    }
+
+    @Test("a sighting later than the window starts a row of its own; a repeated one is counted")
+    func lateAndDuplicate() {
+        let join = RequestJoin(windowNs: 1_000_000_000)
+        let c = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 40000)
+        join.add(Self.timing(0, client: c, seq: 1001, at: 0))
+        join.add(Self.timing(0, client: c, seq: 1001, at: 0))
+        #expect(join.duplicateSightings == 1)
+        // Traffic moves the watermark 3 s on; the first row is final by then.
+        join.add(Self.timing(0, client: c, seq: 5001, at: 3_000_000_000))
+        join.add(Self.timing(1, client: c, seq: 1001, at: 3_000_000_000))
+        join.finish()
+        var sightings: [Int] = []
+        join.forEachRow { sightings.append($0.sightingCount) }
+        #expect(sightings == [1, 1, 1])
+    }
+
+    @Test("IPv6 endpoints and rows without a stream offset survive the spill")
+    func ipv6RoundTrip() {
+        let join = RequestJoin()
+        let c = Endpoint(address: IPAddress(ipv6High: 0x2001_0db8_0000_0000, low: 0x0000_0000_0000_0001), port: 50000)
+        var t = Self.timing(0, client: c, seq: 77, at: 1_000)
+        t.requestOffset = nil
+        join.add(t)
+        join.finish()
+        var seen: [(Endpoint, UInt32?)] = []
+        join.forEachRow { seen.append(($0.client, $0.offset)) }
+        #expect(seen.count == 1)
+        #expect(seen.first?.0 == c)
+        #expect(seen.first?.1 == nil)
+    }
+}
