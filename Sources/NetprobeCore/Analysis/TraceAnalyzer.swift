@@ -149,6 +149,13 @@ public final class TraceAnalyzer {
         return index
     }
 
+    /// The usual single server port is compared directly (a Set lookup hashes every time).
+    private lazy var onlyServerPort: UInt16? = options.serverPorts.count == 1 ? options.serverPorts.first : nil
+    private func isServerPort(_ port: UInt16) -> Bool {
+        if let only = onlyServerPort { return port == only }
+        return options.serverPorts.contains(port)
+    }
+
     private func process(_ packet: PacketRecord, interfaces: [TraceInterface]) {
         guard let v = vantage(for: packet.interface, interfaces: interfaces) else { return }
         let ts = packet.timestampNs
@@ -166,9 +173,9 @@ public final class TraceAnalyzer {
             return
         }
         let key: ConnectionKey
-        if options.serverPorts.contains(segment.destination.port) {
+        if isServerPort(segment.destination.port) {
             key = ConnectionKey(client: segment.source, server: segment.destination)
-        } else if options.serverPorts.contains(segment.source.port) {
+        } else if isServerPort(segment.source.port) {
             key = ConnectionKey(client: segment.destination, server: segment.source)
         } else {
             vs[v].a.otherTCPSegments += 1

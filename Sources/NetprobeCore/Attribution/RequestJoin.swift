@@ -33,14 +33,31 @@ public struct RequestKey: Hashable, Sendable {
 public final class RequestJoin {
     /// How long a row waits for sightings at other vantage points, in capture time.
     public let windowNs: Int64
-    /// Rows still open for sightings, by key -> row number (rows are numbered from 0 in order of
-    /// first sighting; row r is `open[r - openBase]`).
-    private var index: [RequestKey: Int] = [:]
+    /// Rows still open for sightings, in order of first sighting; row number r is
+    /// `open[r - openBase]`.
     private var open: [OpenRow] = []
     private var openBase = 0
     /// Position in `open` of the oldest row not yet moved to the spill.
     private var openStart = 0
     private var watermarkNs = Int64.min
+    /// Per connection (client, server): its open rows' numbers in sequence order. A request's
+    /// sightings at the other vantage points come soon after the first, so the search is short.
+    private var flowIndex: [FlowKey: Int] = [:]
+    private var flows: [FlowRows] = []
+    private var freeFlows: [Int] = []
+
+    struct FlowKey: Hashable {
+        var client: Endpoint
+        var server: Endpoint
+        func hash(into hasher: inout Hasher) { hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint) }
+    }
+
+    struct FlowRows {
+        var key: FlowKey
+        var rows: [Int] = []
+        var head = 0
+        var live: Int { rows.count - head }
+    }
     private(set) var commandNames: [String] = []
     private var commandIds: [String: UInt16] = [:]
     private var lastCommand: (name: String, id: UInt16)?
@@ -59,6 +76,7 @@ public final class RequestJoin {
 
     struct OpenRow {
         var key: RequestKey
+        var flow: Int
         var firstSeenNs: Int64
         var command: UInt16
         var offset: UInt32?
@@ -84,21 +102,39 @@ public final class RequestJoin {
     /// Adds one vantage point's view of a request.
     public func add(_ t: RequestTiming) {
         vantageCount = max(vantageCount, t.vantage + 1)
-        let key = RequestKey(client: t.client, server: t.server, sequence: t.requestSequence)
         let sighting: Sighting = (t.vantage, t.requestLastByteNs, t.responseFirstByteNs, t.responseLastByteNs)
-        let next = openBase + open.count
-        // One hash lookup: the row number, or `next` inserted for a new key.
-        let row = Self.lookupOrInsert(&index[key, default: -1], next)
-        if row == next {
-            open.append(OpenRow(key: key, firstSeenNs: t.requestLastByteNs, command: commandId(t.command),
-                                offset: t.requestOffset, first: sighting))
+        let flowKey = FlowKey(client: t.client, server: t.server)
+        let f: Int
+        if let known = flowIndex[flowKey] {
+            f = known
+        } else if let reused = freeFlows.popLast() {
+            f = reused
+            flows[f] = FlowRows(key: flowKey)
+            flowIndex[flowKey] = f
         } else {
+            f = flows.count
+            flows.append(FlowRows(key: flowKey))
+            flowIndex[flowKey] = f
+        }
+        let seq = t.requestSequence
+        switch find(seq, inFlow: f) {
+        case let .found(row):
             let position = row - openBase
             if open[position].sees(t.vantage) {
                 duplicateSightings += 1
             } else {
                 open[position].add(sighting)
                 if open[position].offset == nil { open[position].offset = t.requestOffset }
+            }
+        case let .insertAt(slot):
+            let row = openBase + open.count
+            open.append(OpenRow(key: RequestKey(client: t.client, server: t.server, sequence: seq), flow: f,
+                                firstSeenNs: t.requestLastByteNs, command: commandId(t.command),
+                                offset: t.requestOffset, first: sighting))
+            if slot == flows[f].rows.count {
+                flows[f].rows.append(row)
+            } else {
+                flows[f].rows.insert(row, at: slot)
             }
         }
         peakOpenRows = max(peakOpenRows, open.count - openStart)
@@ -108,9 +144,27 @@ public final class RequestJoin {
         }
     }
 
-    private static func lookupOrInsert(_ slot: inout Int, _ next: Int) -> Int {
-        if slot < 0 { slot = next }
-        return slot
+    private enum Place { case found(Int), insertAt(Int) }
+
+    /// The open row of `flow` with request sequence `seq`, or where a new one goes to keep the
+    /// flow's rows in sequence order (wrap-around aware, relative to its oldest row).
+    private func find(_ seq: UInt32, inFlow f: Int) -> Place {
+        let rows = flows[f].rows
+        let head = flows[f].head
+        guard head < rows.count else { return .insertAt(rows.count) }
+        func sequence(_ k: Int) -> UInt32 { open[rows[k] - openBase].key.sequence }
+        let base = sequence(head)
+        func distance(_ s: UInt32) -> Int64 { Int64(Int32(bitPattern: s &- base)) }
+        let d = distance(seq)
+        let last = distance(sequence(rows.count - 1))
+        if d > last { return .insertAt(rows.count) } // the usual case: a request not seen yet
+        if d == last { return .found(rows[rows.count - 1]) }
+        var lo = head, hi = rows.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if distance(sequence(mid)) < d { lo = mid + 1 } else { hi = mid }
+        }
+        return distance(sequence(lo)) == d ? .found(rows[lo]) : .insertAt(lo)
     }
 
     /// Moves every row first seen before `limit` to the spill.
@@ -128,7 +182,24 @@ public final class RequestJoin {
     }
 
     private func moveToSpill(_ position: Int) {
-        index[open[position].key] = nil
+        let row = openBase + position
+        let f = open[position].flow
+        // Rows leave in order of first sighting, which is their flow's sequence order too, except
+        // after an insertion in the middle (a request seen late at its first vantage point).
+        if flows[f].head < flows[f].rows.count && flows[f].rows[flows[f].head] == row {
+            flows[f].head += 1
+        } else if let k = flows[f].rows[flows[f].head...].firstIndex(of: row) {
+            flows[f].rows.remove(at: k)
+        }
+        if flows[f].live == 0 {
+            flowIndex[flows[f].key] = nil
+            flows[f].rows = []
+            flows[f].head = 0
+            freeFlows.append(f)
+        } else if flows[f].head >= 1024 && flows[f].head * 2 >= flows[f].rows.count {
+            flows[f].rows.removeFirst(flows[f].head)
+            flows[f].head = 0
+        }
         spill.append(open[position])
         count += 1
     }
@@ -142,7 +213,6 @@ public final class RequestJoin {
         openBase += open.count
         open.removeAll()
         openStart = 0
-        index.removeAll()
     }
 
     private func commandId(_ name: String) -> UInt16 {

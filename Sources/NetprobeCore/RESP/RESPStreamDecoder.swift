@@ -110,7 +110,8 @@ public struct RESPStreamDecoder {
         topIndex = 0
         captured[0].removeAll(keepingCapacity: true)
         captured[1].removeAll(keepingCapacity: true)
-        capturedComplete = [true, true]
+        capturedComplete[0] = true // in place: assigning an array literal allocated per message
+        capturedComplete[1] = true
         started(ts, sequence)
     }
 
@@ -372,7 +373,7 @@ public struct RESPStreamDecoder {
     /// The command's name, upper-cased; container commands get their subcommand.
     private func commandName() -> String {
         guard topIndex >= 1, capturedComplete[0], let name = CommandNames.normalise(captured[0]) else { return "?" }
-        if CommandNames.containers.contains(name), topIndex >= 2, capturedComplete[1],
+        if CommandNames.isContainer(name), topIndex >= 2, capturedComplete[1],
            let sub = CommandNames.normalise(captured[1]) {
             return name + " " + sub
         }
@@ -431,20 +432,38 @@ public enum CommandNames {
         "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO",
     ]
 
+    /// Whether `name` is one of `containers`, checking length and first letter before hashing.
+    static func isContainer(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        guard utf8.count >= 3 && utf8.count <= 8, let first = utf8.first else { return false }
+        switch first {
+        case UInt8(ascii: "A"), UInt8(ascii: "C"), UInt8(ascii: "D"), UInt8(ascii: "F"), UInt8(ascii: "L"),
+             UInt8(ascii: "M"), UInt8(ascii: "O"), UInt8(ascii: "P"), UInt8(ascii: "S"), UInt8(ascii: "X"):
+            return utf8.count > 3 || first == UInt8(ascii: "A") ? containers.contains(name) : false
+        default:
+            return false
+        }
+    }
+
     /// Upper-cases a captured name; nil when it does not look like a command name.
     static func normalise(_ bytes: [UInt8]) -> String? {
         guard !bytes.isEmpty, bytes.count < RESPStreamDecoder.captureLength else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count)
-        for c in bytes {
-            switch c {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): out.append(c - 32)
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "|"), UInt8(ascii: ":"):
-                out.append(c)
-            default: return nil
+        var valid = true
+        // Built in place: names up to 15 bytes become small strings without a heap allocation.
+        let name = String(unsafeUninitializedCapacity: bytes.count) { out -> Int in
+            for (k, c) in bytes.enumerated() {
+                switch c {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): out[k] = c - 32
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                     UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "|"), UInt8(ascii: ":"):
+                    out[k] = c
+                default:
+                    valid = false
+                    return 0
+                }
             }
+            return bytes.count
         }
-        return String(decoding: out, as: UTF8.self)
+        return valid ? name : nil
     }
 }
