@@ -16,10 +16,21 @@ struct Netns: Sendable, Equatable {
 
     var exists: Bool { FileManager.default.fileExists(atPath: "\(Self.directory)/\(name)") }
 
-    /// Creates the namespace with its loopback up.
-    func create() throws {
+    /// Creates the namespace with its loopback up. `marker` becomes lo's alias (ifalias): a
+    /// label that lives and dies with the namespace, so that a namespace can later be told to be
+    /// the lab's even when its state file is gone (see `Lab.ownership`).
+    func create(marker: String? = nil) throws {
         try Command.check(["ip", "netns", "add", name])
+        if let marker { try ip("link", "set", "lo", "alias", marker) }
         try ip("link", "set", "lo", "up")
+    }
+
+    /// lo's alias in this namespace (the lab's marker), or nil when it has none or the
+    /// namespace is not there.
+    var marker: String? {
+        guard exists, let out = try? Command.run(["ip", "-n", name, "-j", "link", "show", "dev", "lo"], timeout: 10), out.succeeded,
+              let infos = try? JSONDecoder().decode([LinkInfo].self, from: Data(out.stdout.utf8)) else { return nil }
+        return infos.first?.ifalias
     }
 
     /// Removes the namespace (nothing when it is not there). Its links go with it; processes
@@ -97,4 +108,6 @@ struct LinkInfo: Decodable, Sendable {
     var ifindex: Int
     var ifname: String
     var address: String?
+    /// The link's alias (`ip link set ... alias`).
+    var ifalias: String?
 }

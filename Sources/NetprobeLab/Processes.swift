@@ -21,6 +21,11 @@ enum ProcessTable {
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
     }
 
+    /// The working directory of `pid` (the target of /proc/PID/cwd), or nil.
+    static func workingDirectory(_ pid: Int32) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
+    }
+
     /// The network namespace identity of `pid` (the target of /proc/PID/ns/net), or nil.
     static func networkNamespace(_ pid: Int32) -> String? {
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")
