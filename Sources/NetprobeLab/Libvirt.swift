@@ -26,6 +26,10 @@ struct LabLibvirt {
     static let privateMounts = [
         ("etc", "/etc/libvirt"), ("lib", "/var/lib/libvirt"), ("log", "/var/log/libvirt"), ("cache", "/var/cache/libvirt"),
     ]
+    /// What the daemons see as /var/cache/libvirt: kept across labs, so that the QEMU driver's
+    /// capability cache (probing two QEMU binaries takes about 8 s under TCG here) is made once.
+    /// libvirt checks each entry against the QEMU binary, libvirt and the host before using it.
+    static let sharedCacheDirectory = "/var/cache/netprobe/libvirt"
 
     /// Where the daemons' sockets live.
     enum RunDirectory: Equatable {
@@ -100,7 +104,7 @@ struct LabLibvirt {
     /// waits until libvirtd answers. `record` is called with each daemon's pid as soon as it is known.
     func startDaemons(record: (Int32, String) throws -> Void) throws {
         let created = CreatedPaths(paths: paths)
-        for (sub, _) in Self.privateMounts { try GuestImageBuilder.makeDirectory("\(directory)/\(sub)") }
+        for (sub, _) in Self.privateMounts { try GuestImageBuilder.makeDirectory(source(sub)) }
         try GuestImageBuilder.makeDirectory(runFolder)
         try writeConfiguration()
         for (_, mountPoint) in Self.privateMounts where !FileManager.default.fileExists(atPath: mountPoint) {
@@ -117,7 +121,7 @@ struct LabLibvirt {
         // One shell in the namespace's own mount namespace: mounts, then both daemons. Its exit
         // status says which step failed (10 a mount, 11 virtlogd, 12 libvirtd).
         var script = ""
-        for (sub, mountPoint) in Self.privateMounts { script += "mount --bind \"$0/\(sub)\" \(mountPoint) || exit 10\n" }
+        for (sub, mountPoint) in Self.privateMounts { script += "mount --bind \(source(sub)) \(mountPoint) || exit 10\n" }
         script += "mount --bind \"$0/passwd\" /etc/passwd || exit 10\nmount --bind \"$0/group\" /etc/group || exit 10\n"
         if runDirectory == .mounted { script += "mount --bind \"$0/run\" \(Self.hostRunDirectory) || exit 10\n" }
         script += "\"$1\" -d -p \"$0/virtlogd.pid\" || { echo \"virtlogd: exit status $?\" >&2; exit 11; }\n"
@@ -155,6 +159,9 @@ struct LabLibvirt {
         }
         throw LabError.libvirt("libvirtd (pid \(daemon)) did not answer at \(uri) within 30 s: \(last)\n\(LogFile.tail("\(directory)/libvirtd.log"))")
     }
+
+    /// The folder mounted over a private mount's mount point (lab names have no shell metacharacters).
+    func source(_ sub: String) -> String { sub == "cache" ? Self.sharedCacheDirectory : "\(directory)/\(sub)" }
 
     /// The error for a daemon that exited while starting: which program, what it said, its log,
     /// and where a working one comes from.

@@ -25,6 +25,14 @@ struct Netns: Sendable, Equatable {
         try ip("link", "set", "lo", "up")
     }
 
+    /// The namespace's identity as /proc/PID/ns/net shows it (`net:[INODE]`), or nil when it is
+    /// not there: `ip netns add` bind-mounts the namespace's nsfs file at /run/netns/NAME.
+    var identity: String? {
+        var info = stat()
+        guard stat("\(Self.directory)/\(name)", &info) == 0 else { return nil }
+        return "net:[\(info.st_ino)]"
+    }
+
     /// lo's alias in this namespace (the lab's marker), or nil when it has none or the
     /// namespace is not there.
     var marker: String? {

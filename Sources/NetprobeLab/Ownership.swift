@@ -40,10 +40,12 @@ extension Lab {
     }
 
     /// A process recorded in lab `name`'s state is still the one the lab started: alive, the same
-    /// program, and tied to the lab's folder: its command line names a file in it (QEMU's pid
-    /// file and console, libvirtd's and virtlogd's pid files) or it runs in it (redis-server's
-    /// `--dir`). Pids are reused: a stale state must never make `down` end someone else's
-    /// redis-server or QEMU that happens to have a recorded pid.
+    /// program, and tied to the lab: it runs in one of the lab's (marked or recorded) namespaces
+    /// (libvirt's QEMU, whose command line names nothing of the lab's), its command line names a
+    /// file in the lab's folder (QEMU's pid file, libvirtd's and virtlogd's pid files: this holds
+    /// even when its namespace was removed behind the lab's back), or it runs in that folder
+    /// (redis-server's `--dir`). Pids are reused: a stale state must never make `down` end someone
+    /// else's redis-server or QEMU that happens to have a recorded pid.
     static func isOurs(_ process: LabState.Process, lab name: String) -> Bool {
         guard ProcessTable.isAlive(process.pid) else { return false }
         let commandLine = ProcessTable.commandLine(process.pid)
@@ -51,6 +53,11 @@ extension Lab {
         let directory = LabPaths(name: name).directory
         if commandLine.contains(directory + "/") { return true }
         let cwd = ProcessTable.workingDirectory(process.pid)
-        return cwd == directory || cwd == directory + " (deleted)"
+        if cwd == directory || cwd == directory + " (deleted)" { return true }
+        guard let identity = ProcessTable.networkNamespace(process.pid) else { return false }
+        let state = LabStore.load(name)
+        let foreign = foreignNamespaces(name, state: state)
+        let candidates = [namespace(for: name), serverNamespace(for: name)] + [state?.namespace].compactMap { $0 } + (state?.extraNamespaces ?? [])
+        return candidates.map(Netns.init(name:)).contains { !foreign.contains($0) && $0.identity == identity }
     }
 }

@@ -62,6 +62,12 @@ extension Lab {
             teardown.namespaces.append(namespace.name)
         }
         teardown.paths = CreatedPaths(paths: paths).removeAll()
+        // /run/libvirt linked into this lab's folder is the lab's even when the record of it is
+        // gone with a lost state folder (a dangling link would otherwise hide the host's).
+        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: LabLibvirt.hostRunDirectory),
+           target.hasPrefix(paths.directory + "/"), unlink(LabLibvirt.hostRunDirectory) == 0 {
+            teardown.paths.append(LabLibvirt.hostRunDirectory)
+        }
         if FileManager.default.fileExists(atPath: paths.directory) {
             do { try FileManager.default.removeItem(atPath: paths.directory) } catch {
                 throw LabError.file(path: paths.directory, detail: "cannot remove the lab's folder: \(error.localizedDescription)")
@@ -79,6 +85,16 @@ extension Lab {
     @discardableResult
     public static func downAll(progress: LabProgress = { _ in }) throws -> [LabTeardown] {
         guard geteuid() == 0 else { throw LabError.notRoot }
-        return try LabStore.names().map { try down($0, progress: progress) }
+        // One lab that cannot be removed completely does not stop the others'; its error follows.
+        var teardowns: [LabTeardown] = []
+        var firstError: (any Error)?
+        for name in LabStore.names() {
+            do { teardowns.append(try down(name, progress: progress)) } catch {
+                progress("lab \(name): \(error)")
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        return teardowns
     }
 }

@@ -107,6 +107,40 @@ struct LabFaultTests {
         #expect(try Lab.down(name).nothingFound)
     }
 
+    @Test("up --libvirt killed mid-way (netprobe SIGKILLed once libvirtd runs): the next up rebuilds the lab, down removes it all")
+    func libvirtUpKilled() throws {
+        try requireRoot()
+        let name = "labtest-lvcrash"
+        let before = try HostSnapshot.take(testing: name)
+        let daemonsBefore = Set(livePids(named: "libvirtd") + livePids(named: "virtlogd"))
+        let foldersBefore = Self.libvirtFoldersPresent()
+        defer { _ = try? Lab.down(name) }
+
+        let cli = try RunningCommand([NetprobeBinary.path, "lab", "up", "--libvirt", "--name", name])
+        defer { cli.stop() }
+        #expect(eventually(120) { LabStore.load(name)?.processes.contains { $0.what == "libvirtd" } == true || cli.isFinished },
+                "\(cli.outputSoFar())")
+        kill(cli.pid, SIGKILL)
+        #expect(eventually { cli.isFinished })
+        let crashed = try #require(LabStore.load(name), "\(cli.outputSoFar())")
+        #expect(crashed.processes.contains { $0.what == "libvirtd" && Lab.isOurs($0, lab: name) }, "libvirtd runs on after the crash")
+        #expect(Lab.status(name)?.healthy == false)
+
+        let log = ProgressLog()
+        let state = try Lab.up(LabOptions(name: name, setup: .bridge, libvirt: true), progress: log.sink)
+        #expect(log.text.contains("removing what an earlier lab of this name left"), "\(log.text)")
+        #expect(try ping(state.redisAddress, from: state.namespace) == "PONG", "\(log.text)")
+        // libvirt's QEMU names nothing of the lab on its command line: it is the lab's by its namespace.
+        #expect(Lab.status(name)?.processes.map(\.alive) == [true, true, true], "\(state.processes)")
+        #expect(Lab.status(name)?.healthy == true)
+        for process in crashed.processes { #expect(!ProcessTable.isAlive(process.pid), "\(process.what) \(process.pid) of the crashed up") }
+
+        try Lab.down(name)
+        try expectNothingLeft(of: name, before: before, recorded: crashed.processes + state.processes)
+        #expect(Set(livePids(named: "libvirtd") + livePids(named: "virtlogd")) == daemonsBefore)
+        #expect(Self.libvirtFoldersPresent() == foldersBefore, "\(Self.libvirtFolders)")
+    }
+
     // MARK: the namespace already there
 
     @Test("a namespace under the lab's name that the lab did not make: up refuses, down leaves it, both say how to remove it",
