@@ -43,7 +43,8 @@ extension Lab {
         let namespaces = namespaceNames.map(Netns.init(name:)).filter { $0.exists && !foreign.contains($0) }
 
         if let state, let domain = state.libvirtDomain, let uri = state.libvirtURI,
-           state.processes.contains(where: { $0.what == "libvirtd" && isOurs($0, lab: name) }) {
+           let daemon = state.processes.first(where: { $0.what == "libvirtd" && isOurs($0, lab: name) }) {
+            kill(daemon.pid, SIGCONT)  // a stopped libvirtd would leave each virsh waiting for its timeout
             progress("lab \(name): stopping libvirt domain \(domain)")
             LabLibvirt.removeDomain(domain, uri: uri)
         }

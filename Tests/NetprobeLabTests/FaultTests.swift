@@ -107,7 +107,7 @@ struct LabFaultTests {
         #expect(try Lab.down(name).nothingFound)
     }
 
-    @Test("up --libvirt killed mid-way (netprobe SIGKILLed once libvirtd runs): the next up rebuilds the lab, down removes it all")
+    @Test("up --libvirt killed mid-way (netprobe SIGKILLed once libvirtd runs, libvirtd then stopped): the next up rebuilds the lab, down removes it all")
     func libvirtUpKilled() throws {
         try requireRoot()
         let name = "labtest-lvcrash"
@@ -125,9 +125,15 @@ struct LabFaultTests {
         let crashed = try #require(LabStore.load(name), "\(cli.outputSoFar())")
         #expect(crashed.processes.contains { $0.what == "libvirtd" && Lab.isOurs($0, lab: name) }, "libvirtd runs on after the crash")
         #expect(Lab.status(name)?.healthy == false)
+        // And the orphaned libvirtd hangs (stopped): removing it must not wait for virsh timeouts
+        // (2 x 20 s before down sent SIGCONT).
+        let daemon = try #require(crashed.processes.first { $0.what == "libvirtd" })
+        kill(daemon.pid, SIGSTOP)
 
         let log = ProgressLog()
+        let started = Date()
         let state = try Lab.up(LabOptions(name: name, setup: .bridge, libvirt: true), progress: log.sink)
+        #expect(Date().timeIntervalSince(started) < 35, "\(log.text)")
         #expect(log.text.contains("removing what an earlier lab of this name left"), "\(log.text)")
         #expect(try ping(state.redisAddress, from: state.namespace) == "PONG", "\(log.text)")
         // libvirt's QEMU names nothing of the lab on its command line: it is the lab's by its namespace.
@@ -247,7 +253,7 @@ struct LabFaultTests {
 
     // MARK: stale state
 
-    @Test("a stale state (vanished pid reused by another redis-server, vanished links, then vanished namespaces): up rebuilds, down succeeds, the other process lives")
+    @Test("a stale state (vanished pid reused by another redis-server, vanished links; a hung Redis; vanished namespaces): up rebuilds, down succeeds, the other process lives")
     func staleState() throws {
         try requireRoot()
         let name = "labtest-stale"
@@ -281,11 +287,20 @@ struct LabFaultTests {
         #expect(try ping(second.redisAddress, from: second.namespace) == "PONG")
         #expect(ProcessTable.isAlive(decoy.pid), "up's cleanup ended a redis-server that was not the lab's")
 
+        // A hung (stopped) Redis: down ends it at once (SIGCONT with SIGTERM), not after the 5 s grace.
+        let hung = try #require(second.processes.first { $0.what == "redis-server" })
+        kill(hung.pid, SIGSTOP)
+        let stopping = Date()
+        let removed = try Lab.down(name)
+        #expect(removed.processes == [hung.pid])
+        #expect(Date().timeIntervalSince(stopping) < 3)
+        let third = try Lab.up(LabOptions(name: name, setup: .veth))
+
         // Crash again, harder: Redis killed, both namespaces removed behind the lab's back.
-        var vanished = second
-        for process in second.processes { kill(process.pid, SIGKILL) }
-        #expect(eventually { second.processes.allSatisfy { !ProcessTable.isAlive($0.pid) } })
-        for namespace in [second.namespace] + second.extraNamespaces { try Netns(name: namespace).delete() }
+        var vanished = third
+        for process in third.processes { kill(process.pid, SIGKILL) }
+        #expect(eventually { third.processes.allSatisfy { !ProcessTable.isAlive($0.pid) } })
+        for namespace in [third.namespace] + third.extraNamespaces { try Netns(name: namespace).delete() }
         vanished.processes.append(LabState.Process(pid: decoy.pid, what: "redis-server"))
         try LabStore.save(vanished)
         let teardown = try Lab.down(name)
@@ -294,7 +309,7 @@ struct LabFaultTests {
         #expect(teardown.paths.contains("\(LabState.stateDirectory)/\(name)"))
         #expect(try Lab.down(name).nothingFound)
         #expect(ProcessTable.isAlive(decoy.pid), "down ended a redis-server that was not the lab's")
-        try expectNothingLeft(of: name, before: before, recorded: first.processes + second.processes)
+        try expectNothingLeft(of: name, before: before, recorded: first.processes + second.processes + third.processes)
     }
 }
 
