@@ -67,14 +67,21 @@ public enum Lab {
         try Requirements.check(Requirements.tools(for: options.setup, libvirt: options.libvirt))
 
         let name = options.name
-        if let existing = LabStore.load(name), existing.setup == options.setup.rawValue,
+        let existing = LabStore.load(name)
+        // A namespace under the lab's names that is not provably the lab's is never taken over.
+        if let foreign = foreignNamespaces(name, state: existing).first {
+            throw foreignNamespaceError(foreign, lab: name)
+        }
+        if let existing, existing.setup == options.setup.rawValue,
            (existing.libvirtDomain != nil) == options.libvirt, status(name)?.healthy == true {
             progress("lab \(name) is already up (setup \(existing.setup)): nothing to do")
             return existing
         }
         if hasLeftovers(name) {
-            if let existing = LabStore.load(name), existing.setup != options.setup.rawValue || (existing.libvirtDomain != nil) != options.libvirt {
+            if let existing, existing.setup != options.setup.rawValue || (existing.libvirtDomain != nil) != options.libvirt {
                 progress("lab \(name) exists as setup \(existing.setup)\(existing.libvirtDomain == nil ? "" : " with libvirt"): removing it first")
+            } else if existing == nil {
+                progress("lab \(name): its namespace carries the lab's marker but its state is gone (a crash, or \(LabState.stateDirectory) was emptied): removing it first")
             } else {
                 progress("lab \(name): removing what an earlier lab of this name left (crashed, or no longer answering)")
             }
@@ -104,7 +111,7 @@ public enum Lab {
         let builder = LabBuilder(options: options, state: initial, progress: progress)
         do {
             try builder.save()  // before anything exists, so that `down` can always find it
-            try namespace.create()
+            try namespace.create(marker: marker(for: name))
             switch options.setup {
             case .host:
                 builder.addVantage("lo", role: "host")
@@ -112,7 +119,7 @@ public enum Lab {
                 try builder.addProcess(pid, "redis-server")
             case .veth:
                 let server = Netns(name: serverNamespace(for: name))
-                try server.create()
+                try server.create(marker: marker(for: name))
                 try builder.buildVeth(server: server)
                 let pid = try RedisProcess.start(in: server, bind: LabNetwork.guestAddress, paths: paths)
                 try builder.addProcess(pid, "redis-server")

@@ -26,6 +26,9 @@ public enum LabError: Error, CustomStringConvertible, Sendable, Equatable {
     case redisNotAnswering(address: String, namespace: String, seconds: Int, lastError: String, consoleTail: String)
     /// Something outside the lab is in the way (another libvirtd, another lab's libvirt ...).
     case conflict(String)
+    /// A namespace with one of the lab's names exists but is not provably the lab's (see
+    /// `Lab.foreignNamespaces`): `up` does not build over it and `down` does not delete it.
+    case foreignNamespace(namespace: String, lab: String, stateFile: String, marker: String, processes: Int, links: [String])
     /// libvirtd or a libvirt step failed.
     case libvirt(String)
     /// A file or folder the lab needs could not be written or read.
@@ -71,6 +74,15 @@ public enum LabError: Error, CustomStringConvertible, Sendable, Equatable {
             return text
         case .conflict(let text):
             return text
+        case .foreignNamespace(let namespace, let lab, let stateFile, let marker, let processes, let links):
+            let contents = "\(processes) process\(processes == 1 ? "" : "es") and " + (links.isEmpty ? "no links but lo" : "links \(links.joined(separator: ", "))")
+            return """
+                namespace \(namespace) exists, but netprobe lab did not make it: no lab state names it \
+                (\(stateFile)) and its lo does not carry the lab's marker (alias '\(marker)'). \
+                It may belong to someone else (\(contents) in it), so lab \(lab) leaves it alone: \
+                look at it (ip netns pids \(namespace); ip -n \(namespace) link), remove it yourself \
+                (ip netns delete \(namespace)), or use another lab name (--name).
+                """
         case .libvirt(let text):
             return "libvirt: \(text)"
         case .file(let path, let detail):

@@ -26,6 +26,10 @@ struct LabLibvirt {
     static let privateMounts = [
         ("etc", "/etc/libvirt"), ("lib", "/var/lib/libvirt"), ("log", "/var/log/libvirt"), ("cache", "/var/cache/libvirt"),
     ]
+    /// What the daemons see as /var/cache/libvirt: kept across labs, so that the QEMU driver's
+    /// capability cache (probing two QEMU binaries takes about 8 s under TCG here) is made once.
+    /// libvirt checks each entry against the QEMU binary, libvirt and the host before using it.
+    static let sharedCacheDirectory = "/var/cache/netprobe/libvirt"
 
     /// Where the daemons' sockets live.
     enum RunDirectory: Equatable {
@@ -33,6 +37,29 @@ struct LabLibvirt {
         case linked
         /// The host has its own /run/libvirt: the daemons see the lab's folder mounted over it.
         case mounted
+    }
+
+    /// The two daemons. Each is run as found in PATH, or as the environment variable
+    /// NETPROBE_LIBVIRTD / NETPROBE_VIRTLOGD names it (a path or a program name): for a libvirt
+    /// installed elsewhere, and for checking what `up --libvirt` does when libvirtd is missing.
+    enum Daemon: String, CaseIterable, Sendable {
+        case libvirtd, virtlogd
+
+        /// The environment variable that overrides the program.
+        var variable: String { "NETPROBE_\(rawValue.uppercased())" }
+
+        /// The program to run: the override when set and not empty, else the daemon's name.
+        var program: String {
+            if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty { return value }
+            return rawValue
+        }
+
+        /// "libvirtd" or, when overridden, "libvirtd (NETPROBE_LIBVIRTD=/x/libvirtd)": for messages.
+        var label: String { program == rawValue ? rawValue : "\(rawValue) (\(variable)=\(program))" }
+
+        /// The Debian packages a working daemon comes from: the daemon alone is no use to the lab
+        /// without the QEMU driver, which `--no-install-recommends` would leave out.
+        static let packages = ["libvirt-daemon", "libvirt-daemon-driver-qemu"]
     }
 
     let namespace: Netns
@@ -77,7 +104,7 @@ struct LabLibvirt {
     /// waits until libvirtd answers. `record` is called with each daemon's pid as soon as it is known.
     func startDaemons(record: (Int32, String) throws -> Void) throws {
         let created = CreatedPaths(paths: paths)
-        for (sub, _) in Self.privateMounts { try GuestImageBuilder.makeDirectory("\(directory)/\(sub)") }
+        for (sub, _) in Self.privateMounts { try GuestImageBuilder.makeDirectory(source(sub)) }
         try GuestImageBuilder.makeDirectory(runFolder)
         try writeConfiguration()
         for (_, mountPoint) in Self.privateMounts where !FileManager.default.fileExists(atPath: mountPoint) {
@@ -91,20 +118,31 @@ struct LabLibvirt {
             try created.record(.symlink, Self.hostRunDirectory)
         }
 
-        // One shell in the namespace's own mount namespace: mounts, then both daemons.
-        var script = "set -e\n"
-        for (sub, mountPoint) in Self.privateMounts { script += "mount --bind \"$0/\(sub)\" \(mountPoint)\n" }
-        script += "mount --bind \"$0/passwd\" /etc/passwd\nmount --bind \"$0/group\" /etc/group\n"
-        if runDirectory == .mounted { script += "mount --bind \"$0/run\" \(Self.hostRunDirectory)\n" }
-        script += "virtlogd -d -p \"$0/virtlogd.pid\"\nlibvirtd -d -p \"$0/libvirtd.pid\"\n"
-        try namespace.execChecked(["/bin/sh", "-c", script, directory], timeout: 60)
+        // One shell in the namespace's own mount namespace: mounts, then both daemons. Its exit
+        // status says which step failed (10 a mount, 11 virtlogd, 12 libvirtd).
+        var script = ""
+        for (sub, mountPoint) in Self.privateMounts { script += "mount --bind \(source(sub)) \(mountPoint) || exit 10\n" }
+        script += "mount --bind \"$0/passwd\" /etc/passwd || exit 10\nmount --bind \"$0/group\" /etc/group || exit 10\n"
+        if runDirectory == .mounted { script += "mount --bind \"$0/run\" \(Self.hostRunDirectory) || exit 10\n" }
+        script += "\"$1\" -d -p \"$0/virtlogd.pid\" || { echo \"virtlogd: exit status $?\" >&2; exit 11; }\n"
+        script += "\"$2\" -d -p \"$0/libvirtd.pid\" || { echo \"libvirtd: exit status $?\" >&2; exit 12; }\n"
+        let argv = ["/bin/sh", "-c", script, directory, Daemon.virtlogd.program, Daemon.libvirtd.program]
+        let out = try namespace.exec(argv, timeout: 60)
+        switch out.status {
+        case 0: break
+        case 11: throw diedWhileStarting(.virtlogd, detail: out.stderr)
+        case 12: throw diedWhileStarting(.libvirtd, detail: out.stderr)
+        default:
+            throw LabError.commandFailed(command: Command.display(["ip", "netns", "exec", namespace.name] + argv), status: out.status,
+                                         stderr: out.stderr.isEmpty ? out.stdout : out.stderr)
+        }
 
         guard let logd = PidFile.wait("\(directory)/virtlogd.pid", seconds: 10) else {
-            throw LabError.processDied(what: "virtlogd", detail: "did not stay up", logTail: LogFile.tail("\(directory)/virtlogd.log"))
+            throw diedWhileStarting(.virtlogd, detail: "it reported success but did not stay up")
         }
         try record(logd, "virtlogd")
         guard let daemon = PidFile.wait("\(directory)/libvirtd.pid", seconds: 10) else {
-            throw LabError.processDied(what: "libvirtd", detail: "did not stay up", logTail: LogFile.tail("\(directory)/libvirtd.log"))
+            throw diedWhileStarting(.libvirtd, detail: "it reported success but did not stay up")
         }
         try record(daemon, "libvirtd")
 
@@ -113,13 +151,50 @@ struct LabLibvirt {
         var last = ""
         while Date() < deadline {
             guard ProcessTable.isAlive(daemon) else {
-                throw LabError.processDied(what: "libvirtd", detail: "exited while starting", logTail: LogFile.tail("\(directory)/libvirtd.log"))
+                throw diedWhileStarting(.libvirtd, detail: "pid \(daemon) exited before it answered at \(uri)")
             }
             if let out = try? virsh(["version"], timeout: 10), out.succeeded { return }
             last = (try? virsh(["version"], timeout: 10))?.stderr ?? ""
             usleep(300_000)
         }
         throw LabError.libvirt("libvirtd (pid \(daemon)) did not answer at \(uri) within 30 s: \(last)\n\(LogFile.tail("\(directory)/libvirtd.log"))")
+    }
+
+    /// The folder mounted over a private mount's mount point (lab names have no shell metacharacters).
+    func source(_ sub: String) -> String { sub == "cache" ? Self.sharedCacheDirectory : "\(directory)/\(sub)" }
+
+    /// The error for a daemon that exited while starting: which program, what it said, its log,
+    /// and where a working one comes from.
+    func diedWhileStarting(_ daemon: Daemon, detail: String) -> LabError {
+        let log = LogFile.tail("\(directory)/\(daemon.rawValue).log")
+        let said = detail.trimmingCharacters(in: .whitespacesAndNewlines)
+        return .processDied(
+            what: daemon.label,
+            detail: "exited while starting in namespace \(namespace.name)" + (said.isEmpty ? "" : " (\(said))")
+                + ". Check that it runs on this host (`\(daemon.program) --version`); the lab needs the Debian packages "
+                + "\(Daemon.packages.joined(separator: " ")) (apt-get install -y --no-install-recommends \(Daemon.packages.joined(separator: " ")))",
+            logTail: log)
+    }
+
+    /// The socket clients of `uri` connect to.
+    var socketPath: String { runDirectory == .linked ? "\(Self.hostRunDirectory)/libvirt-sock" : "\(runFolder)/libvirt-sock" }
+
+    /// Why `virsh STEP` failed once libvirtd had answered: libvirtd died, cannot be reached, is
+    /// stopped, or the step itself failed (then with the domain's QEMU log).
+    func failure(_ step: [String], virshSaid: String, domain: String) -> LabError {
+        let said = virshSaid.trimmingCharacters(in: .whitespacesAndNewlines)
+        let command = "virsh -c \(uri) \(step.joined(separator: " "))"
+        guard let pid = PidFile.read("\(directory)/libvirtd.pid"), ProcessTable.isAlive(pid) else {
+            return .processDied(what: "libvirtd", detail: "exited while the lab ran `\(command)` (virsh: \(said))",
+                                logTail: LogFile.tail("\(directory)/libvirtd.log"))
+        }
+        if ProcessTable.state(pid) == "T" {
+            return .libvirt("libvirtd (pid \(pid)) is stopped (SIGSTOP?) and does not answer: `\(command)`: \(said)")
+        }
+        if !FileManager.default.fileExists(atPath: socketPath) {
+            return .libvirt("libvirtd (pid \(pid)) runs but cannot be reached at \(uri): its socket \(socketPath) is gone (`\(command)`: \(said))")
+        }
+        return .libvirt("`\(command)` failed: \(said)\n\(LogFile.tail("\(directory)/log/qemu/\(domain).log"))")
     }
 
     /// qemu.conf, libvirtd.conf and virtlogd.conf for the private /etc/libvirt; passwd and group.
@@ -184,11 +259,12 @@ struct LabLibvirt {
     func defineAndStart(name: String, xml: String) throws -> Int32 {
         let file = "\(directory)/\(name).xml"
         try GuestImageBuilder.write(Array(xml.utf8), to: file)
-        for arguments in [["define", file], ["start", name]] {
-            let out = try virsh(arguments, timeout: 120)
-            guard out.succeeded else {
-                throw LabError.libvirt("virsh -c \(uri) \(arguments.joined(separator: " ")) failed: \(out.stderr.trimmingCharacters(in: .whitespacesAndNewlines))\n\(LogFile.tail("\(directory)/log/qemu/\(name).log"))")
+        for (arguments, timeout) in [(["define", file], 30.0), (["start", name], 120)] {
+            let out: CommandOutput
+            do { out = try virsh(arguments, timeout: timeout) } catch LabError.commandTimedOut(_, let seconds) {
+                throw failure(arguments, virshSaid: "no answer within \(Int(seconds)) s", domain: name)
             }
+            guard out.succeeded else { throw failure(arguments, virshSaid: out.stderr, domain: name) }
         }
         guard let pid = PidFile.wait("\(runFolder)/qemu/\(name).pid", seconds: 10) else {
             throw LabError.libvirt("domain \(name) started but its QEMU pid file \(runFolder)/qemu/\(name).pid did not appear")

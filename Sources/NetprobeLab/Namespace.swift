@@ -16,10 +16,29 @@ struct Netns: Sendable, Equatable {
 
     var exists: Bool { FileManager.default.fileExists(atPath: "\(Self.directory)/\(name)") }
 
-    /// Creates the namespace with its loopback up.
-    func create() throws {
+    /// Creates the namespace with its loopback up. `marker` becomes lo's alias (ifalias): a
+    /// label that lives and dies with the namespace, so that a namespace can later be told to be
+    /// the lab's even when its state file is gone (see `Lab.ownership`).
+    func create(marker: String? = nil) throws {
         try Command.check(["ip", "netns", "add", name])
+        if let marker { try ip("link", "set", "lo", "alias", marker) }
         try ip("link", "set", "lo", "up")
+    }
+
+    /// The namespace's identity as /proc/PID/ns/net shows it (`net:[INODE]`), or nil when it is
+    /// not there: `ip netns add` bind-mounts the namespace's nsfs file at /run/netns/NAME.
+    var identity: String? {
+        var info = stat()
+        guard stat("\(Self.directory)/\(name)", &info) == 0 else { return nil }
+        return "net:[\(info.st_ino)]"
+    }
+
+    /// lo's alias in this namespace (the lab's marker), or nil when it has none or the
+    /// namespace is not there.
+    var marker: String? {
+        guard exists, let out = try? Command.run(["ip", "-n", name, "-j", "link", "show", "dev", "lo"], timeout: 10), out.succeeded,
+              let infos = try? JSONDecoder().decode([LinkInfo].self, from: Data(out.stdout.utf8)) else { return nil }
+        return infos.first?.ifalias
     }
 
     /// Removes the namespace (nothing when it is not there). Its links go with it; processes
@@ -97,4 +116,6 @@ struct LinkInfo: Decodable, Sendable {
     var ifindex: Int
     var ifname: String
     var address: String?
+    /// The link's alias (`ip link set ... alias`).
+    var ifalias: String?
 }

@@ -21,18 +21,27 @@ enum ProcessTable {
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
     }
 
+    /// The working directory of `pid` (the target of /proc/PID/cwd), or nil.
+    static func workingDirectory(_ pid: Int32) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
+    }
+
     /// The network namespace identity of `pid` (the target of /proc/PID/ns/net), or nil.
     static func networkNamespace(_ pid: Int32) -> String? {
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")
     }
 
-    /// Ends `pids`: SIGTERM, up to `grace` seconds to exit, then SIGKILL for the rest.
-    /// Returns the pids that were still alive to be signalled.
+    /// Ends `pids`: SIGTERM (and SIGCONT, so that a stopped process, such as a guest the
+    /// selftest starves or a hung daemon someone stopped, acts on it at once), up to `grace`
+    /// seconds to exit, then SIGKILL for the rest. Returns the pids that were still alive to be signalled.
     @discardableResult
     static func terminate(_ pids: [Int32], grace: Double = 5) -> [Int32] {
         let alive = Array(Set(pids.filter { $0 > 1 && $0 != getpid() && isAlive($0) })).sorted()
         guard !alive.isEmpty else { return [] }
-        for pid in alive { kill(pid, SIGTERM) }
+        for pid in alive {
+            kill(pid, SIGTERM)
+            kill(pid, SIGCONT)
+        }
         let deadline = Date().addingTimeInterval(grace)
         while Date() < deadline, alive.contains(where: isAlive) { usleep(50_000) }
         for pid in alive where isAlive(pid) { kill(pid, SIGKILL) }

@@ -9,6 +9,10 @@ enum Requirements {
         var package: String
         /// Where it must be when it is not looked up in PATH (busybox-static's /bin/busybox).
         var path: String? = nil
+        /// Further packages to install with `package` when the tool is missing.
+        var alsoNeeds: [String] = []
+        /// How to name the tool in the error, when not by `path` or `command`.
+        var label: String? = nil
     }
 
     static let network = [Tool(command: "ip", package: "iproute2"), Tool(command: "redis-cli", package: "redis-tools")]
@@ -24,13 +28,15 @@ enum Requirements {
         Tool(command: "gzip", package: "gzip"),
         Tool(command: "sha256sum", package: "coreutils"),
     ]
-    static let libvirt = [
-        Tool(command: "libvirtd", package: "libvirt-daemon"),
-        Tool(command: "virtlogd", package: "libvirt-daemon"),
+    /// The daemons as `LabLibvirt.Daemon` finds them (PATH, or NETPROBE_LIBVIRTD / NETPROBE_VIRTLOGD).
+    static var libvirt: [Tool] { [
+        Tool(command: LabLibvirt.Daemon.libvirtd.program, package: "libvirt-daemon", alsoNeeds: ["libvirt-daemon-driver-qemu"],
+             label: LabLibvirt.Daemon.libvirtd.label),
+        Tool(command: LabLibvirt.Daemon.virtlogd.program, package: "libvirt-daemon", label: LabLibvirt.Daemon.virtlogd.label),
         Tool(command: "virsh", package: "libvirt-clients"),
         Tool(command: "libvirt_driver_qemu.so", package: "libvirt-daemon-driver-qemu",
              path: "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"),
-    ]
+    ] }
 
     /// The tools a setup needs.
     static func tools(for setup: LabSetup, libvirt: Bool) -> [Tool] {
@@ -47,8 +53,8 @@ enum Requirements {
         for tool in tools {
             let present = tool.path.map { FileManager.default.fileExists(atPath: $0) } ?? (Command.find(tool.command) != nil)
             if !present {
-                missingTools.append(tool.path ?? tool.command)
-                if !packages.contains(tool.package) { packages.append(tool.package) }
+                missingTools.append(tool.label ?? tool.path ?? tool.command)
+                for package in [tool.package] + tool.alsoNeeds where !packages.contains(package) { packages.append(package) }
             }
         }
         guard missingTools.isEmpty else { throw LabError.missingPackages(tools: missingTools, packages: packages) }

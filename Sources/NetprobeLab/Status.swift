@@ -30,7 +30,7 @@ extension Lab {
     public static func status(_ name: String) -> LabStatus? {
         guard let state = LabStore.load(name) else { return nil }
         let missing = ([state.namespace] + state.extraNamespaces).filter { !Netns(name: $0).exists }
-        let processes = state.processes.map { LabStatus.ProcessStatus(process: $0, alive: isOurs($0)) }
+        let processes = state.processes.map { LabStatus.ProcessStatus(process: $0, alive: isOurs($0, lab: name)) }
         let problem: String?
         if missing.contains(state.namespace) {
             problem = "namespace \(state.namespace) is missing"
@@ -44,10 +44,4 @@ extension Lab {
 
     /// Status of every lab that has state.
     public static func statuses() -> [LabStatus] { LabStore.names().compactMap(status) }
-
-    /// A recorded process is still the one the lab started (alive, and the same program: pids
-    /// are reused).
-    static func isOurs(_ process: LabState.Process) -> Bool {
-        ProcessTable.isAlive(process.pid) && ProcessTable.commandLine(process.pid).contains(process.what)
-    }
 }

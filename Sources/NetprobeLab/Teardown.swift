@@ -23,8 +23,11 @@ extension Lab {
     }
 
     /// Removes everything lab `name` made: its libvirt domain, every process in its namespaces
-    /// (and every recorded one), the namespaces with their links, paths it created outside its
-    /// folder, and the folder. Nothing there is not an error (down is idempotent).
+    /// (and every recorded one that is still the lab's: see `isOurs`), the namespaces with their
+    /// links, paths it created outside its folder, and the folder. Nothing there is not an error
+    /// (down is idempotent). A namespace under the lab's names that is not provably the lab's
+    /// (`foreignNamespaces`) is left alone with its processes; after removing the rest, down
+    /// then throws `LabError.foreignNamespace`, as `up` would.
     @discardableResult
     public static func down(_ name: String, progress: LabProgress = { _ in }) throws -> LabTeardown {
         guard geteuid() == 0 else { throw LabError.notRoot }
@@ -36,10 +39,12 @@ extension Lab {
         for extra in [state?.namespace].compactMap({ $0 }) + (state?.extraNamespaces ?? []) where !namespaceNames.contains(extra) {
             namespaceNames.append(extra)
         }
-        let namespaces = namespaceNames.map(Netns.init(name:)).filter(\.exists)
+        let foreign = foreignNamespaces(name, state: state)
+        let namespaces = namespaceNames.map(Netns.init(name:)).filter { $0.exists && !foreign.contains($0) }
 
         if let state, let domain = state.libvirtDomain, let uri = state.libvirtURI,
-           state.processes.contains(where: { $0.what == "libvirtd" && isOurs($0) }) {
+           let daemon = state.processes.first(where: { $0.what == "libvirtd" && isOurs($0, lab: name) }) {
+            kill(daemon.pid, SIGCONT)  // a stopped libvirtd would leave each virsh waiting for its timeout
             progress("lab \(name): stopping libvirt domain \(domain)")
             LabLibvirt.removeDomain(domain, uri: uri)
         }
@@ -47,7 +52,7 @@ extension Lab {
         // a namespace was removed behind the lab's back: its processes would keep it alive unseen).
         for _ in 0..<3 {
             var pids = namespaces.flatMap { $0.pids() }
-            pids += (state?.processes ?? []).filter(isOurs).map(\.pid)
+            pids += (state?.processes ?? []).filter { isOurs($0, lab: name) }.map(\.pid)
             let ended = ProcessTable.terminate(pids)
             if ended.isEmpty { break }
             teardown.processes += ended
@@ -58,11 +63,21 @@ extension Lab {
             teardown.namespaces.append(namespace.name)
         }
         teardown.paths = CreatedPaths(paths: paths).removeAll()
+        // /run/libvirt linked into this lab's folder is the lab's even when the record of it is
+        // gone with a lost state folder (a dangling link would otherwise hide the host's).
+        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: LabLibvirt.hostRunDirectory),
+           target.hasPrefix(paths.directory + "/"), unlink(LabLibvirt.hostRunDirectory) == 0 {
+            teardown.paths.append(LabLibvirt.hostRunDirectory)
+        }
         if FileManager.default.fileExists(atPath: paths.directory) {
             do { try FileManager.default.removeItem(atPath: paths.directory) } catch {
                 throw LabError.file(path: paths.directory, detail: "cannot remove the lab's folder: \(error.localizedDescription)")
             }
             teardown.paths.append(paths.directory)
+        }
+        if let first = foreign.first {
+            progress("lab \(name): left \(foreign.map(\.name).joined(separator: " ")) alone: not made by the lab")
+            throw foreignNamespaceError(first, lab: name)
         }
         return teardown
     }
@@ -71,6 +86,16 @@ extension Lab {
     @discardableResult
     public static func downAll(progress: LabProgress = { _ in }) throws -> [LabTeardown] {
         guard geteuid() == 0 else { throw LabError.notRoot }
-        return try LabStore.names().map { try down($0, progress: progress) }
+        // One lab that cannot be removed completely does not stop the others'; its error follows.
+        var teardowns: [LabTeardown] = []
+        var firstError: (any Error)?
+        for name in LabStore.names() {
+            do { teardowns.append(try down(name, progress: progress)) } catch {
+                progress("lab \(name): \(error)")
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        return teardowns
     }
 }

@@ -254,6 +254,33 @@ struct LabUnitTests {
         #expect(text.contains("apt-get install -y --no-install-recommends qemu-system-x86"))
     }
 
+    @Test("a missing libvirtd asks for the daemon and its QEMU driver, named as overridden")
+    func missingLibvirtd() {
+        let tool = Requirements.Tool(command: "/nonexistent/np-libvirtd", package: "libvirt-daemon", alsoNeeds: ["libvirt-daemon-driver-qemu"],
+                                     label: "libvirtd (NETPROBE_LIBVIRTD=/nonexistent/np-libvirtd)")
+        #expect(throws: LabError.missingPackages(tools: ["libvirtd (NETPROBE_LIBVIRTD=/nonexistent/np-libvirtd)", "/nonexistent/np-virtlogd"],
+                                                 packages: ["libvirt-daemon", "libvirt-daemon-driver-qemu"])) {
+            try Requirements.check([tool, .init(command: "/nonexistent/np-virtlogd", package: "libvirt-daemon")])
+        }
+        let libvirtd = Requirements.libvirt.first { $0.package == "libvirt-daemon" && !$0.alsoNeeds.isEmpty }
+        #expect(libvirtd?.alsoNeeds == ["libvirt-daemon-driver-qemu"])
+        #expect(LabLibvirt.Daemon.libvirtd.variable == "NETPROBE_LIBVIRTD")
+        #expect(LabLibvirt.Daemon.virtlogd.variable == "NETPROBE_VIRTLOGD")
+    }
+
+    @Test("a foreign namespace: the error names it, what is in it, the marker, and how to remove it")
+    func foreignNamespaceMessage() {
+        let text = LabError.foreignNamespace(namespace: "np-x", lab: "x", stateFile: "/run/netprobe/lab/x/state.json",
+                                             marker: "netprobe-lab x", processes: 2, links: ["eth9"]).description
+        #expect(text.contains("namespace np-x exists, but netprobe lab did not make it"))
+        #expect(text.contains("/run/netprobe/lab/x/state.json"))
+        #expect(text.contains("'netprobe-lab x'"))
+        #expect(text.contains("2 processes and links eth9"))
+        #expect(text.contains("ip netns pids np-x"))
+        #expect(text.contains("ip netns delete np-x"))
+        #expect(text.contains("--name"))
+    }
+
     @Test("a failing command's error carries its stderr and status")
     func commandFailure() {
         do {
