@@ -17,6 +17,12 @@ public struct LatencyRecorder: Sendable {
     public init() {}
 
     public mutating func record(_ ns: Int64) {
+        // The histogram exists exactly when count > 0 (comparing the optional with nil copied
+        // the whole histogram on every call).
+        if count == 0 {
+            histogram = Histogram<UInt32>(lowestDiscernibleValue: 1, highestTrackableValue: Self.highestTrackable,
+                                          numberOfSignificantValueDigits: .three)
+        }
         let v = max(ns, 0)
         count += 1
         sumNs += v
@@ -27,11 +33,7 @@ public struct LatencyRecorder: Sendable {
             value = Self.highestTrackable
             clamped += 1
         }
-        if histogram == nil {
-            histogram = Histogram<UInt32>(lowestDiscernibleValue: 1, highestTrackableValue: Self.highestTrackable,
-                                          numberOfSignificantValueDigits: .three)
-        }
-        _ = histogram?.record(value) // optional chaining mutates in place (`!` copied the histogram)
+        _ = histogram?.record(value) // optional chaining mutates in place
     }
 
     /// Adds every value of `other`.

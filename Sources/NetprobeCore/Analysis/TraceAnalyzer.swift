@@ -111,11 +111,19 @@ public final class TraceAnalyzer {
         var perInterface: [Int] = []
         var error: TraceError?
         do {
+            var linkTypes: [LinkType] = []
             while let packet = try source.next() {
                 packets += 1
-                while perInterface.count <= packet.interface { perInterface.append(0) }
+                if packet.interface >= linkTypes.count {
+                    // A new interface: fetch the list (asking for it per packet cost a copy each time).
+                    let interfaces = source.interfaces
+                    linkTypes = interfaces.map(\.linkType)
+                    while perInterface.count < interfaces.count { perInterface.append(0) }
+                    for i in interfaces.indices { _ = vantage(for: i, interfaces: interfaces) }
+                    guard packet.interface < linkTypes.count else { continue } // the reader guarantees it
+                }
                 perInterface[packet.interface] += 1
-                process(packet, interfaces: source.interfaces)
+                process(packet, linkType: linkTypes[packet.interface])
             }
         } catch let e as TraceError {
             error = e
@@ -156,8 +164,8 @@ public final class TraceAnalyzer {
         return options.serverPorts.contains(port)
     }
 
-    private func process(_ packet: PacketRecord, interfaces: [TraceInterface]) {
-        guard let v = vantage(for: packet.interface, interfaces: interfaces) else { return }
+    private func process(_ packet: PacketRecord, linkType: LinkType) {
+        guard let v = vantageOfInterface[packet.interface] else { return }
         let ts = packet.timestampNs
         vs[v].a.packets += 1
         vs[v].a.bytes += Int64(packet.originalLength)
@@ -166,7 +174,7 @@ public final class TraceAnalyzer {
         vs[v].a.lastPacketNs = max(vs[v].a.lastPacketNs ?? ts, ts)
 
         let segment: TCPSegment
-        switch decoder.decode(packet.data, linkType: interfaces[packet.interface].linkType) {
+        switch decoder.decode(packet.data, linkType: linkType) {
         case let .success(s): segment = s
         case let .failure(f):
             vs[v].a.decodeOutcomes[f.outcome, default: 0] += 1

@@ -251,17 +251,24 @@ public struct RESPStreamDecoder {
     }
 
     private mutating func endOfLine(type: UInt8, at here: UInt32, emit: (RESPMessage) -> Void) -> Bool {
-        var content = line[...]
-        if content.last == 0x0D { content = content.dropLast() } else if type != 0 && lineLength <= 64 {
+        // Read the line in place: a slice of `line` kept its buffer shared (a retain and release
+        // per line, and a copy at the next removeAll).
+        let (endsWithCR, isQuestionMark, number) = line.withUnsafeBufferPointer { b -> (Bool, Bool, Int64?) in
+            let cr = b.last == 0x0D
+            let body = UnsafeBufferPointer(rebasing: b[0..<(cr ? b.count - 1 : b.count)])
+            return (cr, body.count == 1 && body[0] == UInt8(ascii: "?"), Self.parseInteger(body))
+        }
+        var content: ArraySlice<UInt8> { endsWithCR ? line.dropLast() : line[...] } // for messages only
+        if !endsWithCR && type != 0 && lineLength <= 64 {
             return fail(here, "expected CR before LF at the end of a RESP line")
         }
         if type == 0 { return inlineCommand(content, emit: emit) }
         switch type {
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
-            if content.elementsEqual([UInt8(ascii: "?")]) {
+            if isQuestionMark {
                 return push(Frame(kind: .streamedAggregate, remaining: -1), at: here)
             }
-            guard let n = Self.parseInteger(content), n >= -1, n <= Self.maximumBulkLength else {
+            guard let n = number, n >= -1, n <= Self.maximumBulkLength else {
                 return fail(here, "expected an element count after '\(Character(UnicodeScalar(type)))', found \"\(String(decoding: content, as: UTF8.self))\"")
             }
             let pairs = type == UInt8(ascii: "%") || type == UInt8(ascii: "|")
@@ -277,11 +284,11 @@ public struct RESPStreamDecoder {
             return push(Frame(kind: type == UInt8(ascii: "|") ? .attribute : .aggregate, remaining: pairs ? 2 * n : n), at: here)
 
         case UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "!"):
-            if content.elementsEqual([UInt8(ascii: "?")]) {
+            if isQuestionMark {
                 state = .start
                 return push(Frame(kind: .streamedString, remaining: -1), at: here)
             }
-            guard let n = Self.parseInteger(content), n >= -1, n <= Self.maximumBulkLength else {
+            guard let n = number, n >= -1, n <= Self.maximumBulkLength else {
                 return fail(here, "expected a bulk length after '\(Character(UnicodeScalar(type)))', found \"\(String(decoding: content, as: UTF8.self))\"")
             }
             if n == -1 { return valueCompleted(emit: emit) }
@@ -290,7 +297,7 @@ public struct RESPStreamDecoder {
             return true
 
         case UInt8(ascii: ";"):
-            guard let n = Self.parseInteger(content), n >= 0, n <= Self.maximumBulkLength else {
+            guard let n = number, n >= 0, n <= Self.maximumBulkLength else {
                 return fail(here, "expected a chunk length after ';'")
             }
             if n == 0 {
@@ -402,7 +409,7 @@ public struct RESPStreamDecoder {
         }
     }
 
-    static func parseInteger(_ s: ArraySlice<UInt8>) -> Int64? {
+    static func parseInteger(_ s: some Collection<UInt8>) -> Int64? {
         var value: Int64 = 0
         var negative = false
         var digits = 0
