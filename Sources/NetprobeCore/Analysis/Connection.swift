@@ -3,6 +3,8 @@
 final class Connection {
     struct Pending {
         var command: String
+        /// The command's number at this vantage point (see `TraceAnalyzer.VantageBox`).
+        var commandId: Int
         var sequence: UInt32
         var endSequence: UInt32
         /// The acknowledgement number the client sent with the request: how much of the reply

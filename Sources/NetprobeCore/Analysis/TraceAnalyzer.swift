@@ -84,7 +84,41 @@ public final class TraceAnalyzer {
     /// of a struct inside an array copied the whole struct, dictionaries and histograms included).
     private final class VantageBox {
         var a: VantageAnalysis
+        /// Per command (by number, in order of first sight): requests and latencies. Folded into
+        /// `a.requestsByCommand` / `a.latencyByCommand` at the end (a String-keyed dictionary
+        /// per request cost three hashes).
+        var commandIds: [String: Int] = [:]
+        var commandNames: [String] = []
+        var commandCounts: [Int] = []
+        var commandLatency: [LatencyRecorder] = []
+        var lastCommand: (name: String, id: Int)?
         init(_ a: VantageAnalysis) { self.a = a }
+
+        /// The command's number; past `maximumCommands` distinct names, that of "(other)".
+        func commandId(_ name: String) -> Int {
+            if let last = lastCommand, last.name == name { return last.id }
+            let id: Int
+            if let known = commandIds[name] {
+                id = known
+            } else if commandNames.count < TraceAnalyzer.maximumCommands || name == "(other)" {
+                id = commandNames.count
+                commandIds[name] = id
+                commandNames.append(name)
+                commandCounts.append(0)
+                commandLatency.append(LatencyRecorder())
+            } else {
+                id = commandId("(other)")
+            }
+            lastCommand = (name, id)
+            return id
+        }
+
+        func fold() {
+            for (id, name) in commandNames.enumerated() {
+                if commandCounts[id] > 0 { a.requestsByCommand[name] = commandCounts[id] }
+                if commandLatency[id].count > 0 { a.latencyByCommand[name] = commandLatency[id] }
+            }
+        }
     }
     private var vs: [VantageBox] = []
     private var vantageOfInterface: [Int?] = []
@@ -132,7 +166,7 @@ public final class TraceAnalyzer {
         }
         finishAll(reason: .traceEnded)
         while perInterface.count < source.interfaces.count { perInterface.append(0) }
-        return TraceAnalysis(interfaces: source.interfaces, vantages: vs.map(\.a), packets: packets,
+        return TraceAnalysis(interfaces: source.interfaces, vantages: vs.map { $0.fold(); return $0.a }, packets: packets,
                              packetsPerInterface: perInterface, warnings: source.warnings, error: error,
                              peakHeldBytes: budget.peak)
     }
@@ -386,17 +420,12 @@ public final class TraceAnalyzer {
         }
     }
 
-    private func countCommand(_ command: String, vantage v: Int) -> String {
-        if vs[v].a.requestsByCommand[command] == nil && vs[v].a.requestsByCommand.count >= Self.maximumCommands {
-            return "(other)"
-        }
-        return command
-    }
-
     private func requestCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
-        let command = countCommand(m.command ?? "?", vantage: v)
-        vs[v].a.requests += 1
-        vs[v].a.requestsByCommand[command, default: 0] += 1
+        let box = vs[v]
+        let commandId = box.commandId(m.command ?? "?")
+        let command = box.commandNames[commandId]
+        box.a.requests += 1
+        box.commandCounts[commandId] += 1
         if vs[v].a.firstRequestNs == nil { vs[v].a.firstRequestNs = m.firstByteNs }
         vs[v].a.lastRequestNs = max(vs[v].a.lastRequestNs ?? m.firstByteNs, m.firstByteNs)
         if let stopped = c.pairingStopped {
@@ -422,7 +451,7 @@ public final class TraceAnalyzer {
             align = true
             c.alignNextRequest = false
         }
-        c.enqueue(Connection.Pending(command: command, sequence: m.sequence, endSequence: m.endSequence,
+        c.enqueue(Connection.Pending(command: command, commandId: commandId, sequence: m.sequence, endSequence: m.endSequence,
                                      clientAck: ack, align: align, firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs))
         // Commands after which replies no longer answer requests one to one.
         switch command {
@@ -459,7 +488,7 @@ public final class TraceAnalyzer {
             vs[v].a.negativeLatencies += 1
         } else {
             vs[v].a.latency.record(latency)
-            vs[v].a.latencyByCommand[p.command, default: LatencyRecorder()].record(latency)
+            vs[v].commandLatency[p.commandId].record(latency)
         }
         sink(timing)
     }
