@@ -14,6 +14,7 @@
 // Each measurement runs in a child process of its own, so peak RSS (VmHWM) is that run's alone:
 //   - baseline: pcap_next_ex() over every packet (libpcap reading the file; nothing else);
 //   - reader:   netprobe's pcapng/pcap reader alone;
+//   - analysis: the reader + decoding, TCP reassembly, RESP, pairing per vantage point;
 //   - report:   everything `netprobe report` does (decode, TCP, RESP, pairing, the cross-vantage
 //               join and attribution, the report) minus printing it.
 // Rates are packets per CPU second of each child (user + system), so that other work on the machine
@@ -155,6 +156,10 @@ func readerOnly(_ path: String) throws -> Int {
     return n
 }
 
+func analysisOnly(_ path: String) throws -> Int {
+    TraceAnalyzer().analyze(try TraceReader(path: path)).packets
+}
+
 func report(_ path: String) throws -> Int {
     let (_, analysis) = try ReportBuilder.build(path: path)
     return analysis.packets
@@ -168,6 +173,7 @@ if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "--child" {
     switch kind {
     case "baseline": packets = baseline(path)
     case "reader": packets = try readerOnly(path)
+    case "analysis": packets = try analysisOnly(path)
     default: packets = try report(path)
     }
     var usage = rusage()
@@ -246,10 +252,12 @@ if trace == nil {
 _ = try child("baseline", long) // warm the page cache
 let base = try best("baseline", long, rounds: rounds)
 let reader = try best("reader", long, rounds: rounds)
+let analysis = try best("analysis", long, rounds: rounds)
 let full = try best("report", long, rounds: rounds)
 print("trace: \(trace ?? "synthetic bridge + tap pcapng") (\(String(format: "%.0f", mb(long))) MB, \(base.packets) packets); best of \(rounds) runs each")
 line("baseline: libpcap pcap_next_ex loop", base, base)
 line("netprobe reader only", reader, base)
+line("+ decode, TCP, RESP, pairing", analysis, base)
 line("netprobe report (everything)", full, base)
 let share = full.rate / base.rate
 print(String(format: "report's packet rate (per CPU second): %.1f %% of the bare libpcap loop (target >= 25 %%): %@", share * 100, share >= 0.25 ? "met" : "MISSED"))
