@@ -46,7 +46,7 @@ struct JoinTests {
         #expect(rows == 150_000)
         #expect(bothSeen == 150_000)
         #expect(wrongHop == 0)
-        #expect(join.spilledBytes == 150_000 * (SpillBuffer.headerSize + 2 * SpillBuffer.sightingSize))
+        #expect(join.spilledBytes == 150_000 * 64) // IPv4, two narrow sightings: 64 bytes a request
     }
 
     @Test("a sighting later than the window starts a row of its own; a repeated one is counted")
@@ -65,18 +65,27 @@ struct JoinTests {
         #expect(sightings == [1, 1, 1])
     }
 
-    @Test("IPv6 endpoints and rows without a stream offset survive the spill")
+    @Test("IPv6 endpoints, rows without a stream offset and times far from the first survive the spill")
     func ipv6RoundTrip() {
         let join = RequestJoin()
         let c = Endpoint(address: IPAddress(ipv6High: 0x2001_0db8_0000_0000, low: 0x0000_0000_0000_0001), port: 50000)
         var t = Self.timing(0, client: c, seq: 77, at: 1_000)
         t.requestOffset = nil
         join.add(t)
+        // A blocking command answered 30 s later: its times do not fit the narrow form.
+        var late = Self.timing(1, client: c, seq: 77, at: 2_000, latency: 30_000_000_000)
+        late.requestOffset = nil
+        join.add(late)
         join.finish()
-        var seen: [(Endpoint, UInt32?)] = []
-        join.forEachRow { seen.append(($0.client, $0.offset)) }
+        var seen: [(Endpoint, Endpoint, UInt32?, Int64?, Int64?)] = []
+        join.forEachRow { r in
+            seen.append((r.client, r.server, r.offset, r.times(vantage: 0)?.responseFirst, r.times(vantage: 1)?.responseLast))
+        }
         #expect(seen.count == 1)
         #expect(seen.first?.0 == c)
-        #expect(seen.first?.1 == nil)
+        #expect(seen.first?.1 == Self.server)
+        #expect(seen.first?.2 == nil)
+        #expect(seen.first?.3 == 401_000)
+        #expect(seen.first?.4 == 30_000_003_000)
     }
 }

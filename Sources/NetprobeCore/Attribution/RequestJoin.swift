@@ -253,19 +253,27 @@ struct JoinedRow {
     var sequence: UInt32
     var offset: UInt32?
     var command: UInt16
-    /// Up to `SpillBuffer.maximumSightings` sightings: vantage and the three times.
-    fileprivate var raw: UnsafeRawBufferPointer
     var sightingCount: Int
+    /// The record's sightings (see `SpillBuffer`): narrow (Int32 offsets from `base`) or wide.
+    fileprivate var sightings: UnsafeRawBufferPointer
+    fileprivate var base: Int64
+    fileprivate var wide: Bool
 
     /// The request's (requestLast, responseFirst, responseLast) at vantage `v`, nil when not seen there.
     func times(vantage v: Int) -> (requestLast: Int64, responseFirst: Int64, responseLast: Int64)? {
+        let size = wide ? SpillBuffer.wideSightingSize : SpillBuffer.narrowSightingSize
         for k in 0..<sightingCount {
-            let base = SpillBuffer.headerSize + k * SpillBuffer.sightingSize
-            if Int(raw.loadUnaligned(fromByteOffset: base, as: Int64.self)) == v {
-                return (raw.loadUnaligned(fromByteOffset: base + 8, as: Int64.self),
-                        raw.loadUnaligned(fromByteOffset: base + 16, as: Int64.self),
-                        raw.loadUnaligned(fromByteOffset: base + 24, as: Int64.self))
+            let at = k * size
+            if wide {
+                guard sightings.loadUnaligned(fromByteOffset: at, as: Int64.self) == Int64(v) else { continue }
+                return (sightings.loadUnaligned(fromByteOffset: at + 8, as: Int64.self),
+                        sightings.loadUnaligned(fromByteOffset: at + 16, as: Int64.self),
+                        sightings.loadUnaligned(fromByteOffset: at + 24, as: Int64.self))
             }
+            guard sightings.loadUnaligned(fromByteOffset: at, as: UInt32.self) == UInt32(truncatingIfNeeded: v) else { continue }
+            return (base + Int64(sightings.loadUnaligned(fromByteOffset: at + 4, as: Int32.self)),
+                    base + Int64(sightings.loadUnaligned(fromByteOffset: at + 8, as: Int32.self)),
+                    base + Int64(sightings.loadUnaligned(fromByteOffset: at + 12, as: Int32.self)))
         }
         return nil
     }
@@ -273,9 +281,18 @@ struct JoinedRow {
 
 /// Append-only storage of joined rows in a compact binary form: in memory up to `memoryLimit`,
 /// then in a temporary file that is unlinked at once (the kernel frees it with the descriptor).
+///
+/// A record (native byte order; the file never leaves this process):
+///   0 flags (1: client IPv6, 2: server IPv6, 4: has offset, 8: wide times), 1 sighting count,
+///   2 command, 4 sequence, 8 offset, 12 client port, 14 server port, 16 base time (Int64 ns),
+///   24 client address (4 or 16 bytes), server address (4 or 16), then per sighting either
+///   narrow: vantage UInt32 + three Int32 ns offsets from the base (16 bytes), or, when a time is
+///   more than ~2.1 s from the base or a vantage index is huge, wide: vantage + three Int64 (32).
+/// An IPv4 request seen at two vantage points takes 64 bytes.
 final class SpillBuffer {
-    static let headerSize = 48
-    static let sightingSize = 32
+    static let fixedSize = 24
+    static let narrowSightingSize = 16
+    static let wideSightingSize = 32
     static let maximumSightings = 255
     let memoryLimit: Int
     private var buffer: [UInt8] = []
@@ -293,33 +310,61 @@ final class SpillBuffer {
     var bytes: Int { fileBytes + buffer.count }
     var bytesInMemory: Int { buffer.count }
 
+    /// The size of a record with these properties.
+    static func recordSize(clientV6: Bool, serverV6: Bool, sightings n: Int, wide: Bool) -> Int {
+        fixedSize + (clientV6 ? 16 : 4) + (serverV6 ? 16 : 4) + n * (wide ? wideSightingSize : narrowSightingSize)
+    }
+
     func append(_ row: RequestJoin.OpenRow) {
         let n = min(row.sightingCount, Self.maximumSightings)
-        let size = Self.headerSize + n * Self.sightingSize
+        let base = row.firstSeenNs
+        var wide = false
+        for k in 0..<n {
+            let s = row.sighting(k)
+            for t in [s.requestLast, s.responseFirst, s.responseLast] where Int32(exactly: t &- base) == nil { wide = true }
+            if s.vantage > Int(UInt32.max) { wide = true }
+        }
+        let c = row.key.client, sv = row.key.server
+        let size = Self.recordSize(clientV6: c.address.isIPv6, serverV6: sv.address.isIPv6, sightings: n, wide: wide)
         let start = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: size))
         buffer.withUnsafeMutableBytes { all in
             let p = UnsafeMutableRawBufferPointer(rebasing: all[start..<(start + size)])
-            p.storeBytes(of: row.key.client.address.high, toByteOffset: 0, as: UInt64.self)
-            p.storeBytes(of: row.key.client.address.low, toByteOffset: 8, as: UInt64.self)
-            p.storeBytes(of: row.key.server.address.high, toByteOffset: 16, as: UInt64.self)
-            p.storeBytes(of: row.key.server.address.low, toByteOffset: 24, as: UInt64.self)
-            p.storeBytes(of: row.key.client.port, toByteOffset: 32, as: UInt16.self)
-            p.storeBytes(of: row.key.server.port, toByteOffset: 34, as: UInt16.self)
-            p.storeBytes(of: row.key.sequence, toByteOffset: 36, as: UInt32.self)
-            p.storeBytes(of: row.offset ?? 0, toByteOffset: 40, as: UInt32.self)
-            p.storeBytes(of: row.command, toByteOffset: 44, as: UInt16.self)
-            let flags: UInt8 = (row.key.client.address.isIPv6 ? 1 : 0) | (row.key.server.address.isIPv6 ? 2 : 0)
-                | (row.offset != nil ? 4 : 0)
-            p.storeBytes(of: flags, toByteOffset: 46, as: UInt8.self)
-            p.storeBytes(of: UInt8(n), toByteOffset: 47, as: UInt8.self)
+            let flags: UInt8 = (c.address.isIPv6 ? 1 : 0) | (sv.address.isIPv6 ? 2 : 0) | (row.offset != nil ? 4 : 0) | (wide ? 8 : 0)
+            p.storeBytes(of: flags, toByteOffset: 0, as: UInt8.self)
+            p.storeBytes(of: UInt8(n), toByteOffset: 1, as: UInt8.self)
+            p.storeBytes(of: row.command, toByteOffset: 2, as: UInt16.self)
+            p.storeBytes(of: row.key.sequence, toByteOffset: 4, as: UInt32.self)
+            p.storeBytes(of: row.offset ?? 0, toByteOffset: 8, as: UInt32.self)
+            p.storeBytes(of: c.port, toByteOffset: 12, as: UInt16.self)
+            p.storeBytes(of: sv.port, toByteOffset: 14, as: UInt16.self)
+            p.storeBytes(of: base, toByteOffset: 16, as: Int64.self)
+            var at = Self.fixedSize
+            for address in [c.address, sv.address] {
+                if address.isIPv6 {
+                    p.storeBytes(of: address.high, toByteOffset: at, as: UInt64.self)
+                    p.storeBytes(of: address.low, toByteOffset: at + 8, as: UInt64.self)
+                    at += 16
+                } else {
+                    p.storeBytes(of: UInt32(truncatingIfNeeded: address.low), toByteOffset: at, as: UInt32.self)
+                    at += 4
+                }
+            }
             for k in 0..<n {
                 let s = row.sighting(k)
-                let base = Self.headerSize + k * Self.sightingSize
-                p.storeBytes(of: Int64(s.0), toByteOffset: base, as: Int64.self)
-                p.storeBytes(of: s.1, toByteOffset: base + 8, as: Int64.self)
-                p.storeBytes(of: s.2, toByteOffset: base + 16, as: Int64.self)
-                p.storeBytes(of: s.3, toByteOffset: base + 24, as: Int64.self)
+                if wide {
+                    p.storeBytes(of: Int64(s.vantage), toByteOffset: at, as: Int64.self)
+                    p.storeBytes(of: s.requestLast, toByteOffset: at + 8, as: Int64.self)
+                    p.storeBytes(of: s.responseFirst, toByteOffset: at + 16, as: Int64.self)
+                    p.storeBytes(of: s.responseLast, toByteOffset: at + 24, as: Int64.self)
+                    at += Self.wideSightingSize
+                } else {
+                    p.storeBytes(of: UInt32(s.vantage), toByteOffset: at, as: UInt32.self)
+                    p.storeBytes(of: Int32(s.requestLast - base), toByteOffset: at + 4, as: Int32.self)
+                    p.storeBytes(of: Int32(s.responseFirst - base), toByteOffset: at + 8, as: Int32.self)
+                    p.storeBytes(of: Int32(s.responseLast - base), toByteOffset: at + 12, as: Int32.self)
+                    at += Self.narrowSightingSize
+                }
             }
         }
         if buffer.count >= memoryLimit && !failedToSpill { flushToFile() }
@@ -358,7 +403,7 @@ final class SpillBuffer {
     func forEach(_ body: (JoinedRow) -> Void) {
         if fd >= 0 && fileBytes > 0 {
             let chunk = 1 << 20
-            var piece = [UInt8](repeating: 0, count: chunk + Self.headerSize + Self.maximumSightings * Self.sightingSize)
+            var piece = [UInt8](repeating: 0, count: chunk + Self.recordSize(clientV6: true, serverV6: true, sightings: Self.maximumSightings, wide: true))
             var fileOffset = 0
             var carried = 0
             while fileOffset < fileBytes {
@@ -389,24 +434,32 @@ final class SpillBuffer {
     /// Decodes whole rows from `raw`; returns the bytes used (a row cut at the end is left).
     private static func decode(_ raw: UnsafeRawBufferPointer, _ body: (JoinedRow) -> Void) -> Int {
         var at = 0
-        while raw.count - at >= headerSize {
-            let n = Int(raw.load(fromByteOffset: at + 47, as: UInt8.self))
-            let size = headerSize + n * sightingSize
+        while raw.count - at >= fixedSize {
+            let flags = raw.load(fromByteOffset: at, as: UInt8.self)
+            let n = Int(raw.load(fromByteOffset: at + 1, as: UInt8.self))
+            let clientV6 = flags & 1 != 0, serverV6 = flags & 2 != 0, wide = flags & 8 != 0
+            let size = recordSize(clientV6: clientV6, serverV6: serverV6, sightings: n, wide: wide)
             guard raw.count - at >= size else { break }
             let p = UnsafeRawBufferPointer(rebasing: raw[at..<(at + size)])
-            let flags = p.load(fromByteOffset: 46, as: UInt8.self)
-            func address(_ o: Int, v6: Bool) -> IPAddress {
-                let high = p.loadUnaligned(fromByteOffset: o, as: UInt64.self)
-                let low = p.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self)
-                return v6 ? IPAddress(ipv6High: high, low: low) : IPAddress(ipv4: UInt32(truncatingIfNeeded: low))
+            var addressAt = fixedSize
+            func address(v6: Bool) -> IPAddress {
+                defer { addressAt += v6 ? 16 : 4 }
+                if v6 {
+                    return IPAddress(ipv6High: p.loadUnaligned(fromByteOffset: addressAt, as: UInt64.self),
+                                     low: p.loadUnaligned(fromByteOffset: addressAt + 8, as: UInt64.self))
+                }
+                return IPAddress(ipv4: p.loadUnaligned(fromByteOffset: addressAt, as: UInt32.self))
             }
+            let client = Endpoint(address: address(v6: clientV6), port: p.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+            let server = Endpoint(address: address(v6: serverV6), port: p.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
             let row = JoinedRow(
-                client: Endpoint(address: address(0, v6: flags & 1 != 0), port: p.loadUnaligned(fromByteOffset: 32, as: UInt16.self)),
-                server: Endpoint(address: address(16, v6: flags & 2 != 0), port: p.loadUnaligned(fromByteOffset: 34, as: UInt16.self)),
-                sequence: p.loadUnaligned(fromByteOffset: 36, as: UInt32.self),
-                offset: flags & 4 != 0 ? p.loadUnaligned(fromByteOffset: 40, as: UInt32.self) : nil,
-                command: p.loadUnaligned(fromByteOffset: 44, as: UInt16.self),
-                raw: p, sightingCount: n)
+                client: client, server: server,
+                sequence: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                offset: flags & 4 != 0 ? p.loadUnaligned(fromByteOffset: 8, as: UInt32.self) : nil,
+                command: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self),
+                sightingCount: n,
+                sightings: UnsafeRawBufferPointer(rebasing: p[addressAt...]),
+                base: p.loadUnaligned(fromByteOffset: 16, as: Int64.self), wide: wide)
             body(row)
             at += size
         }
