@@ -200,18 +200,19 @@ public final class TraceAnalyzer {
 
     private func process(_ packet: PacketRecord, linkType: LinkType) {
         guard let v = vantageOfInterface[packet.interface] else { return }
+        let box = vs[v] // once: each `vs[v]` was a retain and a release
         let ts = packet.timestampNs
-        vs[v].a.packets += 1
-        vs[v].a.bytes += Int64(packet.originalLength)
-        if ts == 0 { vs[v].a.packetsWithoutTimestamp += 1 }
-        if vs[v].a.firstPacketNs == nil { vs[v].a.firstPacketNs = ts }
-        vs[v].a.lastPacketNs = max(vs[v].a.lastPacketNs ?? ts, ts)
+        box.a.packets += 1
+        box.a.bytes += Int64(packet.originalLength)
+        if ts == 0 { box.a.packetsWithoutTimestamp += 1 }
+        if box.a.firstPacketNs == nil { box.a.firstPacketNs = ts }
+        box.a.lastPacketNs = max(box.a.lastPacketNs ?? ts, ts)
 
         let segment: TCPSegment
         switch decoder.decode(packet.data, linkType: linkType) {
         case let .success(s): segment = s
         case let .failure(f):
-            vs[v].a.decodeOutcomes[f.outcome, default: 0] += 1
+            box.a.decodeOutcomes[f.outcome, default: 0] += 1
             return
         }
         let key: ConnectionKey
@@ -220,10 +221,10 @@ public final class TraceAnalyzer {
         } else if isServerPort(segment.source.port) {
             key = ConnectionKey(client: segment.destination, server: segment.source)
         } else {
-            vs[v].a.otherTCPSegments += 1
+            box.a.otherTCPSegments += 1
             let port = min(segment.source.port, segment.destination.port)
-            if vs[v].a.otherTCPPorts.count < 1024 || vs[v].a.otherTCPPorts[port] != nil {
-                vs[v].a.otherTCPPorts[port, default: 0] += 1
+            if box.a.otherTCPPorts.count < 1024 || box.a.otherTCPPorts[port] != nil {
+                box.a.otherTCPPorts[port, default: 0] += 1
             }
             return
         }
@@ -246,8 +247,8 @@ public final class TraceAnalyzer {
             c = existing
         } else {
             if !flags.contains(.syn) && segment.payloadLength == 0 && flags.contains(.rst) { return }
-            c = Connection(id: vs[v].a.connections, client: key.client, server: key.server, now: ts)
-            vs[v].a.connections += 1
+            c = Connection(id: box.a.connections, client: key.client, server: key.server, now: ts)
+            box.a.connections += 1
             flows[v][key] = c
             if !flags.contains(.syn) {
                 // Joined mid-stream: neither direction is known to be at a message boundary.
@@ -361,6 +362,7 @@ public final class TraceAnalyzer {
     }
 
     private func responseChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+        let box = vs[v]
         var chunk = chunk
         var ack: UInt32?
         if case let .data(bytes, sequence, ts, acknowledgement) = chunk {
@@ -376,7 +378,7 @@ public final class TraceAnalyzer {
                         break
                     }
                     _ = c.dequeue()
-                    vs[v].a.unpaired[.streamDesynchronised, default: 0] += 1
+                    box.a.unpaired[.streamDesynchronised, default: 0] += 1
                 }
                 guard offset >= 0 else {
                     c.alignNextRequest = true
@@ -395,7 +397,7 @@ public final class TraceAnalyzer {
         let ok = c.responses.feed(chunk, started: { ts, sequence in
             guard c.pairingStopped == nil else { return }
             let missed = c.responseStarted(at: ts, sequence: sequence, acknowledgement: ack)
-            if missed > 0 { self.vs[v].a.unpaired[.streamDesynchronised, default: 0] += missed }
+            if missed > 0 { box.a.unpaired[.streamDesynchronised, default: 0] += missed }
         }) { message in
             self.responseCompleted(message, connection: c, vantage: v)
         }
@@ -408,15 +410,16 @@ public final class TraceAnalyzer {
             if c.pipelined {
                 // Replies of a pipelined connection cannot be placed by acknowledgement numbers.
                 c.pairingStopped = .streamDesynchronised
-                vs[v].a.unpaired[.streamDesynchronised, default: 0] += c.dropPending()
+                box.a.unpaired[.streamDesynchronised, default: 0] += c.dropPending()
             }
         }
     }
 
     private func noteDesync(_ c: Connection, vantage v: Int, failure: RESPStreamDecoder.Failure?, direction: String) {
-        vs[v].a.desynchronisedStreams += 1
-        if vs[v].a.desyncExamples.count < Self.maximumDesyncExamples, let failure {
-            vs[v].a.desyncExamples.append("\(c.client) -> \(c.server) \(direction) \(failure)")
+        let box = vs[v]
+        box.a.desynchronisedStreams += 1
+        if box.a.desyncExamples.count < Self.maximumDesyncExamples, let failure {
+            box.a.desyncExamples.append("\(c.client) -> \(c.server) \(direction) \(failure)")
         }
     }
 
@@ -426,10 +429,10 @@ public final class TraceAnalyzer {
         let command = box.commandNames[commandId]
         box.a.requests += 1
         box.commandCounts[commandId] += 1
-        if vs[v].a.firstRequestNs == nil { vs[v].a.firstRequestNs = m.firstByteNs }
-        vs[v].a.lastRequestNs = max(vs[v].a.lastRequestNs ?? m.firstByteNs, m.firstByteNs)
+        if box.a.firstRequestNs == nil { box.a.firstRequestNs = m.firstByteNs }
+        box.a.lastRequestNs = max(box.a.lastRequestNs ?? m.firstByteNs, m.firstByteNs)
         if let stopped = c.pairingStopped {
-            vs[v].a.unpaired[stopped, default: 0] += 1
+            box.a.unpaired[stopped, default: 0] += 1
             return
         }
         let ack = c.currentRequestAck
@@ -445,7 +448,7 @@ public final class TraceAnalyzer {
             // if the client waited for every earlier reply: not on pipelined connections, and not
             // when it was sent in the same flight as the request before it.
             if c.pipelined || previousAck == ack {
-                vs[v].a.unpaired[.streamDesynchronised, default: 0] += 1
+                box.a.unpaired[.streamDesynchronised, default: 0] += 1
                 return
             }
             align = true
@@ -457,23 +460,24 @@ public final class TraceAnalyzer {
         switch command {
         case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "CLIENT REPLY", "SYNC", "PSYNC":
             c.pairingStopped = .replyModeChanged
-            vs[v].a.unpaired[.replyModeChanged, default: 0] += c.dropPending()
+            box.a.unpaired[.replyModeChanged, default: 0] += c.dropPending()
         default:
             break
         }
     }
 
     private func responseCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
+        let box = vs[v]
         if m.isPush || c.pairingStopped != nil { return }
         if c.responseRejected {
             // The server sent this before it had the oldest pending request: it answers a request
             // this vantage point never saw.
             c.responseRejected = false
-            vs[v].a.unexpectedResponses += 1
+            box.a.unexpectedResponses += 1
             return
         }
         guard let p = c.dequeue() else {
-            vs[v].a.unexpectedResponses += 1
+            box.a.unexpectedResponses += 1
             return
         }
         let timing = RequestTiming(
@@ -482,28 +486,29 @@ public final class TraceAnalyzer {
             responseFirstByteNs: p.responseFirstByteNs ?? m.firstByteNs, responseLastByteNs: m.lastByteNs,
             isError: m.isError,
             requestOffset: c.clientISN.map { p.sequence &- $0 &- 1 })
-        if m.isError { vs[v].a.errorReplies += 1 }
+        if m.isError { box.a.errorReplies += 1 }
         let latency = timing.latencyNs
         if latency < 0 {
-            vs[v].a.negativeLatencies += 1
+            box.a.negativeLatencies += 1
         } else {
-            vs[v].a.latency.record(latency)
-            vs[v].commandLatency[p.commandId].record(latency)
+            box.a.latency.record(latency)
+            box.commandLatency[p.commandId].record(latency)
         }
         sink(timing)
     }
 
     /// Ends a connection: flushes held bytes, counts what stayed unanswered.
     private func finish(_ c: Connection, vantage v: Int, reason: UnpairedReason) {
+        let box = vs[v]
         guard c.closedAtNs == nil else { return }
         c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v) }
         replayDeferredResponses(c, vantage: v)
         c.toClient.finish(budget: budget) { self.responseChunk($0, connection: c, vantage: v) }
-        vs[v].a.reassembly += c.toServer.counters
-        vs[v].a.reassembly += c.toClient.counters
-        if c.toServer.joinedMidStream && !c.sawSyn { vs[v].a.connectionsJoinedMidStream += 1 }
+        box.a.reassembly += c.toServer.counters
+        box.a.reassembly += c.toClient.counters
+        if c.toServer.joinedMidStream && !c.sawSyn { box.a.connectionsJoinedMidStream += 1 }
         let left = c.dropPending()
-        if left > 0 { vs[v].a.unpaired[reason, default: 0] += left }
+        if left > 0 { box.a.unpaired[reason, default: 0] += left }
         c.closedAtNs = c.lastSeenNs
     }
 
