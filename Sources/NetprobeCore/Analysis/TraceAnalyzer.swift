@@ -135,6 +135,8 @@ public final class TraceAnalyzer {
     public init(options: AnalysisOptions = AnalysisOptions()) {
         self.options = options
         budget = ReassemblyBudget(limit: options.reassemblyBudgetBytes)
+        serverPorts = options.serverPorts
+        onlyServerPort = options.serverPorts.count == 1 ? Int(options.serverPorts.first!) : -1
     }
 
     /// Reads `source` to its end (or first unreadable damage) and returns what each vantage point
@@ -192,10 +194,11 @@ public final class TraceAnalyzer {
     }
 
     /// The usual single server port is compared directly (a Set lookup hashes every time).
-    private lazy var onlyServerPort: UInt16? = options.serverPorts.count == 1 ? options.serverPorts.first : nil
+    private let onlyServerPort: Int
+    private let serverPorts: Set<UInt16>
     private func isServerPort(_ port: UInt16) -> Bool {
-        if let only = onlyServerPort { return port == only }
-        return options.serverPorts.contains(port)
+        if onlyServerPort >= 0 { return Int(port) == onlyServerPort }
+        return serverPorts.contains(port)
     }
 
     private func process(_ packet: PacketRecord, linkType: LinkType) {

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One complete RESP message found in a stream.
 public struct RESPMessage: Sendable, Equatable {
     /// Capture time of the packet that carried the message's first byte, and its last byte.
@@ -61,6 +69,10 @@ public struct RESPStreamDecoder {
     private var stack: [Frame] = []
     private var line: [UInt8] = []
     private var lineLength = 0
+    /// The last byte of the current line seen so far (the CR check needs it when the line is long).
+    private var lineLastByte: UInt8 = 0
+    /// How much of a line is kept when it spans chunks: numbers, names and errors fit in it.
+    static let keptLineLength = 64
     private var inMessage = false
     private var message = RESPMessage(firstByteNs: 0, lastByteNs: 0, sequence: 0, command: nil, isError: false, isPush: false)
     /// Position within the top-level request array, and the captured name / subcommand.
@@ -140,6 +152,7 @@ public struct RESPStreamDecoder {
             }
             line.removeAll(keepingCapacity: true)
             lineLength = 0
+            lineLastByte = 0
             if role == .requests && stack.isEmpty && byte != UInt8(ascii: "*") {
                 state = .line(type: 0) // inline command: the byte is part of the line
                 return true
@@ -158,22 +171,40 @@ public struct RESPStreamDecoder {
         case let .line(type):
             let limit = type == 0 ? Self.maximumInlineLength
                 : Self.isNumberType(type) ? Self.maximumNumberLineLength : Self.maximumSimpleLineLength
-            var j = i
-            while j < b.count && b[j] != 0x0A { j += 1 }
-            let keep = min(j - i, max(0, 64 - line.count))
-            if keep > 0 { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[i..<(i + keep)])) }
-            lineLength += j - i
+            let start = i
+            // memchr finds the LF (vectorised); most lines lie whole inside one chunk.
+            let j: Int
+            if let found = memchr(b.baseAddress! + i, 0x0A, b.count - i) {
+                j = b.baseAddress!.distance(to: UnsafeRawPointer(found))
+            } else {
+                j = b.count
+            }
+            if j > start { lineLastByte = b[j - 1] }
+            lineLength += j - start
             if lineLength > limit {
                 return fail(here, "a RESP line longer than \(limit) bytes without CRLF (type \(type == 0 ? "inline command" : describe(type)))")
             }
             guard j < b.count else {
+                // The line goes on in the next chunk: keep its start (64 bytes are all any use needs).
+                let keep = min(j - start, max(0, Self.keptLineLength - line.count))
+                if keep > 0 { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[start..<(start + keep)])) }
                 i = j
                 return true
             }
             i = j + 1 // past the LF
             cursor = sequence &+ UInt32(truncatingIfNeeded: i)
             message.lastByteNs = ts
-            return endOfLine(type: type, at: here, emit: emit)
+            let endsWithCR = lineLength > 0 && lineLastByte == 0x0D
+            let bodyLength = min(lineLength - (endsWithCR ? 1 : 0), Self.keptLineLength)
+            if line.isEmpty {
+                // The whole line is in this chunk: read it where it is.
+                return endOfLine(type: type, content: UnsafeRawBufferPointer(rebasing: b[start..<(start + bodyLength)]),
+                                 endsWithCR: endsWithCR, at: here, emit: emit)
+            }
+            let keep = min(j - start, max(0, Self.keptLineLength - line.count))
+            if keep > 0 { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[start..<(start + keep)])) }
+            let carried = Array(line.prefix(bodyLength)) // rare: a line split across chunks
+            return carried.withUnsafeBytes { endOfLine(type: type, content: $0, endsWithCR: endsWithCR, at: here, emit: emit) }
 
         case let .bulkBody(remaining, capture):
             let take = Int(min(remaining, Int64(b.count - i)))
@@ -250,16 +281,13 @@ public struct RESPStreamDecoder {
         return true
     }
 
-    private mutating func endOfLine(type: UInt8, at here: UInt32, emit: (RESPMessage) -> Void) -> Bool {
-        // Read the line in place: a slice of `line` kept its buffer shared (a retain and release
-        // per line, and a copy at the next removeAll).
-        let (endsWithCR, isQuestionMark, number) = line.withUnsafeBufferPointer { b -> (Bool, Bool, Int64?) in
-            let cr = b.last == 0x0D
-            let body = UnsafeBufferPointer(rebasing: b[0..<(cr ? b.count - 1 : b.count)])
-            return (cr, body.count == 1 && body[0] == UInt8(ascii: "?"), Self.parseInteger(body))
-        }
-        var content: ArraySlice<UInt8> { endsWithCR ? line.dropLast() : line[...] } // for messages only
-        if !endsWithCR && type != 0 && lineLength <= 64 {
+    /// A line ended. `raw` is its start without the CR (at most `keptLineLength` bytes).
+    private mutating func endOfLine(type: UInt8, content raw: UnsafeRawBufferPointer, endsWithCR: Bool, at here: UInt32,
+                                    emit: (RESPMessage) -> Void) -> Bool {
+        let isQuestionMark = raw.count == 1 && raw[0] == UInt8(ascii: "?")
+        let number = Self.isNumberType(type) ? Self.parseInteger(raw) : nil
+        var content: [UInt8] { Array(raw) } // for messages and inline commands only
+        if !endsWithCR && type != 0 {
             return fail(here, "expected CR before LF at the end of a RESP line")
         }
         if type == 0 { return inlineCommand(content, emit: emit) }
@@ -362,7 +390,7 @@ public struct RESPStreamDecoder {
         emit(message)
     }
 
-    private mutating func inlineCommand(_ content: ArraySlice<UInt8>, emit: (RESPMessage) -> Void) -> Bool {
+    private mutating func inlineCommand(_ content: [UInt8], emit: (RESPMessage) -> Void) -> Bool {
         let words = content.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 })
         if words.isEmpty {
             inMessage = false // an empty line: Redis ignores it and sends nothing
