@@ -122,14 +122,19 @@ public final class TraceAnalyzer {
     }
     private var vs: [VantageBox] = []
     private var vantageOfInterface: [Int?] = []
-    private var flows: [[ConnectionKey: Connection]] = []
+    /// Every open connection of every vantage point, in one table (a dictionary per vantage point
+    /// in an array was read through a copy of the inner dictionary on every packet).
+    private var flows: [ConnectionKey: Connection] = [:]
     private var sink: (RequestTiming) -> Void = { _ in }
     private var packetsSinceSweep = 0
 
     struct ConnectionKey: Hashable {
+        var vantage: Int
         var client: Endpoint
         var server: Endpoint
-        func hash(into hasher: inout Hasher) { hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint) }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint ^ UInt64(vantage))
+        }
     }
 
     public init(options: AnalysisOptions = AnalysisOptions()) {
@@ -187,7 +192,6 @@ public final class TraceAnalyzer {
         } else {
             index = vs.count
             vs.append(VantageBox(VantageAnalysis(name: name, interfaces: [interface])))
-            flows.append([:])
         }
         vantageOfInterface[interface] = index
         return index
@@ -220,9 +224,9 @@ public final class TraceAnalyzer {
         }
         let key: ConnectionKey
         if isServerPort(segment.destination.port) {
-            key = ConnectionKey(client: segment.source, server: segment.destination)
+            key = ConnectionKey(vantage: v, client: segment.source, server: segment.destination)
         } else if isServerPort(segment.source.port) {
-            key = ConnectionKey(client: segment.destination, server: segment.source)
+            key = ConnectionKey(vantage: v, client: segment.destination, server: segment.source)
         } else {
             box.a.otherTCPSegments += 1
             let port = min(segment.source.port, segment.destination.port)
@@ -233,12 +237,12 @@ public final class TraceAnalyzer {
         }
         let fromClient = segment.source == key.client
         let flags = segment.flags
-        var connection = flows[v][key]
+        var connection = flows[key]
         // A new SYN on a closed (or reused) 4-tuple starts a new connection.
         if let c = connection, flags.contains(.syn), !flags.contains(.ack), fromClient,
            c.closedAtNs != nil || c.toServer.nextSequence.map({ seqDistance(segment.sequence &+ 1, $0) != 0 }) ?? false {
             finish(c, vantage: v, reason: .connectionClosed)
-            flows[v][key] = nil
+            flows[key] = nil
             connection = nil
         }
         if let c = connection, c.closedAtNs != nil {
@@ -252,7 +256,7 @@ public final class TraceAnalyzer {
             if !flags.contains(.syn) && segment.payloadLength == 0 && flags.contains(.rst) { return }
             c = Connection(id: box.a.connections, client: key.client, server: key.server, now: ts)
             box.a.connections += 1
-            flows[v][key] = c
+            flows[key] = c
             if !flags.contains(.syn) {
                 // Joined mid-stream: neither direction is known to be at a message boundary.
                 c.requestsNeedBoundary = true
@@ -517,22 +521,21 @@ public final class TraceAnalyzer {
 
     /// Forgets connections closed a while ago and drops idle ones.
     private func sweep(now: Int64) {
-        for v in flows.indices {
-            for (key, c) in flows[v] {
-                if let closed = c.closedAtNs {
-                    if now - closed > 10_000_000_000 { flows[v][key] = nil }
-                } else if now - c.lastSeenNs > options.idleTimeoutNs {
-                    finish(c, vantage: v, reason: .idleTimeout)
-                    flows[v][key] = nil
-                }
+        for (key, c) in flows {
+            if let closed = c.closedAtNs {
+                if now - closed > 10_000_000_000 { flows[key] = nil }
+            } else if now - c.lastSeenNs > options.idleTimeoutNs {
+                finish(c, vantage: key.vantage, reason: .idleTimeout)
+                flows[key] = nil
             }
         }
     }
 
     private func finishAll(reason: UnpairedReason) {
-        for v in flows.indices {
-            for c in flows[v].values { finish(c, vantage: v, reason: reason) }
-            flows[v].removeAll()
+        // In order of first sight per vantage point, so that the result does not depend on hashing.
+        for (key, c) in flows.sorted(by: { ($0.key.vantage, $0.value.id) < ($1.key.vantage, $1.value.id) }) {
+            finish(c, vantage: key.vantage, reason: reason)
         }
+        flows.removeAll()
     }
 }
