@@ -57,6 +57,10 @@ public enum Lab {
     public static func up(_ options: LabOptions, progress: @escaping LabProgress = { _ in }) throws -> LabState {
         guard geteuid() == 0 else { throw LabError.notRoot }
         try validate(name: options.name)
+        return try LabLock.with(options.name, progress: progress) { try upLocked(options, progress: progress) }
+    }
+
+    private static func upLocked(_ options: LabOptions, progress: @escaping LabProgress) throws -> LabState {
         // Reasons to refuse, checked before anything is made.
         if options.setup == .vhostNet, !FileManager.default.fileExists(atPath: "/dev/vhost-net") {
             throw LabError.vhostNetUnavailable

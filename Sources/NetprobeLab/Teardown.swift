@@ -32,6 +32,10 @@ extension Lab {
     public static func down(_ name: String, progress: LabProgress = { _ in }) throws -> LabTeardown {
         guard geteuid() == 0 else { throw LabError.notRoot }
         try validate(name: name)
+        return try LabLock.with(name, progress: progress) { try downLocked(name, progress: progress) }
+    }
+
+    private static func downLocked(_ name: String, progress: LabProgress) throws -> LabTeardown {
         let paths = LabPaths(name: name)
         let state = LabStore.load(name)
         var teardown = LabTeardown(name: name)
