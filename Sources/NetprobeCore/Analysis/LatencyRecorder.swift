@@ -25,7 +25,7 @@ public struct LatencyRecorder: Sendable {
         }
         let v = max(ns, 0)
         count += 1
-        sumNs += v
+        sumNs = Self.saturatingSum(sumNs, v)
         minNs = min(minNs, v)
         maxNs = max(maxNs, v)
         var value = UInt64(v)
@@ -45,7 +45,7 @@ public struct LatencyRecorder: Sendable {
             histogram!.add(theirs)
         }
         count += other.count
-        sumNs += other.sumNs
+        sumNs = Self.saturatingSum(sumNs, other.sumNs)
         minNs = min(minNs, other.minNs)
         maxNs = max(maxNs, other.maxNs)
         clamped += other.clamped
@@ -60,4 +60,11 @@ public struct LatencyRecorder: Sendable {
     }
 
     public var meanNs: Double? { count > 0 ? Double(sumNs) / Double(count) : nil }
+
+    /// Latencies can be decades long in a damaged or hostile trace (timestamps are valid up to
+    /// 2116): their sum stops at Int64.max instead of trapping (the fuzzer found it).
+    static func saturatingSum(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : sum
+    }
 }

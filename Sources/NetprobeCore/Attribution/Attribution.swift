@@ -223,11 +223,17 @@ public enum Attribution {
             if haveClient {
                 let outerIn = multi ? row.outerIn : i.requestLast
                 let outerOut = row.innerOut + (row.responseHop ?? 0)
+                // The client's stamps come from the trace as written: arithmetic on them must not
+                // trap (a damaged record can hold any 64-bit value).
                 if let offset = r.offset,
                    let c = inputs.client[ClientKey(client: r.client, server: r.server, offset: offset)],
-                   outerIn >= c.sendNs, c.receiveNs >= outerOut {
-                    row.client = (outerIn - c.sendNs) + (c.receiveNs - outerOut)
-                    row.e2e = c.receiveNs - c.sendNs
+                   outerIn >= c.sendNs, c.receiveNs >= outerOut,
+                   case let (before, o1) = outerIn.subtractingReportingOverflow(c.sendNs), !o1,
+                   case let (after, o2) = c.receiveNs.subtractingReportingOverflow(outerOut), !o2,
+                   case let (client, o3) = before.addingReportingOverflow(after), !o3,
+                   case let (e2e, o4) = c.receiveNs.subtractingReportingOverflow(c.sendNs), !o4 {
+                    row.client = client
+                    row.e2e = e2e
                 } else {
                     if counting { notFromClient += 1 }
                     row.counted = false
@@ -235,7 +241,11 @@ public enum Attribution {
             }
             return row
         }
-        let execById = join.commandNames.map { Int64((inputs.redisUsecPerCall[$0] ?? 0) * 1000) }
+        // INFO's usec_per_call comes from the trace or a file: keep it a sane Int64 whatever it says.
+        let execById = join.commandNames.map { name -> Int64 in
+            let ns = (inputs.redisUsecPerCall[name] ?? 0) * 1000
+            return ns.isFinite ? Int64(min(max(ns, 0), Double(Int64(1) << 62))) : 0
+        }
         func exec(_ id: UInt16) -> Int64 { Int(id) < execById.count ? execById[Int(id)] : 0 }
 
         // Tap queueing: the request hop beyond plain forwarding, where the tap's qdisc shows a
@@ -347,12 +357,12 @@ public enum Attribution {
                     let other = long[j]
                     if other.row != k {
                         let overlap = min(other.end, start) - max(other.start, arrival)
-                        if overlap > 0 { wait += overlap }
+                        if overlap > 0 { wait = LatencyRecorder.saturatingSum(wait, overlap) }
                     }
                     j += 1
                 }
             }
-            return min(row.inner, e + min(wait, max(0, start - arrival)))
+            return min(row.inner, LatencyRecorder.saturatingSum(e, min(wait, max(0, start - arrival))))
         }
 
         // Groups: the typical request (middle half of end-to-end times) and the tail (slowest 1 %),
@@ -363,13 +373,14 @@ public enum Attribution {
                     Int64(h.lowestEquivalentForValue(q(99))))
         }
         struct Group {
+            // Sums in Double: exact enough for means, and no overflow on decades-long times.
             var count = 0
-            var e2e: Int64 = 0
-            var sums = [Int64](repeating: 0, count: SegmentName.allCases.count)
+            var e2e: Double = 0
+            var sums = [Double](repeating: 0, count: SegmentName.allCases.count)
             mutating func add(_ e2e: Int64, _ values: [Int64]) {
                 count += 1
-                self.e2e += e2e
-                for s in values.indices { sums[s] += values[s] }
+                self.e2e += Double(e2e)
+                for s in values.indices { sums[s] += Double(values[s]) }
             }
         }
         var typicalGroup = Group(), tailGroup = Group()
@@ -386,7 +397,7 @@ public enum Attribution {
             let tap = queued(at: row.outerIn) ? max(0, (row.requestHop ?? 0) - forwarding) : 0
             var values = [Int64](repeating: 0, count: SegmentName.allCases.count)
             values[SegmentName.client.index] = row.client ?? 0
-            values[SegmentName.bridge.index] = (row.requestHop ?? 0) - tap + (row.responseHop ?? 0)
+            values[SegmentName.bridge.index] = LatencyRecorder.saturatingSum((row.requestHop ?? 0) - tap, row.responseHop ?? 0)
             values[SegmentName.tap.index] = tap
             values[SegmentName.guestStack.index] = row.inner - redis
             values[SegmentName.redis.index] = redis
@@ -398,10 +409,10 @@ public enum Attribution {
         }
         func shares(_ group: Group) -> (e2eMean: Double?, shares: [SegmentName: Double]) {
             guard group.count > 0 else { return (nil, [:]) }
-            let e2e = Double(group.e2e) / Double(group.count)
+            let e2e = group.e2e / Double(group.count)
             var out: [SegmentName: Double] = [:]
             for s in SegmentName.allCases where s != .client || haveClient {
-                out[s] = e2e > 0 ? Double(group.sums[s.index]) / Double(group.count) / e2e : 0
+                out[s] = e2e > 0 ? group.sums[s.index] / Double(group.count) / e2e : 0
             }
             return (e2e, out)
         }

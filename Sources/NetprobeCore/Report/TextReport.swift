@@ -125,6 +125,8 @@ public enum TextReport {
     /// Fixed-point formatting without Foundation.
     public static func fmt(_ v: Double, _ digits: Int) -> String {
         guard v.isFinite else { return "\(v)" }
+        // Beyond 2^53 fixed point means nothing (and Int64 cannot hold 1e300): print the plain value.
+        guard abs(v) < 9.0e15 else { return "\(v)" }
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
         let scaled = (abs(v) * scale).rounded()
