@@ -51,6 +51,9 @@ let package = Package(
 
         // swift run -c release netprobe-bench: reading and analysis speed against I/O and tcpdump.
         .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore"], path: "Benchmarks/TraceBenchmark"),
+        // swift run -c release netprobe-capture-bench: Redis throughput with and without `netprobe capture`
+        // (immediate and block delivery), alternating in one run on a lab; needs root and the netprobe binary.
+        .executableTarget(name: "netprobe-capture-bench", dependencies: ["NetprobeCore"], path: "Benchmarks/CaptureBenchmark"),
 
         .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
         .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"], exclude: ["golden"]),
