@@ -2,21 +2,21 @@
 //
 //   swift build -c release --product netprobe
 //   sudo swift run -c release netprobe-capture-bench [--setup host|bridge] [--rounds N] [--requests N]
-//        [--clients N] [--name LAB] [--netprobe PATH] [--keep-lab]
+//        [--clients N] [--name LAB] [--netprobe PATH] [--pin together|split|none] [--tcpdump] [--keep-lab]
 //
 // Brings up a lab (`netprobe lab up --setup S --name capbench`, namespace np-capbench), then, in one
 // invocation, alternates redis-benchmark runs (inside the namespace, `-c 10 -t set,get --csv`)
 // without a capture and with `netprobe capture` on the lab's vantage interfaces (host: lo in the
-// namespace; bridge: virbr0 + vnet0), once with --immediate-mode and once with --no-immediate-mode
-// (block delivery), in A B A B order: each round is
-//   without, immediate, without, block      (odd rounds)
-//   without, block, without, immediate      (even rounds: neither mode always comes first)
-// and each capture run is compared with the run without capture just before it.
-// Per mode it reports the median throughput with and without, their ratio, the kernel drops
-// (pcap_stats ps_drop, as `netprobe capture` prints them) and the CPU time of the capture process
-// (rusage from wait4: user + system, over the capture's whole life). The load average is printed
-// before and after (the machine may be shared). The lab is always taken down: on success, on error
-// and on SIGINT/SIGTERM/SIGHUP. Exit status 1 when any capture dropped packets or failed.
+// namespace; bridge: virbr0 + vnet0), with --immediate-mode and with --no-immediate-mode (block
+// delivery), and with --tcpdump also one tcpdump per interface as a reference, in A B A B order:
+//   round 1: without, immediate, without, block
+//   round 2: without, block, without, immediate      (the order of the modes rotates)
+// Each capture run is compared with the run without capture just before it. Per mode it reports
+// the median throughput with and without, their ratio, the kernel drops (pcap_stats ps_drop, as
+// `netprobe capture` prints them) and the CPU time of the capture process (rusage from wait4:
+// user + system over the capture's whole life). The load average is printed before and after (the
+// machine may be shared). The lab is always taken down: on success, on error and on
+// SIGINT/SIGTERM/SIGHUP. Exit status 1 when any capture dropped packets or failed.
 import Foundation
 import NetprobeCore
 
@@ -26,6 +26,7 @@ struct Options {
     var setup = "host"
     var rounds = 6
     var requests: Int?
+    var tcpdump = false
     var clients = 10
     var name = "capbench"
     var netprobe: String?
@@ -39,7 +40,7 @@ struct Options {
 func usage() -> Never {
     FileHandle.standardError.write(Data("""
         usage: netprobe-capture-bench [--setup host|bridge] [--rounds N] [--requests N] [--clients N]
-                                      [--name LAB] [--netprobe PATH] [--keep-lab] [--pin together|split|none]
+                                      [--name LAB] [--netprobe PATH] [--keep-lab] [--pin together|split|none] [--tcpdump]
           --setup     lab setup: host (Redis on loopback in the namespace) or bridge (TCG guest
                       behind virbr0 + vnet0); default host
           --rounds    rounds of (without, immediate, without, block); default 6
@@ -48,6 +49,8 @@ func usage() -> Never {
           --name      lab name (namespace np-NAME); default capbench
           --netprobe  the netprobe binary; default: the one next to this benchmark
           --keep-lab  leave the lab up at the end (it is still removed on failure or a signal)
+          --tcpdump   also run tcpdump (one per vantage point, same snap length, buffer, filter and
+                      stamps) as a reference for what the kernel's packet capture costs by itself
           --pin       together: the lab's Redis (or QEMU) and redis-benchmark both on CPU 0;
                       split: Redis/QEMU on CPU 0, redis-benchmark on CPU 1; none: no pinning.
                       netprobe capture is never pinned. Default: together for host (measured on 2
@@ -81,6 +84,7 @@ func parseOptions() -> Options {
         case "--name": o.name = value(a)
         case "--netprobe": o.netprobe = value(a)
         case "--keep-lab": o.keepLab = true
+        case "--tcpdump": o.tcpdump = true
         case "--pin":
             o.pin = value(a)
             guard ["together", "split", "none"].contains(o.pin!) else { FileHandle.standardError.write(Data("--pin is together, split or none\n".utf8)); usage() }
@@ -215,8 +219,10 @@ func median(_ xs: [Double]) -> Double {
 
 // MARK: the benchmark
 
-enum Mode: String, CaseIterable { case immediate, block
-    var flag: String { self == .immediate ? "--immediate-mode" : "--no-immediate-mode" }
+/// How the capture runs: netprobe capture with per-packet or block delivery, or (a reference for
+/// what the kernel's packet capture costs by itself) tcpdump with its defaults (block delivery).
+enum Mode: String, CaseIterable { case immediate, block, tcpdump
+    var flag: String? { [.immediate: "--immediate-mode", .block: "--no-immediate-mode"][self] }
 }
 
 struct Run {
@@ -235,12 +241,14 @@ final class Bench {
     let o: Options
     let netprobe: String
     let requests: Int
+    let modes: [Mode]
     var lab: LabState?
     let scratch: String
 
     init(_ o: Options) throws {
         self.o = o
         requests = o.requests ?? (o.setup == "host" ? 100_000 : 20_000)
+        modes = o.tcpdump ? [.immediate, .block, .tcpdump] : [.immediate, .block]
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         netprobe = o.netprobe ?? URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("netprobe").path
         guard FileManager.default.isExecutableFile(atPath: netprobe) else {
@@ -316,54 +324,85 @@ final class Bench {
         return Double(2 * n) / seconds
     }
 
-    /// The same load with `netprobe capture` running on every vantage point of the lab.
+    /// The same load with `netprobe capture` running on every vantage point of the lab (or, for
+    /// the tcpdump reference, one tcpdump per vantage point with the same snap length, buffer,
+    /// filter and nanosecond stamps).
     func withCapture(_ mode: Mode, round: Int) throws -> Run {
         guard let lab else { throw BenchError("no lab") }
-        let file = "\(scratch)/\(mode.rawValue)-\(round).pcapng"
-        let log = "\(scratch)/\(mode.rawValue)-\(round).log"
-        defer { unlink(file); unlink(log) }
-        var argv = [netprobe, "capture", "--quiet", mode.flag, "--netns", lab.namespace, "-w", file]
-        for v in lab.vantages { argv += ["-i", v.interface] }
-        let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw BenchError("cannot create \(log)") }
-        let capture: Child
-        do { capture = try Child(argv, stdout: fd, stderr: fd) } catch { close(fd); throw error }
-        close(fd)
+        var commands: [(argv: [String], file: String, log: String)] = []
+        if mode == .tcpdump {
+            let port = lab.redisAddress.split(separator: ":").last.map(String.init) ?? "6379"
+            for v in lab.vantages {
+                let base = "\(scratch)/tcpdump-\(round)-\(v.interface)"
+                commands.append((["ip", "netns", "exec", v.namespace, "tcpdump", "-i", v.interface, "-s", "2048", "-B", "65536",
+                                  "--time-stamp-precision", "nano", "-w", base + ".pcap", "tcp port \(port)"], base + ".pcap", base + ".log"))
+            }
+        } else {
+            let base = "\(scratch)/\(mode.rawValue)-\(round)"
+            var argv = [netprobe, "capture", "--quiet", mode.flag!, "--netns", lab.namespace, "-w", base + ".pcapng"]
+            for v in lab.vantages { argv += ["-i", v.interface] }
+            commands.append((argv, base + ".pcapng", base + ".log"))
+        }
+        defer { for c in commands { unlink(c.file); unlink(c.log) } }
+        var children: [Child] = []
         var result: Double?
         var failure: Error?
         do {
-            // The file appears once every handle is open and filtering (netprobe opens the
-            // handles before it creates the file); give its startup (INFO, netlink) a moment.
+            for c in commands {
+                let fd = open(c.log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+                guard fd >= 0 else { throw BenchError("cannot create \(c.log)") }
+                defer { close(fd) }
+                children.append(try Child(c.argv, stdout: fd, stderr: fd))
+            }
+            // The file appears once the handles are open and filtering (netprobe and tcpdump
+            // open them before they create the file); give the startup (INFO, netlink) a moment.
             let deadline = Date().addingTimeInterval(30)
-            while !FileManager.default.fileExists(atPath: file) {
-                guard capture.isRunning else { throw BenchError("netprobe capture exited (\(capture.status!)) before capturing") }
-                if let sig = Signals.pending() { throw Interrupted(signal: sig) }
-                guard Date() < deadline else { throw BenchError("netprobe capture did not start within 30 s") }
-                usleep(10_000)
+            for (c, child) in zip(commands, children) {
+                while !FileManager.default.fileExists(atPath: c.file) {
+                    guard child.isRunning else { throw BenchError("\(c.argv.joined(separator: " ")) exited (\(child.status!)) before capturing") }
+                    if let sig = Signals.pending() { throw Interrupted(signal: sig) }
+                    guard Date() < deadline else { throw BenchError("\(c.argv.joined(separator: " ")) did not start within 30 s") }
+                    usleep(10_000)
+                }
             }
             usleep(300_000)
             result = try redisBenchmark(requests)
         } catch { failure = error }
-        // Stop the capture as a user would (Ctrl-C) and collect its report.
-        kill(capture.pid, SIGINT)
-        try capture.wait(timeout: 60, passSignals: false)
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        // Stop the captures as a user would (Ctrl-C) and collect their reports.
+        for child in children { kill(child.pid, SIGINT) }
+        for child in children { try child.wait(timeout: 60, passSignals: false) }
+        let texts = commands.map { (try? String(contentsOfFile: $0.log, encoding: .utf8)) ?? "" }
         if let failure { throw failure }
-        guard capture.status == 0 else { throw BenchError("netprobe capture failed (\(capture.status!)):\n\(text)") }
         var r = Run(round: round, mode: mode, requestsPerSecond: result!)
-        r.captureCPU = capture.cpuSeconds
-        r.captureWall = capture.wallSeconds
-        // "  lo (host): 400012 packets written, 400012 received by filter, 0 dropped by kernel"
-        var vantagesSeen = 0
-        for line in text.split(separator: "\n") where line.contains(" packets written, ") {
-            let numbers = line.split(whereSeparator: { $0 == " " || $0 == "," }).compactMap { UInt64($0) }
-            guard numbers.count >= 3 else { continue }
-            r.written += numbers[0]; r.received += numbers[1]; r.drops += numbers[2]
-            vantagesSeen += 1
-        }
-        guard vantagesSeen == lab.vantages.count else { throw BenchError("could not read the drop counts of netprobe capture:\n\(text)") }
-        if text.contains("never reached the file") || text.contains("ended early") {
-            throw BenchError("netprobe capture lost packets on the way to the file:\n\(text)")
+        for (i, child) in children.enumerated() {
+            let text = texts[i]
+            guard child.status == 0 else { throw BenchError("\(commands[i].argv.joined(separator: " ")) failed (\(child.status!)):\n\(text)") }
+            r.captureCPU += child.cpuSeconds
+            r.captureWall = max(r.captureWall, child.wallSeconds)
+            if mode == .tcpdump {
+                // "400170 packets captured" / "400170 packets received by filter" / "0 packets dropped by kernel"
+                func count(_ what: String) -> UInt64? {
+                    text.split(separator: "\n").first { $0.hasSuffix(what) }.flatMap { UInt64($0.split(separator: " ")[0]) }
+                }
+                guard let captured = count("packets captured"), let received = count("packets received by filter"),
+                      let dropped = count("packets dropped by kernel") else {
+                    throw BenchError("could not read tcpdump's counts:\n\(text)")
+                }
+                r.written += captured; r.received += received; r.drops += dropped
+                continue
+            }
+            // "  lo (host): 400012 packets written, 400012 received by filter, 0 dropped by kernel"
+            var vantagesSeen = 0
+            for line in text.split(separator: "\n") where line.contains(" packets written, ") {
+                let numbers = line.split(whereSeparator: { $0 == " " || $0 == "," }).compactMap { UInt64($0) }
+                guard numbers.count >= 3 else { continue }
+                r.written += numbers[0]; r.received += numbers[1]; r.drops += numbers[2]
+                vantagesSeen += 1
+            }
+            guard vantagesSeen == lab.vantages.count else { throw BenchError("could not read the drop counts of netprobe capture:\n\(text)") }
+            if text.contains("never reached the file") || text.contains("ended early") {
+                throw BenchError("netprobe capture lost packets on the way to the file:\n\(text)")
+            }
         }
         return r
     }
@@ -373,7 +412,7 @@ final class Bench {
         var runs: [Run] = []
         func f(_ x: Double) -> String { String(format: "%.0f", x) }
         out("netprobe-capture-bench: setup \(lab.setup), Redis \(lab.redisAddress) in \(lab.namespace), capture on \(lab.vantages.map(\.interface).joined(separator: " + "))")
-        out("  load: ip netns exec \(lab.namespace) redis-benchmark -c \(o.clients) -n \(requests) -t set,get --csv; \(o.rounds) rounds of without/immediate/without/block (order of the modes alternates)")
+        out("  load: ip netns exec \(lab.namespace) redis-benchmark -c \(o.clients) -n \(requests) -t set,get --csv; \(o.rounds) rounds of \(modes.map { "without/\($0.rawValue)" }.joined(separator: "/")) (the order of the modes rotates)")
         let server = lab.processes.map(\.what).joined(separator: ", ")
         out("  \(ProcessInfo.processInfo.activeProcessorCount) CPUs; " + [
             "together": "\(server) and redis-benchmark pinned to CPU 0 (--pin together), netprobe capture not pinned",
@@ -386,7 +425,8 @@ final class Bench {
         // Warm-up (not counted): the guest's translated code, Redis's memory, the page cache.
         _ = try redisBenchmark(max(requests / 4, 1000))
         for round in 1...o.rounds {
-            let order: [Mode] = round % 2 == 1 ? [.immediate, .block] : [.block, .immediate]
+            // Rotate the modes, so that none always comes first.
+            let order = (0..<modes.count).map { modes[($0 + round - 1) % modes.count] }
             for mode in order {
                 let base = Run(round: round, mode: nil, pairedWith: mode, requestsPerSecond: try redisBenchmark(requests))
                 out(pad("\(round)", 6) + pad("without", 11) + lpad(f(base.requestsPerSecond), 10))
@@ -406,7 +446,7 @@ final class Bench {
         out("")
         out(pad("MODE", 11) + lpad("WITHOUT req/s", 14) + lpad("WITH req/s", 12) + lpad("RATIO", 8) + lpad("PAIRED", 8) + lpad("PAIRS >=0.97", 14)
               + lpad("DROPS", 7) + lpad("CAPTURE CPU s", 15) + lpad("CPU %", 7))
-        for mode in Mode.allCases {
+        for mode in modes {
             let with = runs.filter { $0.mode == mode }
             let without = runs.filter { $0.mode == nil && $0.pairedWith == mode }
             let pairs = zip(without, with).map { $1.requestsPerSecond / $0.requestsPerSecond }
