@@ -101,6 +101,11 @@ func parseOptions() -> Options {
 /// looked for with sigpending between steps.
 enum Signals {
     static func block() {
+        // A shell without job control starts background jobs with SIGINT ignored, and an ignored
+        // signal never becomes pending: restore the default (harmless while blocked). SIGHUP
+        // stays ignored under nohup.
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
         var set = sigset_t()
         sigemptyset(&set)
         for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
