@@ -33,7 +33,7 @@ struct Options {
     var keepLab = false
     /// Where the lab's Redis (or QEMU) and redis-benchmark run: together on CPU 0, split over CPUs
     /// 0 and 1, or wherever the scheduler likes. The capture is never pinned. Default: together for
-    /// host, split for bridge (see usage()).
+    /// host, none for bridge (see usage()).
     var pin: String?
 }
 
@@ -56,7 +56,8 @@ func usage() -> Never {
                       netprobe capture is never pinned. Default: together for host (measured on 2
                       CPUs: 66k req/s steady, against 25-35k split, where every loopback round trip
                       crosses CPUs, and 52-66k unpinned, as the scheduler moves them: too noisy for
-                      a 3 % effect), split for bridge (QEMU's vCPU thread needs a CPU of its own).
+                      a 3 % effect), none for bridge (QEMU's vCPU and I/O threads pinned to one
+                      CPU swung between 4k and 14k req/s; unpinned they held 13.4-14.4k).
 
         """.utf8))
     exit(2)
@@ -286,7 +287,7 @@ final class Bench {
     /// together, split or none (none when there is no taskset, split needs 2 CPUs).
     var pin: String {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") else { return "none" }
-        let p = o.pin ?? (o.setup == "host" ? "together" : "split")
+        let p = o.pin ?? (o.setup == "host" ? "together" : "none")
         return p == "split" && ProcessInfo.processInfo.activeProcessorCount < 2 ? "together" : p
     }
 

@@ -301,9 +301,7 @@ public final class CaptureSession {
         while n < limit {
             switch s.capture.next() {
             case let .packet(ts, data, original):
-                try writer.append { e, out in
-                    e.appendEnhancedPacket(to: &out, interface: s.index, ticks: UInt64(max(ts, 0)), data: data, originalLength: original)
-                }
+                try writer.appendEnhancedPacket(interface: s.index, ticks: UInt64(max(ts, 0)), data: data, originalLength: original)
                 s.written += 1
                 n += 1
             case .none:

@@ -44,3 +44,26 @@ struct DeliveryModeTests {
         #expect(vantage.unpairedRequests == 0)
     }
 }
+
+@Suite("pcapng writer: the per-packet path")
+struct WriterFastPathTests {
+    @Test("appendEnhancedPacket writes the encoder's bytes, for every padding", arguments: 0...9)
+    func sameBytes(length: Int) throws {
+        let path = tempPath(".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let packet = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 1) }
+        let ticks: UInt64 = 1_764_000_000_123_456_789
+        let writer = try PcapngFileWriter(path: path)
+        try packet.withUnsafeBytes { try writer.appendEnhancedPacket(interface: 3, ticks: ticks, data: $0, originalLength: length + 100) }
+        try packet.withUnsafeBytes { try writer.appendEnhancedPacket(interface: 0, ticks: 7, data: $0, originalLength: length) }
+        try writer.close()
+        var expected: [UInt8] = []
+        packet.withUnsafeBytes {
+            PcapngEncoder().appendEnhancedPacket(to: &expected, interface: 3, ticks: ticks, data: $0, originalLength: length + 100)
+            PcapngEncoder().appendEnhancedPacket(to: &expected, interface: 0, ticks: 7, data: $0, originalLength: length)
+        }
+        let written = try #require(FileManager.default.contents(atPath: path))
+        #expect([UInt8](written) == expected)
+        #expect(writer.size == Int64(expected.count))
+    }
+}
