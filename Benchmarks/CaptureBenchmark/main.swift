@@ -316,7 +316,13 @@ final class Bench {
         let parts = lab.redisAddress.split(separator: ":")
         let argv = ["ip", "netns", "exec", lab.namespace] + clientPin + ["redis-benchmark", "-h", String(parts[0]), "-p", String(parts.last!),
                     "-c", "\(o.clients)", "-n", "\(n)", "-t", "set,get", "--csv"]
-        let (status, out) = try run(argv)
+        // A guest can stop answering (seen once under TCG: the guest went idle with 10 requests
+        // unanswered and redis-benchmark waited for ever): give up after 120 s.
+        let started = Date()
+        let (status, out) = try run(argv, timeout: 120)
+        if status == 128 + SIGKILL && Date().timeIntervalSince(started) >= 120 {
+            throw BenchError("redis-benchmark did not finish within 120 s: the lab's Redis (\(lab.redisAddress)) stopped answering")
+        }
         guard status == 0 else { throw BenchError("\(argv.joined(separator: " ")) failed (\(status)):\n\(out)") }
         // --csv: "test","rps",...  then  "SET","98814.23",...  "GET","99502.49",...
         var seconds = 0.0, tests = 0
