@@ -54,6 +54,9 @@ let package = Package(
 
         // swift run -c release netprobe-bench: report's speed against a bare libpcap loop, and its peak memory.
         .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore", "CPcap"], path: "Benchmarks/TraceBenchmark"),
+        // swift run -c release netprobe-capture-bench: Redis throughput with and without `netprobe capture`
+        // (immediate and block delivery), alternating in one run on a lab; needs root and the netprobe binary.
+        .executableTarget(name: "netprobe-capture-bench", dependencies: ["NetprobeCore"], path: "Benchmarks/CaptureBenchmark"),
 
         .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
         .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"], exclude: ["golden"]),

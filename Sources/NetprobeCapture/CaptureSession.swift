@@ -48,6 +48,9 @@ public struct CaptureSummary: Sendable {
         public var received: UInt64?
         public var dropped: UInt64?
         public var ended: String?
+        /// How many times `received` counts each packet (2 on loopback when the kernel could not
+        /// be told to leave out the outgoing copies; see `LiveCapture.receivedCopiesPerPacket`).
+        public var receivedCopiesPerPacket: UInt64 = 1
     }
     public var output: String
     public var bytes: Int64
@@ -215,7 +218,8 @@ public final class CaptureSession {
                 } catch { failure = error }
             }
             summaries.append(.init(interface: s.vantage.interface, role: s.vantage.role, written: s.written,
-                                   received: stats?.received, dropped: stats?.dropped, ended: s.ended))
+                                   received: stats?.received, dropped: stats?.dropped, ended: s.ended,
+                                   receivedCopiesPerPacket: s.capture.receivedCopiesPerPacket))
         }
         if failure == nil {
             // Redis's INFO after: the capture no longer reads, so these requests are not in it.
@@ -297,9 +301,7 @@ public final class CaptureSession {
         while n < limit {
             switch s.capture.next() {
             case let .packet(ts, data, original):
-                try writer.append { e, out in
-                    e.appendEnhancedPacket(to: &out, interface: s.index, ticks: UInt64(max(ts, 0)), data: data, originalLength: original)
-                }
+                try writer.appendEnhancedPacket(interface: s.index, ticks: UInt64(max(ts, 0)), data: data, originalLength: original)
                 s.written += 1
                 n += 1
             case .none:

@@ -40,6 +40,25 @@ public final class PcapngFileWriter {
         if buffer.count >= flushThreshold { try flush() }
     }
 
+    /// Adds one Enhanced Packet Block without options: the capture's per-packet path. The bytes
+    /// are those of `PcapngEncoder.appendEnhancedPacket` (host byte order, as the section header
+    /// this writer's users write), built with three copies instead of a dozen appends: the block
+    /// header, the packet, the padding and trailing length.
+    public func appendEnhancedPacket(interface: UInt32, ticks: UInt64, data: UnsafeRawBufferPointer, originalLength: Int) throws {
+        if let failure { throw failure }
+        let padded = (data.count + 3) & ~3
+        let total = UInt32(32 + padded) // type, length, interface, 2 x stamp, lengths, data, length
+        let header: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
+            6, total, interface, UInt32(truncatingIfNeeded: ticks >> 32), UInt32(truncatingIfNeeded: ticks),
+            UInt32(data.count), UInt32(truncatingIfNeeded: originalLength))
+        let trailer: (UInt32, UInt32) = (0, total) // up to 3 bytes of padding, then the length
+        withUnsafeBytes(of: header) { buffer.append(contentsOf: $0) }
+        buffer.append(contentsOf: data)
+        withUnsafeBytes(of: trailer) { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[(4 - (padded - data.count))...])) }
+        boundaries.append(buffer.count)
+        if buffer.count >= flushThreshold { try flush() }
+    }
+
     /// Writes the buffered blocks.
     public func flush() throws {
         if let failure { throw failure }
