@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,9 +43,12 @@ int CNetprobe_setns_fd(int fd) {
     return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
 }
 
-static volatile sig_atomic_t stop_signal = 0;
+/* Set by the handler on whichever thread takes the signal (the main thread, parked in Dispatch),
+ * read by the capture loop on another thread: volatile sig_atomic_t only covers a handler on the
+ * same thread, so this is a lock-free atomic (async-signal-safe). ThreadSanitizer found the race. */
+static atomic_int stop_signal = 0;
 
-static void on_stop_signal(int sig) { stop_signal = sig; }
+static void on_stop_signal(int sig) { atomic_store(&stop_signal, sig); }
 
 void CNetprobe_install_stop_signals(void) {
     struct sigaction sa;
@@ -57,9 +61,9 @@ void CNetprobe_install_stop_signals(void) {
     sigaction(SIGHUP, &sa, NULL);
 }
 
-int CNetprobe_stop_signal(void) { return stop_signal; }
+int CNetprobe_stop_signal(void) { return atomic_load(&stop_signal); }
 
-void CNetprobe_reset_stop_signal(void) { stop_signal = 0; }
+void CNetprobe_reset_stop_signal(void) { atomic_store(&stop_signal, 0); }
 
 const char *CNetprobe_qdisc_kind(struct rtnl_qdisc *qdisc) {
     const char *kind = rtnl_tc_get_kind(TC_CAST(qdisc));

@@ -91,6 +91,9 @@ final class NetlinkSampler: @unchecked Sendable {
         lock.unlock()
         if wasRunning, thread != nil {
             finished.wait()
+            // The thread's block holds self and self holds the thread: break the cycle, or the
+            // sampler and its netlink sockets and caches are never freed (found by LeakSanitizer).
+            thread = nil
             sampleOnce()
         }
         return take()

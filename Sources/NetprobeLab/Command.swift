@@ -141,6 +141,10 @@ final class RunningCommand {
         let deadline = Date().addingTimeInterval(max(0, timeout))
         while true {
             if exited.wait(timeout: .now() + 0.05) == .success {
+                // Returns at once (Process already saw the exit) and drops the run loop source
+                // that Process and its context retain from each other: without it, every
+                // Process is leaked (found by LeakSanitizer).
+                process.waitUntilExit()
                 hasExited = true
                 return true
             }

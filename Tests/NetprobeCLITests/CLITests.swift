@@ -31,13 +31,19 @@ struct CLI {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = arguments
         p.currentDirectoryURL = packageRoot
-        let out = Pipe(), err = Pipe()
+        // stderr goes to a file, not a second pipe: reading one pipe to its end while the child
+        // fills the other (64 KiB, e.g. a sanitizer report) would block both forever.
+        let out = Pipe(), errPath = NSTemporaryDirectory() + "netprobe-cli-\(UUID().uuidString).stderr"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        try? err.close()
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        let e = FileManager.default.contents(atPath: errPath) ?? Data()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 

@@ -9,13 +9,20 @@ func sh(_ args: [String], allowFailure: Bool = false) throws -> (Int32, String) 
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = args
-    let out = Pipe(), err = Pipe()
+    // stderr goes to a file, not a second pipe: reading one pipe to its end while the child fills
+    // the other (64 KiB, e.g. a sanitizer report) would block both forever.
+    let out = Pipe(), errPath = tempPath(".stderr")
+    guard FileManager.default.createFile(atPath: errPath, contents: nil), let err = FileHandle(forWritingAtPath: errPath) else {
+        throw CaptureError("cannot create \(errPath)")
+    }
+    defer { try? FileManager.default.removeItem(atPath: errPath) }
     p.standardOutput = out
     p.standardError = err
     try p.run()
+    try? err.close()
     let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
+    let errors = FileManager.default.contents(atPath: errPath) ?? Data()
     let text = String(decoding: data, as: UTF8.self)
     if p.terminationStatus != 0 && !allowFailure {
         throw CaptureError("\(args.joined(separator: " ")) failed (\(p.terminationStatus)): \(String(decoding: errors, as: UTF8.self))")
