@@ -1,3 +1,4 @@
+import FuzzSupport
 import NetprobeCore
 
 /// libFuzzer entry: the first byte picks the role and a chunk size; the rest is a RESP stream fed
@@ -26,16 +27,25 @@ public func fuzzRESP(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     return 0
 }
 
-// SwiftPM links an executable's entry point as FuzzRESP_main; hand control to libFuzzer's driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
+/// Seeds: a few hand-written streams of every RESP type, and the request and reply streams of the
+/// first Redis segments of each trace (whole, and with small chunks and missing runs).
+func respSeeds(_ traces: String) throws -> [Seed] {
+    var seeds = [
+        Seed("requests", [0x00] + Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\nPING\r\n".utf8)),
+        Seed("replies", [0x01] + Array("+OK\r\n$5\r\nhello\r\n*2\r\n:1\r\n%1\r\n+a\r\n+b\r\n>2\r\n+m\r\n+x\r\n$?\r\n;3\r\nabc\r\n;0\r\n".utf8)),
+        Seed("replies-resp3", [0x01] + Array("_\r\n#t\r\n,1.5\r\n(123\r\n!3\r\nerr\r\n=7\r\ntxt:abc\r\n~1\r\n:2\r\n|1\r\n+k\r\n+v\r\n+x\r\n-ERR no\r\n*-1\r\n$-1\r\n".utf8)),
+    ]
+    for (name, path) in try traceFiles(traces, suffix: ".pcap") + traceFiles(traces, suffix: ".pcapng") {
+        let streams = try respStreams(path, count: 60)
+        seeds.append(Seed("\(name)-requests", [0x00] + streams.requests))
+        seeds.append(Seed("\(name)-replies", [0x01] + streams.replies))
+        seeds.append(Seed("\(name)-requests-chunked-missing", [0x86] + streams.requests))
+        seeds.append(Seed("\(name)-replies-chunked-missing", [0x87] + streams.replies))
+    }
+    return seeds
+}
 
 @_cdecl("FuzzRESP_main")
-public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var vector = argv
-    return LLVMFuzzerRunDriver(&count, &vector) { data, size in fuzzRESP(data, size) }
+public func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    fuzzerMain(argc, argv, seeds: respSeeds) { fuzzRESP($0, $1) }
 }
