@@ -21,5 +21,8 @@ let package = Package(
         .executableTarget(name: "FuzzRESP", dependencies: [core, "FuzzSupport"]),
         // Whole traces through the reader and TraceAnalyzer (decode, reassembly, RESP, pairing).
         .executableTarget(name: "FuzzTrace", dependencies: [core, "FuzzSupport"]),
+        // Everything `netprobe report` does after reading: netprobe's custom blocks, the join,
+        // attribution, the verdict, text / JSON / HTML.
+        .executableTarget(name: "FuzzReport", dependencies: [core, "FuzzSupport"]),
     ]
 )

@@ -125,13 +125,14 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         var k = step
         while k < sorted.count {
             let a = sorted[k - step], b = sorted[k]
-            let dt = Double(b.timeNs - a.timeNs) / 1e9
+            // Counters and times come from the trace's blocks as written: no trapping arithmetic.
+            let dt = (Double(b.timeNs) - Double(a.timeNs)) / 1e9
             if dt > 0, let la = a.link, let lb = b.link {
                 func rate(_ x: UInt64, _ y: UInt64) -> Double { y >= x ? Double(y - x) / dt : 0 }
                 points.append(SeriesPoint(
-                    t: Double(b.timeNs - start) / 1e9, rxPacketsPerSecond: rate(la.rxPackets, lb.rxPackets),
+                    t: (Double(b.timeNs) - Double(start)) / 1e9, rxPacketsPerSecond: rate(la.rxPackets, lb.rxPackets),
                     txPacketsPerSecond: rate(la.txPackets, lb.txPackets),
-                    droppedPerSecond: rate(la.rxDropped + la.txDropped + (a.qdisc?.drops ?? 0), lb.rxDropped + lb.txDropped + (b.qdisc?.drops ?? 0)),
+                    droppedPerSecond: rate(la.rxDropped &+ la.txDropped &+ (a.qdisc?.drops ?? 0), lb.rxDropped &+ lb.txDropped &+ (b.qdisc?.drops ?? 0)),
                     backlogBytes: b.qdisc?.backlog, qlen: b.qdisc?.qlen))
             }
             k += step
@@ -146,7 +147,7 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         let qdiscs = sorted.compactMap(\.qdisc)
         let qa = first.qdisc, qb = last.qdisc
         return InterfaceCounters(
-            interface: name, samples: sorted.count, seconds: Double(last.timeNs - first.timeNs) / 1e9,
+            interface: name, samples: sorted.count, seconds: (Double(last.timeNs) - Double(first.timeNs)) / 1e9,
             rxPackets: d(a.rxPackets, b.rxPackets), txPackets: d(a.txPackets, b.txPackets),
             rxDropped: d(a.rxDropped, b.rxDropped), txDropped: d(a.txDropped, b.txDropped),
             rxErrors: d(a.rxErrors, b.rxErrors), txErrors: d(a.txErrors, b.txErrors),

@@ -4,7 +4,13 @@ public enum ReportBuilder {
     /// later in the file is recorded in the report (`trace.error`) after everything before it.
     public static func build(path: String, options: AnalysisOptions = AnalysisOptions(), redisInfo: String? = nil,
                              onRequest: @escaping (RequestTiming) -> Void = { _ in }) throws -> (Report, TraceAnalysis) {
-        let reader = try TraceReader(path: path)
+        try build(reader: TraceReader(path: path), options: options, redisInfo: redisInfo, onRequest: onRequest)
+    }
+
+    /// The same for an opened reader (a trace in memory: `TraceReader(bytes:)`).
+    public static func build(reader: TraceReader, options: AnalysisOptions = AnalysisOptions(), redisInfo: String? = nil,
+                             onRequest: @escaping (RequestTiming) -> Void = { _ in }) -> (Report, TraceAnalysis) {
+        let path = reader.path
         let join = RequestJoin()
         let analysis = TraceAnalyzer(options: options).analyze(reader) { t in
             join.add(t)

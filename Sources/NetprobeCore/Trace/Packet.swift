@@ -79,7 +79,9 @@ public struct TraceInterface: Sendable, Codable, Equatable {
     /// Packets the capture lost for this interface, when known: isb_ifdrop + isb_osdrop.
     public var dropped: UInt64? {
         if interfaceDropped == nil && osDropped == nil { return nil }
-        return (interfaceDropped ?? 0) + (osDropped ?? 0)
+        // A damaged ISB can hold any 64-bit counts: the sum stops at UInt64.max (the fuzzer found it).
+        let (sum, overflow) = (interfaceDropped ?? 0).addingReportingOverflow(osDropped ?? 0)
+        return overflow ? .max : sum
     }
 
     /// Converts a raw pcapng timestamp (units of if_tsresol) into nanoseconds since the epoch.
