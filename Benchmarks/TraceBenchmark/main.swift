@@ -265,7 +265,6 @@ if share < 0.25 { failed = true }
 if trace == nil {
     let short = "\(dir)/short.pcapng"
     try synthesise(path: short, packets: packets / 4)
-    try? FileManager.default.removeItem(atPath: long + ".unused")
     let small = try best("report", short, rounds: 1)
     let ratio = Double(full.peakKiB) / Double(small.peakKiB)
     print(String(format: "peak RSS: %.1f MiB for %d packets, %.1f MiB for %d packets: %.2fx (target <= 1.2x, < 128 MiB): %@",

@@ -2,8 +2,7 @@
 /// queue of requests waiting for their responses.
 final class Connection {
     struct Pending {
-        var command: String
-        /// The command's number at this vantage point (see `TraceAnalyzer.VantageBox`).
+        /// The command's number at this vantage point (its name: `TraceAnalyzer.VantageBox.commandNames`).
         var commandId: Int
         var sequence: UInt32
         var endSequence: UInt32

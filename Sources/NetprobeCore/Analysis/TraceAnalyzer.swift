@@ -461,7 +461,7 @@ public final class TraceAnalyzer {
             align = true
             c.alignNextRequest = false
         }
-        c.enqueue(Connection.Pending(command: command, commandId: commandId, sequence: m.sequence, endSequence: m.endSequence,
+        c.enqueue(Connection.Pending(commandId: commandId, sequence: m.sequence, endSequence: m.endSequence,
                                      clientAck: ack, align: align, firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs))
         // Commands after which replies no longer answer requests one to one.
         switch command {
@@ -488,7 +488,7 @@ public final class TraceAnalyzer {
             return
         }
         let timing = RequestTiming(
-            vantage: v, connection: c.id, client: c.client, server: c.server, command: p.command,
+            vantage: v, connection: c.id, client: c.client, server: c.server, command: box.commandNames[p.commandId],
             requestSequence: p.sequence, requestFirstByteNs: p.firstByteNs, requestLastByteNs: p.lastByteNs,
             responseFirstByteNs: p.responseFirstByteNs ?? m.firstByteNs, responseLastByteNs: m.lastByteNs,
             isError: m.isError,

@@ -64,13 +64,9 @@ public final class RequestJoin {
     private let spill = SpillBuffer()
     /// Rows moved to the spill so far.
     public private(set) var count = 0
-    /// 1 + the highest vantage index seen.
-    public private(set) var vantageCount = 0
     /// Sightings of a request already seen at the same vantage point (a retransmitted request the
     /// analyser paired twice): the first is kept.
     public private(set) var duplicateSightings = 0
-
-    static let absent = Int64.min
 
     typealias Sighting = (vantage: Int, requestLast: Int64, responseFirst: Int64, responseLast: Int64)
 
@@ -101,7 +97,6 @@ public final class RequestJoin {
 
     /// Adds one vantage point's view of a request.
     public func add(_ t: RequestTiming) {
-        vantageCount = max(vantageCount, t.vantage + 1)
         let sighting: Sighting = (t.vantage, t.requestLastByteNs, t.responseFirstByteNs, t.responseLastByteNs)
         let flowKey = FlowKey(client: t.client, server: t.server)
         let f: Int
