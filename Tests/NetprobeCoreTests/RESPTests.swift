@@ -112,4 +112,77 @@ struct RESPTests {
         d.feed(.missing(count: 3, sequence: 100, timestampNs: 3, cutBySnaplen: false)) { names.append($0.command) }
         #expect(d.failure != nil)
     }
+    /// Feeds `bytes` in the pieces `cuts` gives with the fast path on or off; returns every
+    /// message whole, every start, and the failure.
+    static func trace(_ bytes: [UInt8], role: RESPStreamDecoder.Role, cuts: [Int], fast: Bool)
+        -> ([RESPMessage], [Int64], RESPStreamDecoder.Failure?, Int) {
+        var d = RESPStreamDecoder(role: role)
+        d.usesFastPath = fast
+        var messages: [RESPMessage] = []
+        var starts: [Int64] = []
+        var start = 0
+        for end in (cuts + [bytes.count]).sorted() where end >= start {
+            let part = Array(bytes[start..<end])
+            let ok = part.withUnsafeBytes { raw in
+                d.feed(.data(raw, sequence: UInt32(start) &+ 4_294_967_000, timestampNs: Int64(start), acknowledgement: 0),
+                       started: { ts, seq in starts.append(ts * 1_000_000 + Int64(seq)) }) { messages.append($0) }
+            }
+            if !ok { break }
+            start = end
+        }
+        return (messages, starts, d.failure, d.messagesReadWhole)
+    }
+
+    /// Messages of the shapes the fast path reads, and of every shape it must leave to the state
+    /// machine, next to each other.
+    static func mixedStream(role: RESPStreamDecoder.Role, using g: inout some RandomNumberGenerator) -> [UInt8] {
+        var out: [UInt8] = []
+        let names = ["GET", "set", "CONFIG", "client", "x", "", String(repeating: "A", count: 31),
+                     String(repeating: "b", count: 32), "ge t", "HSET", "\r\n"]
+        for _ in 0..<40 {
+            switch (role, Int.random(in: 0..<12, using: &g)) {
+            case (.requests, 0...6):
+                let words = (0..<Int.random(in: 1...4, using: &g)).map { _ in names.randomElement(using: &g)! }
+                out += Array(("*\(words.count)\r\n" + words.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()).utf8)
+            case (.requests, 7): out += Array("PING\r\n\r\n".utf8)
+            case (.requests, 8): out += Array("*0\r\n*1\r\n:5\r\n".utf8)
+            case (.requests, 9): out += Array("*2\r\n$-1\r\n$3\r\nabc\r\n*01\r\n$003\r\nGET\r\n".utf8)
+            case (.requests, _): out += Array("*1\r\n$3\r\nGETX\r\n".utf8) // a lying length: both must fail alike
+            case (.responses, 0...5):
+                out += Array(["+OK\r\n", "-ERR x\r\n", ":12\r\n", "$5\r\nhello\r\n", "$-1\r\n", "$0\r\n\r\n", "_\r\n",
+                              "#t\r\n", ",1.5\r\n", "(12\r\n", "*-1\r\n", "*0\r\n", "+\r\n"].randomElement(using: &g)!.utf8)
+            case (.responses, 6...8):
+                let n = Int.random(in: 1...5, using: &g)
+                out += Array(("*\(n)\r\n" + (0..<n).map { k in k % 2 == 0 ? "$2\r\nab\r\n" : ":\(k)\r\n" }.joined()).utf8)
+            case (.responses, 9): out += Array("*2\r\n*1\r\n:1\r\n%1\r\n+a\r\n+b\r\n>1\r\n+m\r\n!3\r\nerr\r\n".utf8)
+            case (.responses, 10): out += Array("$-01\r\n*01\r\n$01\r\nz\r\n$?\r\n;1\r\na\r\n;0\r\n".utf8)
+                // 18 digits are read; 19 are not (the state machine's limit).
+                out += Array(("$" + String(repeating: "0", count: 17) + "1\r\nz\r\n").utf8)
+                if Bool.random(using: &g) { out += Array(("$" + String(repeating: "0", count: 18) + "1\r\nz\r\n").utf8) }
+            case (.responses, _): out += Array("$2\r\nabc\r\n".utf8) // a lying length
+            }
+        }
+        return out
+    }
+
+    @Test("the fast path and the state machine give the same messages, starts and failures")
+    func fastPathMatchesStateMachine() {
+        var g = SystemRandomNumberGenerator()
+        var fastMessages = 0
+        for role in [RESPStreamDecoder.Role.requests, .responses] {
+            let fixed = role == .requests ? Self.requests : Self.responses
+            for round in 0..<300 {
+                let bytes = round == 0 ? fixed : Self.mixedStream(role: role, using: &g)
+                let cuts = round % 3 == 0 ? [] : (0..<Int.random(in: 1...6, using: &g)).map { _ in Int.random(in: 0...bytes.count, using: &g) }
+                let fast = Self.trace(bytes, role: role, cuts: cuts, fast: true)
+                let slow = Self.trace(bytes, role: role, cuts: cuts, fast: false)
+                #expect(fast.0 == slow.0, "\(role) \(String(decoding: bytes, as: UTF8.self).debugDescription) cuts \(cuts)")
+                #expect(fast.1 == slow.1)
+                #expect(fast.2 == slow.2)
+                #expect(slow.3 == 0)
+                fastMessages += fast.3
+            }
+        }
+        #expect(fastMessages > 1000)
+    }
 }

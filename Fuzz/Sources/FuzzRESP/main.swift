@@ -2,29 +2,46 @@ import FuzzSupport
 import NetprobeCore
 
 /// libFuzzer entry: the first byte picks the role and a chunk size; the rest is a RESP stream fed
-/// in chunks, with an occasional run of missing bytes.
+/// in chunks, with an occasional run of missing bytes. Fed twice: with the decoder's fast path
+/// (whole messages read in one go) and without it (the state machine alone); every message, start
+/// and failure must be the same, else the target traps.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRESP(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 1 else { return 0 }
+    let fast = decodeForFuzzing(data, size, fastPath: true)
+    let slow = decodeForFuzzing(data, size, fastPath: false)
+    precondition(fast.messages == slow.messages, "fast path and state machine disagree on the messages")
+    precondition(fast.starts == slow.starts, "fast path and state machine disagree on where messages start")
+    precondition(fast.failure == slow.failure, "fast path and state machine disagree on the failure")
+    return 0
+}
+
+func decodeForFuzzing(_ data: UnsafePointer<UInt8>, _ size: Int, fastPath: Bool)
+    -> (messages: [RESPMessage], starts: [UInt32], failure: RESPStreamDecoder.Failure?) {
     let control = data[0]
     var decoder = RESPStreamDecoder(role: control & 1 == 0 ? .requests : .responses)
+    decoder.usesFastPath = fastPath
     let chunk = Int(control >> 1) % 17 + 1
     let body = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
     var offset = 0
-    var messages = 0
+    var messages: [RESPMessage] = []
+    var starts: [UInt32] = []
     while offset < body.count {
         let n = min(chunk, body.count - offset)
         let part = UnsafeRawBufferPointer(rebasing: body[offset..<(offset + n)])
-        let ok = decoder.feed(.data(part, sequence: UInt32(truncatingIfNeeded: offset), timestampNs: Int64(offset))) { _ in
-            messages += 1
+        let ok = decoder.feed(.data(part, sequence: UInt32(truncatingIfNeeded: offset), timestampNs: Int64(offset)),
+                              started: { _, sequence in if starts.count < 4096 { starts.append(sequence) } }) { m in
+            if messages.count < 4096 { messages.append(m) }
         }
         if !ok { break }
         if control & 0x80 != 0 && offset % 97 == 0 {
-            _ = decoder.feed(.missing(count: n, sequence: UInt32(truncatingIfNeeded: offset), timestampNs: 0, cutBySnaplen: true)) { _ in }
+            _ = decoder.feed(.missing(count: n, sequence: UInt32(truncatingIfNeeded: offset), timestampNs: 0, cutBySnaplen: true)) { m in
+                if messages.count < 4096 { messages.append(m) }
+            }
         }
         offset += n
     }
-    return 0
+    return (messages, starts, decoder.failure)
 }
 
 /// Seeds: a few hand-written streams of every RESP type, and the request and reply streams of the

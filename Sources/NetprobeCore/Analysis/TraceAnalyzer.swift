@@ -91,26 +91,42 @@ public final class TraceAnalyzer {
         var commandNames: [String] = []
         var commandCounts: [Int] = []
         var commandLatency: [LatencyRecorder] = []
-        var lastCommand: (name: String, id: Int)?
+        /// Per command: after it, replies no longer answer requests one to one.
+        var commandStopsPairing: [Bool] = []
+        /// A direct-mapped cache from `RESPMessage.commandKey` to the command's number, checked
+        /// against the name (equal small strings compare in one step; a miss goes to `commandIds`).
+        var cacheKeys = [UInt64](repeating: 0, count: 64)
+        var cacheIds = [Int](repeating: -1, count: 64)
         init(_ a: VantageAnalysis) { self.a = a }
 
         /// The command's number; past `maximumCommands` distinct names, that of "(other)".
+        func commandId(_ name: String, key: UInt64) -> Int {
+            let slot = Int(truncatingIfNeeded: key & 63)
+            let cached = cacheIds[slot]
+            if cached >= 0 && cacheKeys[slot] == key && commandNames[cached] == name { return cached }
+            let id = commandId(name)
+            cacheKeys[slot] = key
+            cacheIds[slot] = id
+            return id
+        }
+
         func commandId(_ name: String) -> Int {
-            if let last = lastCommand, last.name == name { return last.id }
-            let id: Int
-            if let known = commandIds[name] {
-                id = known
-            } else if commandNames.count < TraceAnalyzer.maximumCommands || name == "(other)" {
-                id = commandNames.count
+            if let known = commandIds[name] { return known }
+            if commandNames.count < TraceAnalyzer.maximumCommands || name == "(other)" {
+                let id = commandNames.count
                 commandIds[name] = id
                 commandNames.append(name)
                 commandCounts.append(0)
                 commandLatency.append(LatencyRecorder())
-            } else {
-                id = commandId("(other)")
+                switch name {
+                case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "CLIENT REPLY", "SYNC", "PSYNC":
+                    commandStopsPairing.append(true)
+                default:
+                    commandStopsPairing.append(false)
+                }
+                return id
             }
-            lastCommand = (name, id)
-            return id
+            return commandId("(other)")
         }
 
         func fold() {
@@ -124,17 +140,14 @@ public final class TraceAnalyzer {
     private var vantageOfInterface: [Int?] = []
     /// Every open connection of every vantage point, in one table (a dictionary per vantage point
     /// in an array was read through a copy of the inner dictionary on every packet).
-    private var flows: [ConnectionKey: Connection] = [:]
+    private var flows = FlowTable()
     private var sink: (RequestTiming) -> Void = { _ in }
     private var packetsSinceSweep = 0
 
-    struct ConnectionKey: Hashable {
+    struct ConnectionKey: Equatable {
         var vantage: Int
         var client: Endpoint
         var server: Endpoint
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint ^ UInt64(vantage))
-        }
     }
 
     public init(options: AnalysisOptions = AnalysisOptions()) {
@@ -269,18 +282,33 @@ public final class TraceAnalyzer {
             if fromClient { c.clientISN = segment.sequence }
         }
 
+        // Closures here capture `unowned(unsafe)`: `c` and `self` outlive every call (the caller
+        // holds them), and a strong capture cost a retain and a release per packet.
+        let syn = flags.contains(.syn)
         if fromClient {
-            c.toServer.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
-                              syn: flags.contains(.syn), payload: segment.payload,
-                              wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { chunk in
-                self.requestChunk(chunk, connection: c, vantage: v)
+            if c.toServer.takeInOrder(sequence: segment.sequence, syn: syn, captured: segment.payload.count,
+                                      wireLength: segment.payloadLength) {
+                requestChunk(.data(segment.payload, sequence: segment.sequence, timestampNs: ts,
+                                   acknowledgement: segment.acknowledgement), connection: c, vantage: v)
+            } else {
+                c.toServer.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
+                                  syn: syn, payload: segment.payload,
+                                  wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { [unowned(unsafe) self, unowned(unsafe) c] chunk in
+                    self.requestChunk(chunk, connection: c, vantage: v)
+                }
             }
             replayDeferredResponses(c, vantage: v)
         } else {
-            c.toClient.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
-                              syn: flags.contains(.syn), payload: segment.payload,
-                              wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { chunk in
-                self.responseOrDefer(chunk, connection: c, vantage: v)
+            if c.toClient.takeInOrder(sequence: segment.sequence, syn: syn, captured: segment.payload.count,
+                                      wireLength: segment.payloadLength) {
+                responseOrDefer(.data(segment.payload, sequence: segment.sequence, timestampNs: ts,
+                                      acknowledgement: segment.acknowledgement), connection: c, vantage: v)
+            } else {
+                c.toClient.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
+                                  syn: syn, payload: segment.payload,
+                                  wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { [unowned(unsafe) self, unowned(unsafe) c] chunk in
+                    self.responseOrDefer(chunk, connection: c, vantage: v)
+                }
             }
             if c.deferredBytes > Self.maximumDeferredBytes {
                 // The request stream has waited too long behind its hole: give the hole up.
@@ -307,7 +335,7 @@ public final class TraceAnalyzer {
         }
     }
 
-    private func requestChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+    @inline(__always) private func requestChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
         if case let .data(bytes, _, _, ack) = chunk {
             if c.requestsNeedBoundary {
                 // Wait for a segment that starts a command: a RESP array or an inline command.
@@ -322,9 +350,11 @@ public final class TraceAnalyzer {
         } else if c.requestsNeedBoundary {
             return
         }
-        let ok = c.requests.feed(chunk) { message in
-            self.requestCompleted(message, connection: c, vantage: v)
+        let ok = c.requests.feed(chunk)
+        for event in c.requests.events {
+            if case let .message(m) = event { requestCompleted(m, connection: c, vantage: v) }
         }
+        c.requests.clearEvents()
         if !ok {
             // Requests restart at the next command boundary; those already complete stay valid.
             noteDesync(c, vantage: v, failure: c.requests.failure, direction: "client->server")
@@ -336,7 +366,7 @@ public final class TraceAnalyzer {
     /// Replies are decoded in step with the requests they answer. While the request stream waits
     /// behind a hole, the requests it holds (or lost) are not known yet, so replies wait too:
     /// otherwise a reply to a request in the hole would be taken for the reply of a held one.
-    private func responseOrDefer(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+    @inline(__always) private func responseOrDefer(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
         guard c.toServer.heldByteCount > 0 || !c.deferredResponses.isEmpty else {
             responseChunk(chunk, connection: c, vantage: v)
             return
@@ -368,7 +398,7 @@ public final class TraceAnalyzer {
         }
     }
 
-    private func responseChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+    @inline(__always) private func responseChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
         let box = vs[v]
         var chunk = chunk
         var ack: UInt32?
@@ -401,13 +431,18 @@ public final class TraceAnalyzer {
         } else if c.responsesNeedAlignment {
             return
         }
-        let ok = c.responses.feed(chunk, started: { ts, sequence in
-            guard c.pairingStopped == nil else { return }
-            let missed = c.responseStarted(at: ts, sequence: sequence, acknowledgement: ack)
-            if missed > 0 { box.a.unpaired[.streamDesynchronised, default: 0] += missed }
-        }) { message in
-            self.responseCompleted(message, connection: c, vantage: v)
+        let ok = c.responses.feed(chunk)
+        for event in c.responses.events {
+            switch event {
+            case let .started(ts, sequence):
+                guard c.pairingStopped == nil else { continue }
+                let missed = c.responseStarted(at: ts, sequence: sequence, acknowledgement: ack)
+                if missed > 0 { box.a.unpaired[.streamDesynchronised, default: 0] += missed }
+            case let .message(m):
+                responseCompleted(m, connection: c, vantage: v)
+            }
         }
+        c.responses.clearEvents()
         if !ok {
             noteDesync(c, vantage: v, failure: c.responses.failure, direction: "server->client")
             c.lossSeen = true
@@ -430,10 +465,9 @@ public final class TraceAnalyzer {
         }
     }
 
-    private func requestCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
+    @inline(__always) private func requestCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
         let box = vs[v]
-        let commandId = box.commandId(m.command ?? "?")
-        let command = box.commandNames[commandId]
+        let commandId = m.command.map { box.commandId($0, key: m.commandKey) } ?? box.commandId("?")
         box.a.requests += 1
         box.commandCounts[commandId] += 1
         if box.a.firstRequestNs == nil { box.a.firstRequestNs = m.firstByteNs }
@@ -463,17 +497,13 @@ public final class TraceAnalyzer {
         }
         c.enqueue(Connection.Pending(commandId: commandId, sequence: m.sequence, endSequence: m.endSequence,
                                      clientAck: ack, align: align, firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs))
-        // Commands after which replies no longer answer requests one to one.
-        switch command {
-        case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "CLIENT REPLY", "SYNC", "PSYNC":
+        if box.commandStopsPairing[commandId] {
             c.pairingStopped = .replyModeChanged
             box.a.unpaired[.replyModeChanged, default: 0] += c.dropPending()
-        default:
-            break
         }
     }
 
-    private func responseCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
+    @inline(__always) private func responseCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
         let box = vs[v]
         if m.isPush || c.pairingStopped != nil { return }
         if c.responseRejected {
@@ -521,7 +551,7 @@ public final class TraceAnalyzer {
 
     /// Forgets connections closed a while ago and drops idle ones.
     private func sweep(now: Int64) {
-        for (key, c) in flows {
+        for (key, c) in flows.entries {
             if let closed = c.closedAtNs {
                 if now - closed > 10_000_000_000 { flows[key] = nil }
             } else if now - c.lastSeenNs > options.idleTimeoutNs {
@@ -533,7 +563,7 @@ public final class TraceAnalyzer {
 
     private func finishAll(reason: UnpairedReason) {
         // In order of first sight per vantage point, so that the result does not depend on hashing.
-        for (key, c) in flows.sorted(by: { ($0.key.vantage, $0.value.id) < ($1.key.vantage, $1.value.id) }) {
+        for (key, c) in flows.entries.sorted(by: { ($0.key.vantage, $0.connection.id) < ($1.key.vantage, $1.connection.id) }) {
             finish(c, vantage: key.vantage, reason: reason)
         }
         flows.removeAll()

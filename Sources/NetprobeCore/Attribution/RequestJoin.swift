@@ -316,8 +316,9 @@ final class SpillBuffer {
         var wide = false
         for k in 0..<n {
             let s = row.sighting(k)
-            for t in [s.requestLast, s.responseFirst, s.responseLast] where Int32(exactly: t &- base) == nil { wide = true }
-            if s.vantage > Int(UInt32.max) { wide = true }
+            // Three comparisons, not a loop over an array literal (which allocated per sighting).
+            if Int32(exactly: s.requestLast &- base) == nil || Int32(exactly: s.responseFirst &- base) == nil
+                || Int32(exactly: s.responseLast &- base) == nil || s.vantage > Int(UInt32.max) { wide = true }
         }
         let c = row.key.client, sv = row.key.server
         let size = Self.recordSize(clientV6: c.address.isIPv6, serverV6: sv.address.isIPv6, sightings: n, wide: wide)
@@ -335,7 +336,7 @@ final class SpillBuffer {
             p.storeBytes(of: sv.port, toByteOffset: 14, as: UInt16.self)
             p.storeBytes(of: base, toByteOffset: 16, as: Int64.self)
             var at = Self.fixedSize
-            for address in [c.address, sv.address] {
+            func store(_ address: IPAddress) {
                 if address.isIPv6 {
                     p.storeBytes(of: address.high, toByteOffset: at, as: UInt64.self)
                     p.storeBytes(of: address.low, toByteOffset: at + 8, as: UInt64.self)
@@ -345,6 +346,8 @@ final class SpillBuffer {
                     at += 4
                 }
             }
+            store(c.address)
+            store(sv.address)
             for k in 0..<n {
                 let s = row.sighting(k)
                 if wide {

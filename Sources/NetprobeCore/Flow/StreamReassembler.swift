@@ -78,6 +78,17 @@ public struct StreamReassembler {
     /// Bytes currently held out of order.
     public var heldByteCount: Int { heldBytes }
 
+    /// The usual segment in one step: the next bytes in order, nothing held, nothing cut by the
+    /// snapshot length. Returns true when that is the case, having moved past the segment: the
+    /// caller hands its payload on as one chunk (exactly what `accept` would deliver). Returns false,
+    /// changing nothing, for every other segment: the caller uses `accept`.
+    @inline(__always)
+    public mutating func takeInOrder(sequence: UInt32, syn: Bool, captured: Int, wireLength: Int) -> Bool {
+        guard !syn, wireLength > 0, captured == wireLength, held.isEmpty, let next = nextSequence, next == sequence else { return false }
+        nextSequence = sequence &+ UInt32(truncatingIfNeeded: wireLength)
+        return true
+    }
+
     /// Takes one segment of this direction and delivers what became contiguous.
     public mutating func accept(sequence: UInt32, acknowledgement: UInt32 = 0, syn: Bool, payload: UnsafeRawBufferPointer,
                                 wireLength: Int, timestampNs: Int64, budget: ReassemblyBudget,

@@ -18,6 +18,9 @@ public struct RESPMessage: Sendable, Equatable {
     /// Requests: the command name, upper-cased, with the subcommand for container commands
     /// ("CONFIG GET"). "?" when the name's bytes were not captured. Responses: nil.
     public var command: String?
+    /// Requests: a 64-bit hash (FNV-1a) of `command`'s bytes, so that the analyser finds the
+    /// command's number without hashing the String; 0 for responses.
+    public var commandKey: UInt64 = 0
     /// Responses: an error reply (`-ERR ...` or a RESP3 blob error).
     public var isError: Bool
     /// Responses: a RESP3 push (`>`), which answers no request.
@@ -83,6 +86,7 @@ public struct RESPStreamDecoder {
 
     public init(role: Role) {
         self.role = role
+        events.reserveCapacity(16)
         line.reserveCapacity(64)
         stack.reserveCapacity(8)
         captured[0].reserveCapacity(Self.captureLength)
@@ -92,22 +96,184 @@ public struct RESPStreamDecoder {
     /// True between the first and last byte of a message.
     public var isInsideMessage: Bool { inMessage }
 
+    /// What a `feed` found, in order: a message began (its first byte's capture time and sequence
+    /// number), or a message is complete.
+    public enum Event {
+        case started(timestampNs: Int64, sequence: UInt32)
+        case message(RESPMessage)
+    }
+
+    /// The events of the `feed(_:)` calls since the last `clearEvents()`, in order.
+    public private(set) var events: [Event] = []
+
+    public mutating func clearEvents() {
+        // Capacity is kept for the usual few events; a chunk of thousands of tiny messages does
+        // not leave its large buffer behind on every connection.
+        if events.capacity > 256 {
+            events = []
+            events.reserveCapacity(16)
+        } else {
+            events.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Feeds one chunk; `emit` receives each message as it completes, `started` the first-byte
     /// time and sequence number of each message as it begins. Returns false once the stream has failed.
     @discardableResult
     public mutating func feed(_ chunk: StreamChunk, started: (Int64, UInt32) -> Void = { _, _ in },
                               emit: (RESPMessage) -> Void) -> Bool {
+        let ok = feed(chunk)
+        for event in events {
+            switch event {
+            case let .started(ts, sequence): started(ts, sequence)
+            case let .message(m): emit(m)
+            }
+        }
+        clearEvents()
+        return ok
+    }
+
+    /// Feeds one chunk; what it finds is appended to `events` (the analyser reads them there:
+    /// callbacks would have to capture its connection and cost a retain and release per message).
+    /// Returns false once the stream has failed.
+    @discardableResult
+    public mutating func feed(_ chunk: StreamChunk) -> Bool {
         if case .failed = state { return false }
         switch chunk {
         case let .data(bytes, sequence, ts, _):
             var i = 0
             while i < bytes.count {
-                if !step(bytes, &i, sequence: sequence, ts: ts, started: started, emit: emit) { return false }
+                if usesFastPath, case .start = state, !inMessage,
+                   let end = wholeMessage(bytes, at: i, sequence: sequence, ts: ts) {
+                    i = end
+                    continue
+                }
+                if !step(bytes, &i, sequence: sequence, ts: ts) { return false }
             }
         case let .missing(count, sequence, ts, cutBySnaplen):
-            return absorbMissing(count, sequence: sequence, ts: ts, cutBySnaplen: cutBySnaplen, emit: emit)
+            return absorbMissing(count, sequence: sequence, ts: ts, cutBySnaplen: cutBySnaplen)
         }
         return true
+    }
+
+    /// Whether `feed` tries `wholeMessage` first. Tests and the FuzzRESP target turn it off to
+    /// check that both paths give the same messages.
+    public var usesFastPath = true
+    /// Messages the fast path read (tests check it is taken).
+    public private(set) var messagesReadWhole = 0
+
+    /// The fast path: a whole message of the usual shapes, lying entirely in `b` from `i`: a
+    /// request that is an array of bulk strings; a reply that is a simple value, a bulk string, or
+    /// an array of those. Emits it and returns the index past it; returns nil without changing
+    /// anything when the bytes are anything else (another shape, cut by the chunk's end, malformed,
+    /// over a limit), and the state machine (`step`) reads them instead, byte for byte the same
+    /// rules. Most messages are small and lie inside one segment; this reads them in one go
+    /// instead of a state transition per line.
+    private mutating func wholeMessage(_ b: UnsafeRawBufferPointer, at i: Int, sequence: UInt32, ts: Int64) -> Int? {
+        let p = b.baseAddress!
+        let n = b.count
+        let first = p.load(fromByteOffset: i, as: UInt8.self)
+
+        /// The line starting at `j`: where its content ends (at the CR) and where the next line
+        /// starts (past the LF); nil without a CR LF in the buffer.
+        func line(_ j: Int) -> (end: Int, next: Int)? {
+            guard j < n, let found = memchr(p + j, 0x0A, n - j) else { return nil }
+            let lf = p.distance(to: UnsafeRawPointer(found))
+            guard lf > j, p.load(fromByteOffset: lf - 1, as: UInt8.self) == 0x0D else { return nil }
+            return (lf - 1, lf + 1)
+        }
+        /// A non-negative decimal length or count in a number line (its limit as in `step`).
+        func count(_ from: Int, _ to: Int) -> Int? {
+            guard to > from, to + 1 - from <= Self.maximumNumberLineLength, to - from <= 18 else { return nil }
+            var v = 0
+            for k in from..<to {
+                let c = p.load(fromByteOffset: k, as: UInt8.self)
+                guard c >= 0x30 && c <= 0x39 else { return nil }
+                v = v * 10 + Int(c - 0x30)
+            }
+            return v
+        }
+        /// A bulk string at `j` ("$len CRLF body CRLF"): its body and the index past it.
+        func bulk(_ j: Int) -> (body: Int, length: Int, next: Int)? {
+            guard j < n, p.load(fromByteOffset: j, as: UInt8.self) == UInt8(ascii: "$"),
+                  let header = line(j + 1), let length = count(j + 1, header.end),
+                  length <= n - header.next - 2,
+                  p.load(fromByteOffset: header.next + length, as: UInt8.self) == 0x0D,
+                  p.load(fromByteOffset: header.next + length + 1, as: UInt8.self) == 0x0A else { return nil }
+            return (header.next, length, header.next + length + 2)
+        }
+        /// A reply element that is not an aggregate: a simple value, a bulk string or a null bulk.
+        func scalar(_ j: Int) -> Int? {
+            guard j < n else { return nil }
+            switch p.load(fromByteOffset: j, as: UInt8.self) {
+            case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: "#"),
+                 UInt8(ascii: ","), UInt8(ascii: "("):
+                guard let simple = line(j + 1), simple.end + 1 - (j + 1) <= Self.maximumSimpleLineLength else { return nil }
+                return simple.next
+            case UInt8(ascii: "$"):
+                if j + 4 < n, p.load(fromByteOffset: j + 1, as: UInt8.self) == UInt8(ascii: "-"),
+                   p.load(fromByteOffset: j + 2, as: UInt8.self) == UInt8(ascii: "1"),
+                   p.load(fromByteOffset: j + 3, as: UInt8.self) == 0x0D,
+                   p.load(fromByteOffset: j + 4, as: UInt8.self) == 0x0A { return j + 5 }
+                return bulk(j)?.next
+            default:
+                return nil
+            }
+        }
+
+        let end: Int
+        var name: (start: Int, length: Int)?
+        var subcommand: (start: Int, length: Int)?
+        var elements = 0
+        switch role {
+        case .requests:
+            guard first == UInt8(ascii: "*"), let header = line(i + 1), let items = count(i + 1, header.end), items >= 1 else { return nil }
+            var j = header.next
+            for k in 0..<items {
+                guard let element = bulk(j) else { return nil }
+                if k == 0 { name = (element.body, min(element.length, Self.captureLength)) }
+                if k == 1 { subcommand = (element.body, min(element.length, Self.captureLength)) }
+                j = element.next
+            }
+            elements = items
+            end = j
+        case .responses:
+            if first == UInt8(ascii: "*") {
+                guard let header = line(i + 1) else { return nil }
+                if header.end == i + 3, p.load(fromByteOffset: i + 1, as: UInt8.self) == UInt8(ascii: "-"),
+                   p.load(fromByteOffset: i + 2, as: UInt8.self) == UInt8(ascii: "1") {
+                    end = header.next // a null array
+                } else {
+                    guard let items = count(i + 1, header.end) else { return nil }
+                    var j = header.next
+                    for _ in 0..<items {
+                        guard let next = scalar(j) else { return nil }
+                        j = next
+                    }
+                    end = j
+                }
+            } else {
+                guard let next = scalar(i) else { return nil }
+                end = next
+            }
+        }
+
+        let here = sequence &+ UInt32(truncatingIfNeeded: i)
+        // What `beginMessage` and `finishMessage` do, without the captured-name buffers.
+        message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: here, command: nil,
+                              isError: first == UInt8(ascii: "-"), isPush: false)
+        events.append(.started(timestampNs: ts, sequence: here))
+        cursor = sequence &+ UInt32(truncatingIfNeeded: end)
+        message.endSequence = cursor
+        if role == .requests {
+            (message.command, message.commandKey) = Self.commandName(
+                name: name.map { UnsafeRawBufferPointer(start: p + $0.start, count: $0.length) },
+                subcommand: elements >= 2 ? subcommand.map { UnsafeRawBufferPointer(start: p + $0.start, count: $0.length) } : nil)
+        }
+        inMessage = false
+        messagesReadWhole &+= 1
+        events.append(.message(message))
+        return end
     }
 
     private mutating func fail(_ sequence: UInt32, _ reason: String) -> Bool {
@@ -116,7 +282,7 @@ public struct RESPStreamDecoder {
         return false
     }
 
-    private mutating func beginMessage(sequence: UInt32, ts: Int64, started: (Int64, UInt32) -> Void) {
+    private mutating func beginMessage(sequence: UInt32, ts: Int64) {
         inMessage = true
         message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: sequence, command: nil, isError: false, isPush: false)
         topIndex = 0
@@ -124,12 +290,11 @@ public struct RESPStreamDecoder {
         captured[1].removeAll(keepingCapacity: true)
         capturedComplete[0] = true // in place: assigning an array literal allocated per message
         capturedComplete[1] = true
-        started(ts, sequence)
+        events.append(.started(timestampNs: ts, sequence: sequence))
     }
 
     /// Processes bytes from `i`, advancing it. Returns false on failure.
-    private mutating func step(_ b: UnsafeRawBufferPointer, _ i: inout Int, sequence: UInt32, ts: Int64,
-                               started: (Int64, UInt32) -> Void, emit: (RESPMessage) -> Void) -> Bool {
+    private mutating func step(_ b: UnsafeRawBufferPointer, _ i: inout Int, sequence: UInt32, ts: Int64) -> Bool {
         let here = sequence &+ UInt32(truncatingIfNeeded: i)
         switch state {
         case .failed:
@@ -142,7 +307,7 @@ public struct RESPStreamDecoder {
                     i += 1 // Redis ignores empty lines between inline commands
                     return true
                 }
-                beginMessage(sequence: here, ts: ts, started: started)
+                beginMessage(sequence: here, ts: ts)
             }
             let inStreamedString = stack.last?.kind == .streamedString
             if inStreamedString != (byte == UInt8(ascii: ";")) {
@@ -199,12 +364,12 @@ public struct RESPStreamDecoder {
             if line.isEmpty {
                 // The whole line is in this chunk: read it where it is.
                 return endOfLine(type: type, content: UnsafeRawBufferPointer(rebasing: b[start..<(start + bodyLength)]),
-                                 endsWithCR: endsWithCR, at: here, emit: emit)
+                                 endsWithCR: endsWithCR, at: here)
             }
             let keep = min(j - start, max(0, Self.keptLineLength - line.count))
             if keep > 0 { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[start..<(start + keep)])) }
             let carried = Array(line.prefix(bodyLength)) // rare: a line split across chunks
-            return carried.withUnsafeBytes { endOfLine(type: type, content: $0, endsWithCR: endsWithCR, at: here, emit: emit) }
+            return carried.withUnsafeBytes { endOfLine(type: type, content: $0, endsWithCR: endsWithCR, at: here) }
 
         case let .bulkBody(remaining, capture):
             let take = Int(min(remaining, Int64(b.count - i)))
@@ -236,13 +401,12 @@ public struct RESPStreamDecoder {
                 state = .start // the next chunk header follows
                 return true
             }
-            return valueCompleted(emit: emit)
+            return valueCompleted()
         }
     }
 
     /// Missing bytes: fine inside a bulk body (its length is known), fatal elsewhere.
-    private mutating func absorbMissing(_ count: Int, sequence: UInt32, ts: Int64, cutBySnaplen: Bool,
-                                        emit: (RESPMessage) -> Void) -> Bool {
+    private mutating func absorbMissing(_ count: Int, sequence: UInt32, ts: Int64, cutBySnaplen: Bool) -> Bool {
         var left = Int64(count)
         var at = sequence
         while left > 0 {
@@ -265,7 +429,7 @@ public struct RESPStreamDecoder {
                     message.lastByteNs = ts
                     if let top = stack.last, top.kind == .streamedString {
                         state = .start
-                    } else if !valueCompleted(emit: emit) {
+                    } else if !valueCompleted() {
                         return false
                     }
                 }
@@ -282,15 +446,14 @@ public struct RESPStreamDecoder {
     }
 
     /// A line ended. `raw` is its start without the CR (at most `keptLineLength` bytes).
-    private mutating func endOfLine(type: UInt8, content raw: UnsafeRawBufferPointer, endsWithCR: Bool, at here: UInt32,
-                                    emit: (RESPMessage) -> Void) -> Bool {
+    private mutating func endOfLine(type: UInt8, content raw: UnsafeRawBufferPointer, endsWithCR: Bool, at here: UInt32) -> Bool {
         let isQuestionMark = raw.count == 1 && raw[0] == UInt8(ascii: "?")
         let number = Self.isNumberType(type) ? Self.parseInteger(raw) : nil
         var content: [UInt8] { Array(raw) } // for messages and inline commands only
         if !endsWithCR && type != 0 {
             return fail(here, "expected CR before LF at the end of a RESP line")
         }
-        if type == 0 { return inlineCommand(content, emit: emit) }
+        if type == 0 { return inlineCommand(content) }
         switch type {
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
             if isQuestionMark {
@@ -307,7 +470,7 @@ public struct RESPStreamDecoder {
             }
             if n <= 0 {
                 if type == UInt8(ascii: "|") { state = .start; return true } // empty attribute
-                return valueCompleted(emit: emit)
+                return valueCompleted()
             }
             return push(Frame(kind: type == UInt8(ascii: "|") ? .attribute : .aggregate, remaining: pairs ? 2 * n : n), at: here)
 
@@ -319,7 +482,7 @@ public struct RESPStreamDecoder {
             guard let n = number, n >= -1, n <= Self.maximumBulkLength else {
                 return fail(here, "expected a bulk length after '\(Character(UnicodeScalar(type)))', found \"\(String(decoding: content, as: UTF8.self))\"")
             }
-            if n == -1 { return valueCompleted(emit: emit) }
+            if n == -1 { return valueCompleted() }
             let capture = role == .requests && stack.count == 1 && stack[0].kind == .aggregate && topIndex < 2
             state = n == 0 ? .crlf(seen: 0) : .bulkBody(remaining: n, capture: capture)
             return true
@@ -330,7 +493,7 @@ public struct RESPStreamDecoder {
             }
             if n == 0 {
                 stack.removeLast() // the streamed string ends
-                return valueCompleted(emit: emit)
+                return valueCompleted()
             }
             state = .bulkBody(remaining: n, capture: false)
             return true
@@ -340,10 +503,10 @@ public struct RESPStreamDecoder {
                 return fail(here, "'.' (end of a streamed aggregate) outside one")
             }
             stack.removeLast()
-            return valueCompleted(emit: emit)
+            return valueCompleted()
 
         default: // + - : _ # , ( : simple values
-            return valueCompleted(emit: emit)
+            return valueCompleted()
         }
     }
 
@@ -357,7 +520,7 @@ public struct RESPStreamDecoder {
     }
 
     /// A value ended: count it against its parents; emit the message when the outermost ends.
-    private mutating func valueCompleted(emit: (RESPMessage) -> Void) -> Bool {
+    private mutating func valueCompleted() -> Bool {
         state = .start
         while let top = stack.last {
             if stack.count == 1 { topIndex += 1 }
@@ -374,23 +537,23 @@ public struct RESPStreamDecoder {
                 }
             }
         }
-        finishMessage(emit: emit)
+        finishMessage()
         return true
     }
 
     /// Sequence number just past the last byte consumed (kept up to date by `feed`).
     private var cursor: UInt32 = 0
 
-    private mutating func finishMessage(emit: (RESPMessage) -> Void) {
+    private mutating func finishMessage() {
         message.endSequence = cursor
         if role == .requests {
-            message.command = commandName()
+            (message.command, message.commandKey) = commandName()
         }
         inMessage = false
-        emit(message)
+        events.append(.message(message))
     }
 
-    private mutating func inlineCommand(_ content: [UInt8], emit: (RESPMessage) -> Void) -> Bool {
+    private mutating func inlineCommand(_ content: [UInt8]) -> Bool {
         let words = content.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 })
         if words.isEmpty {
             inMessage = false // an empty line: Redis ignores it and sends nothing
@@ -401,18 +564,29 @@ public struct RESPStreamDecoder {
         captured[1] = words.count > 1 ? Array(words[1].prefix(Self.captureLength)) : []
         topIndex = words.count
         state = .start
-        finishMessage(emit: emit)
+        finishMessage()
         return true
     }
 
-    /// The command's name, upper-cased; container commands get their subcommand.
-    private func commandName() -> String {
-        guard topIndex >= 1, capturedComplete[0], let name = CommandNames.normalise(captured[0]) else { return "?" }
-        if CommandNames.isContainer(name), topIndex >= 2, capturedComplete[1],
-           let sub = CommandNames.normalise(captured[1]) {
-            return name + " " + sub
+    /// The command's name, upper-cased; container commands get their subcommand. With its key.
+    private func commandName() -> (String, UInt64) {
+        guard topIndex >= 1, capturedComplete[0] else { return Self.commandName(name: nil, subcommand: nil) }
+        return captured[0].withUnsafeBytes { name in
+            guard topIndex >= 2, capturedComplete[1] else { return Self.commandName(name: name, subcommand: nil) }
+            return captured[1].withUnsafeBytes { Self.commandName(name: name, subcommand: $0) }
         }
-        return name
+    }
+
+    /// The name from a request's first element (at most `captureLength` bytes of it, nil when
+    /// absent) and, for container commands, its second; "?" when the first is not a name. With
+    /// `RESPMessage.commandKey`.
+    static func commandName(name: UnsafeRawBufferPointer?, subcommand: UnsafeRawBufferPointer?) -> (String, UInt64) {
+        guard let name, let upper = CommandNames.normalise(name) else { return ("?", CommandNames.key("?")) }
+        if let subcommand, CommandNames.isContainer(upper), let sub = CommandNames.normalise(subcommand) {
+            let both = upper + " " + sub
+            return (both, CommandNames.key(both))
+        }
+        return (upper, CommandNames.key(upper))
     }
 
     static func isTypeByte(_ b: UInt8) -> Bool {
@@ -480,8 +654,20 @@ public enum CommandNames {
         }
     }
 
+    /// `RESPMessage.commandKey` of a command name: FNV-1a over its UTF-8 bytes.
+    public static func key(_ name: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        return h
+    }
+
     /// Upper-cases a captured name; nil when it does not look like a command name.
     static func normalise(_ bytes: [UInt8]) -> String? {
+        bytes.withUnsafeBytes { normalise($0) }
+    }
+
+    /// Upper-cases a captured name; nil when it does not look like a command name.
+    static func normalise(_ bytes: UnsafeRawBufferPointer) -> String? {
         guard !bytes.isEmpty, bytes.count < RESPStreamDecoder.captureLength else { return nil }
         var valid = true
         // Built in place: names up to 15 bytes become small strings without a heap allocation.

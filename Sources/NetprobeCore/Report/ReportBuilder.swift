@@ -12,10 +12,12 @@ public enum ReportBuilder {
                              onRequest: @escaping (RequestTiming) -> Void = { _ in }) -> (Report, TraceAnalysis) {
         let path = reader.path
         let join = RequestJoin()
+        let joining = JoinThread(join: join)
         let analysis = TraceAnalyzer(options: options).analyze(reader) { t in
-            join.add(t)
+            joining.add(t)
             onRequest(t)
         }
+        joining.finish()
         let blocks = reader.customBlocks.compactMap { NetprobeBlock.decode(enterpriseNumber: $0.pen, payload: $0.payload) }
         var report = Report(analysis: analysis, file: path, format: reader.format.rawValue, sections: reader.sections,
                             context: CaptureContext(blocks: blocks))
