@@ -12,6 +12,8 @@ struct FlowTable {
     /// retains nothing; a slot is in use when its connection is not nil.
     private var keys: [Key]
     private var connections: [Connection?]
+    /// The same connections unretained (the table holds them through `connections`).
+    private var refs: [Unmanaged<Connection>?]
     private var mask: Int
     private(set) var count = 0
     private let seed: UInt64
@@ -23,6 +25,7 @@ struct FlowTable {
                        server: Endpoint(address: IPAddress(ipv4: 0), port: 0))
         keys = Array(repeating: none, count: size)
         connections = Array(repeating: nil, count: size)
+        refs = Array(repeating: nil, count: size)
         mask = size - 1
         seed = UInt64.random(in: 0 ... .max)
     }
@@ -51,6 +54,13 @@ struct FlowTable {
         return (i, false)
     }
 
+    /// The connection of `k` without a retain: valid while it stays in the table.
+    @inline(__always)
+    func unretained(_ k: Key) -> Unmanaged<Connection>? {
+        let (i, found) = probe(k)
+        return found ? refs[i] : nil
+    }
+
     subscript(k: Key) -> Connection? {
         get {
             let (i, found) = probe(k)
@@ -61,6 +71,7 @@ struct FlowTable {
             if let c = newValue {
                 keys[i] = k
                 connections[i] = c
+                refs[i] = Unmanaged.passUnretained(c)
                 if !found {
                     count += 1
                     if count * 2 > keys.count { grow() }
@@ -75,6 +86,7 @@ struct FlowTable {
     private mutating func remove(at slot: Int) {
         var hole = slot
         connections[hole] = nil
+        refs[hole] = nil
         count -= 1
         var i = (hole + 1) & mask
         while connections[i] != nil {
@@ -84,7 +96,9 @@ struct FlowTable {
             if !stays {
                 keys[hole] = keys[i]
                 connections[hole] = connections[i]
+                refs[hole] = refs[i]
                 connections[i] = nil
+                refs[i] = nil
                 hole = i
             }
             i = (i + 1) & mask
@@ -95,6 +109,7 @@ struct FlowTable {
         let oldKeys = keys, oldConnections = connections
         keys = Array(repeating: oldKeys[0], count: oldKeys.count * 2)
         connections = Array(repeating: nil, count: oldKeys.count * 2)
+        refs = Array(repeating: nil, count: oldKeys.count * 2)
         mask = keys.count - 1
         for (k, c) in zip(oldKeys, oldConnections) {
             guard let c else { continue }
@@ -102,6 +117,7 @@ struct FlowTable {
             while connections[i] != nil { i = (i + 1) & mask }
             keys[i] = k
             connections[i] = c
+            refs[i] = Unmanaged.passUnretained(c)
         }
     }
 
@@ -111,7 +127,10 @@ struct FlowTable {
     }
 
     mutating func removeAll() {
-        for i in connections.indices { connections[i] = nil }
+        for i in connections.indices {
+            connections[i] = nil
+            refs[i] = nil
+        }
         count = 0
     }
 }

@@ -388,6 +388,7 @@ public enum Attribution {
 
         // Pass 3: the segments of every request in the split.
         var ordinal = 0
+        var values = [Int64](repeating: 0, count: SegmentName.allCases.count) // one buffer, not one per request
         join.forEachRow { r in
             guard let row = makeRow(r, counting: false) else { return }
             let k = ordinal
@@ -395,7 +396,6 @@ public enum Attribution {
             guard row.counted else { return }
             let redis = redisTime(row, ordinal: k)
             let tap = queued(at: row.outerIn) ? max(0, (row.requestHop ?? 0) - forwarding) : 0
-            var values = [Int64](repeating: 0, count: SegmentName.allCases.count)
             values[SegmentName.client.index] = row.client ?? 0
             values[SegmentName.bridge.index] = LatencyRecorder.saturatingSum((row.requestHop ?? 0) - tap, row.responseHop ?? 0)
             values[SegmentName.tap.index] = tap

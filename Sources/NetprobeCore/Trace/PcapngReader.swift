@@ -31,7 +31,13 @@ final class PcapngReader: PacketSource {
     /// fits in 64 bits; a block claiming another time is clamped and a warning says so.
     static let latestTimestampNs: Int64 = 1 << 62
 
+    /// Per interface, the usual nanosecond clock (if_tsresol 9, no if_tsoffset): its ticks are
+    /// nanoseconds as they are. Read per packet instead of the interface (whose copy cost a
+    /// retain and release of each of its strings).
+    private var plainNanoseconds: [Bool] = []
+
     private func timestamp(_ index: Int, _ ticks: UInt64, at offset: Int64) -> Int64 {
+        if plainNanoseconds[index] && ticks <= UInt64(Self.latestTimestampNs) { return Int64(ticks) }
         let ns = interfaces[index].nanoseconds(fromTicks: ticks)
         if ns >= 0 && ns <= Self.latestTimestampNs { return ns }
         if !warnedTimestamp {
@@ -219,6 +225,7 @@ final class PcapngReader: PacketSource {
             interface.tsResolutionExponent = 6
         }
         interfaces.append(interface)
+        plainNanoseconds.append(interface.tsResolutionExponent == 9 && !interface.tsResolutionIsBinary && interface.tsOffsetSeconds == 0)
     }
 
     /// Maps a section-local interface id to the global index, or nil (with a warning) if unknown.
