@@ -17,10 +17,15 @@
 //   - analysis: the reader + decoding, TCP reassembly, RESP, pairing per vantage point;
 //   - report:   everything `netprobe report` does (decode, TCP, RESP, pairing, the cross-vantage
 //               join and attribution, the report) minus printing it.
-// Rates are packets per CPU second of each child (user + system), so that other work on the machine
-// does not decide the ratio; wall times are printed too.
-// Targets (issue 2): report >= 25 % of the baseline's packet rate; peak RSS for 4 M packets
-// <= 1.2x that for 1 M packets and < 128 MiB. The exit status is 1 when a target is missed.
+// Two rates per stage: packets per wall-clock second (what a user waits for; `report` joins the
+// requests of the vantage points on a second thread while the first reads and analyses, so on a
+// machine with a free CPU its wall time is below its CPU time), and packets per CPU second (user +
+// system of all the child's threads: what it costs, and less disturbed by other work on a shared
+// machine). Each is the best of the rounds. Run it on a quiet machine: the wall rates are only
+// meaningful there (the load average is printed before and after).
+// Targets (issue 2): report >= 25 % of the baseline's packet rate (per wall second; the CPU-second
+// ratio is printed next to it); peak RSS for 4 M packets <= 1.2x that for 1 M packets and
+// < 128 MiB. The exit status is 1 when a target is missed.
 import CPcap
 import Foundation
 import NetprobeCore
@@ -183,9 +188,16 @@ if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "--child" {
     exit(0)
 }
 
-/// One child's run. Rates are per CPU second (user + system of that process): on a shared machine
-/// the wall time also counts waiting for a core; both are printed.
-struct Run { var packets: Int; var seconds: Double; var cpuSeconds: Double; var peakKiB: Int; var rate: Double { Double(packets) / cpuSeconds } }
+/// One child's run (or the best of several: the shortest wall time and the least CPU time, which
+/// may come from different runs).
+struct Run {
+    var packets: Int
+    var seconds: Double
+    var cpuSeconds: Double
+    var peakKiB: Int
+    var wallRate: Double { Double(packets) / seconds }
+    var cpuRate: Double { Double(packets) / cpuSeconds }
+}
 
 func child(_ kind: String, _ path: String) throws -> Run {
     let p = Process()
@@ -208,29 +220,40 @@ func child(_ kind: String, _ path: String) throws -> Run {
 func best(_ kind: String, _ path: String, rounds: Int) throws -> Run {
     var runs: [Run] = []
     for _ in 0..<rounds { runs.append(try child(kind, path)) }
-    return runs.min { $0.cpuSeconds < $1.cpuSeconds }!
+    return Run(packets: runs[0].packets, seconds: runs.map(\.seconds).min()!, cpuSeconds: runs.map(\.cpuSeconds).min()!,
+               peakKiB: runs.map(\.peakKiB).max()!)
+}
+
+func loadAverage() -> String {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
 var trace: String?
 var packets = 4_000_000
 var rounds = 3
+var synthesiseTo: String?
 while !args.isEmpty {
     let a = args.removeFirst()
     switch a {
     case "--packets": packets = Int(args.isEmpty ? "" : args.removeFirst()) ?? packets
     case "--rounds": rounds = Int(args.isEmpty ? "" : args.removeFirst()) ?? rounds
-    case "--synthesise":
-        // Writes the synthetic trace to a file and stops (for profiling: perf record netprobe report FILE).
-        let path = args.isEmpty ? "synthetic.pcapng" : args.removeFirst()
-        try synthesise(path: path, packets: packets)
-        print("wrote \(path)")
-        exit(0)
+    case "--synthesise": synthesiseTo = args.isEmpty ? "synthetic.pcapng" : args.removeFirst()
     case "-h", "--help":
-        print("usage: netprobe-bench [TRACE] [--packets N (default 4000000)] [--rounds R (default 3)] [--synthesise FILE]")
+        print("""
+            usage: netprobe-bench [TRACE] [--packets N (default 4000000)] [--rounds R (default 3)] [--synthesise FILE]
+              TRACE          measure on this trace instead of synthetic ones (no memory check then)
+              --synthesise   write the synthetic trace of --packets packets to FILE and stop (for profiling:
+                             perf record netprobe-bench --child analysis|report FILE)
+            """)
         exit(0)
     default: trace = a
     }
+}
+if let path = synthesiseTo {
+    try synthesise(path: path, packets: packets)
+    print("wrote \(path)")
+    exit(0)
 }
 
 let dir = NSTemporaryDirectory() + "netprobe-bench-\(getpid())"
@@ -239,8 +262,9 @@ defer { try? FileManager.default.removeItem(atPath: dir) }
 
 func mb(_ path: String) -> Double { Double((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.intValue ?? 0) / 1e6 }
 func line(_ name: String, _ r: Run, _ base: Run) {
-    print(String(format: "  %@ %10.0f packets/CPU-s  %6.1f %% of baseline  CPU %7.3f s  wall %7.3f s  peak RSS %6.1f MiB",
-                 name.padding(toLength: 38, withPad: " ", startingAt: 0), r.rate, 100 * r.rate / base.rate, r.cpuSeconds, r.seconds, Double(r.peakKiB) / 1024))
+    print(String(format: "  %@ %9.2f M/s %6.1f %%   %9.2f M/CPU-s %6.1f %%   wall %6.3f s  CPU %6.3f s  peak RSS %6.1f MiB",
+                 name.padding(toLength: 38, withPad: " ", startingAt: 0), r.wallRate / 1e6, 100 * r.wallRate / base.wallRate,
+                 r.cpuRate / 1e6, 100 * r.cpuRate / base.cpuRate, r.seconds, r.cpuSeconds, Double(r.peakKiB) / 1024))
 }
 
 var failed = false
@@ -250,17 +274,21 @@ if trace == nil {
     try synthesise(path: long, packets: packets)
 }
 _ = try child("baseline", long) // warm the page cache
+print("load average before: \(loadAverage()); CPUs online: \(sysconf(Int32(_SC_NPROCESSORS_ONLN)))")
 let base = try best("baseline", long, rounds: rounds)
 let reader = try best("reader", long, rounds: rounds)
 let analysis = try best("analysis", long, rounds: rounds)
 let full = try best("report", long, rounds: rounds)
+print("load average after: \(loadAverage())")
 print("trace: \(trace ?? "synthetic bridge + tap pcapng") (\(String(format: "%.0f", mb(long))) MB, \(base.packets) packets); best of \(rounds) runs each")
+print("  stage                                   packets per wall second    packets per CPU second")
 line("baseline: libpcap pcap_next_ex loop", base, base)
 line("netprobe reader only", reader, base)
 line("+ decode, TCP, RESP, pairing", analysis, base)
 line("netprobe report (everything)", full, base)
-let share = full.rate / base.rate
-print(String(format: "report's packet rate (per CPU second): %.1f %% of the bare libpcap loop (target >= 25 %%): %@", share * 100, share >= 0.25 ? "met" : "MISSED"))
+let share = full.wallRate / base.wallRate
+print(String(format: "report's packet rate: %.1f %% of the bare libpcap loop's per wall second (target >= 25 %%): %@; %.1f %% per CPU second",
+             share * 100, share >= 0.25 ? "met" : "MISSED", 100 * full.cpuRate / base.cpuRate))
 if share < 0.25 { failed = true }
 if trace == nil {
     let short = "\(dir)/short.pcapng"

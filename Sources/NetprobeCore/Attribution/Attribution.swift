@@ -254,18 +254,24 @@ public enum Attribution {
         if multi && tapSamples.isEmpty {
             notes.append("no netlink samples for the tap: its queueing is included in the bridge hop")
         }
+        // Per sample: whether the queue showed between it and the next one (decided once here,
+        // not per request: a request asks for the interval around its time).
+        let tapTimes = tapSamples.map(\.timeNs)
+        let tapQueued = tapSamples.indices.map { k -> Bool in
+            let a = tapSamples[k]
+            let b = k + 1 < tapSamples.count ? tapSamples[k + 1] : a
+            guard let qa = a.qdisc, let qb = b.qdisc else { return false }
+            return qa.backlog > 0 || qb.backlog > 0 || qb.overlimits > qa.overlimits || qb.drops > qa.drops
+        }
         func queued(at t: Int64) -> Bool {
             guard tapResolved else { return false }
             // The samples around t: the last one before and the first one after.
-            var lo = 0, hi = tapSamples.count - 1
+            var lo = 0, hi = tapTimes.count - 1
             while lo < hi {
                 let mid = (lo + hi + 1) / 2
-                if tapSamples[mid].timeNs <= t { lo = mid } else { hi = mid - 1 }
+                if tapTimes[mid] <= t { lo = mid } else { hi = mid - 1 }
             }
-            let a = tapSamples[lo]
-            let b = lo + 1 < tapSamples.count ? tapSamples[lo + 1] : a
-            guard let qa = a.qdisc, let qb = b.qdisc else { return false }
-            return qa.backlog > 0 || qb.backlog > 0 || qb.overlimits > qa.overlimits || qb.drops > qa.drops
+            return tapQueued[lo]
         }
 
         // Pass 1.

@@ -266,7 +266,7 @@ public struct RESPStreamDecoder {
         cursor = sequence &+ UInt32(truncatingIfNeeded: end)
         message.endSequence = cursor
         if role == .requests {
-            (message.command, message.commandKey) = Self.commandName(
+            (message.command, message.commandKey) = cachedCommandName(
                 name: name.map { UnsafeRawBufferPointer(start: p + $0.start, count: $0.length) },
                 subcommand: elements >= 2 ? subcommand.map { UnsafeRawBufferPointer(start: p + $0.start, count: $0.length) } : nil)
         }
@@ -274,6 +274,38 @@ public struct RESPStreamDecoder {
         messagesReadWhole &+= 1
         events.append(.message(message))
         return end
+    }
+
+    /// The last two command names this stream sent, by their raw bytes (up to 16, packed in two
+    /// words): a connection mostly repeats a few commands, and upper-casing the name into a new
+    /// String per request was a tenth of the fast path's time. Only names that are not container
+    /// commands are kept (their name does not depend on the subcommand).
+    private struct CachedName {
+        var low: UInt64 = 0, high: UInt64 = 0, length = -1
+        var name = ""
+        var key: UInt64 = 0
+    }
+    private var nameCache = (CachedName(), CachedName())
+    private var nameCacheNext = false
+
+    private mutating func cachedCommandName(name: UnsafeRawBufferPointer?, subcommand: UnsafeRawBufferPointer?) -> (String, UInt64) {
+        guard let name, name.count <= 16, name.count > 0 else { return Self.commandName(name: name, subcommand: subcommand) }
+        var words: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: name) }
+        if nameCache.0.length == name.count && nameCache.0.low == words.0 && nameCache.0.high == words.1 {
+            return (nameCache.0.name, nameCache.0.key)
+        }
+        if nameCache.1.length == name.count && nameCache.1.low == words.0 && nameCache.1.high == words.1 {
+            return (nameCache.1.name, nameCache.1.key)
+        }
+        let (command, key) = Self.commandName(name: name, subcommand: subcommand)
+        // Not "?", not "CONFIG GET" (a container's name depends on its subcommand: the
+        // differential test caught caching "CLIENT SET" for every CLIENT).
+        guard command != "?", !command.utf8.contains(0x20), !CommandNames.isContainer(command) else { return (command, key) }
+        let entry = CachedName(low: words.0, high: words.1, length: name.count, name: command, key: key)
+        if nameCacheNext { nameCache.1 = entry } else { nameCache.0 = entry }
+        nameCacheNext.toggle()
+        return (command, key)
     }
 
     private mutating func fail(_ sequence: UInt32, _ reason: String) -> Bool {
