@@ -377,8 +377,8 @@ public final class TraceAnalyzer {
         let ok = c.requests.feed(chunk)
         // By index: a for-in loop retained the array for its duration.
         var k = 0
-        while k < c.requests.events.count {
-            if case let .message(m) = c.requests.events[k] { requestCompleted(m, connection: c, vantage: v) }
+        while k < c.requests.eventCount {
+            if case let .message(m) = c.requests.event(k) { requestCompleted(m, connection: c, vantage: v) }
             k += 1
         }
         c.requests.clearEvents()
@@ -460,9 +460,9 @@ public final class TraceAnalyzer {
         }
         let ok = c.responses.feed(chunk)
         var k = 0
-        while k < c.responses.events.count {
+        while k < c.responses.eventCount {
             defer { k += 1 }
-            switch c.responses.events[k] {
+            switch c.responses.event(k) {
             case let .started(ts, sequence):
                 guard c.pairingStopped == nil else { continue }
                 let missed = c.responseStarted(at: ts, sequence: sequence, acknowledgement: ack)

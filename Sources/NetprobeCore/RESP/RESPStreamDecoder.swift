@@ -86,7 +86,7 @@ public struct RESPStreamDecoder {
 
     public init(role: Role) {
         self.role = role
-        events.reserveCapacity(16)
+        eventBuffer.reserveCapacity(16)
         line.reserveCapacity(64)
         stack.reserveCapacity(8)
         captured[0].reserveCapacity(Self.captureLength)
@@ -104,17 +104,32 @@ public struct RESPStreamDecoder {
     }
 
     /// The events of the `feed(_:)` calls since the last `clearEvents()`, in order.
-    public private(set) var events: [Event] = []
+    private var eventBuffer: [Event] = []
+    /// How many of `eventBuffer`'s entries are current (clearing only resets this: emptying the
+    /// array per chunk went through its generic range replacement).
+    public private(set) var eventCount = 0
+
+    /// Event `k` (0 ..< `eventCount`).
+    @inline(__always)
+    public func event(_ k: Int) -> Event { eventBuffer[k] }
+
+    public var events: ArraySlice<Event> { eventBuffer[..<eventCount] }
+
+    @inline(__always)
+    private mutating func record(_ e: Event) {
+        if eventCount < eventBuffer.count {
+            eventBuffer[eventCount] = e
+        } else {
+            eventBuffer.append(e)
+        }
+        eventCount += 1
+    }
 
     public mutating func clearEvents() {
-        // Capacity is kept for the usual few events; a chunk of thousands of tiny messages does
-        // not leave its large buffer behind on every connection.
-        if events.capacity > 256 {
-            events = []
-            events.reserveCapacity(16)
-        } else {
-            events.removeAll(keepingCapacity: true)
-        }
+        // A chunk of thousands of tiny messages does not leave its large buffer behind on every
+        // connection; the usual few events' slots are reused.
+        if eventCount > 256 { eventBuffer = [] }
+        eventCount = 0
     }
 
     /// Feeds one chunk; `emit` receives each message as it completes, `started` the first-byte
@@ -262,7 +277,7 @@ public struct RESPStreamDecoder {
         // What `beginMessage` and `finishMessage` do, without the captured-name buffers.
         message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: here, command: nil,
                               isError: first == UInt8(ascii: "-"), isPush: false)
-        events.append(.started(timestampNs: ts, sequence: here))
+        record(.started(timestampNs: ts, sequence: here))
         cursor = sequence &+ UInt32(truncatingIfNeeded: end)
         message.endSequence = cursor
         if role == .requests {
@@ -272,7 +287,7 @@ public struct RESPStreamDecoder {
         }
         inMessage = false
         messagesReadWhole &+= 1
-        events.append(.message(message))
+        record(.message(message))
         return end
     }
 
@@ -322,7 +337,7 @@ public struct RESPStreamDecoder {
         captured[1].removeAll(keepingCapacity: true)
         capturedComplete[0] = true // in place: assigning an array literal allocated per message
         capturedComplete[1] = true
-        events.append(.started(timestampNs: ts, sequence: sequence))
+        record(.started(timestampNs: ts, sequence: sequence))
     }
 
     /// Processes bytes from `i`, advancing it. Returns false on failure.
@@ -582,7 +597,7 @@ public struct RESPStreamDecoder {
             (message.command, message.commandKey) = commandName()
         }
         inMessage = false
-        events.append(.message(message))
+        record(.message(message))
     }
 
     private mutating func inlineCommand(_ content: [UInt8]) -> Bool {
