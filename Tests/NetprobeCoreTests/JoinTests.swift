@@ -88,4 +88,35 @@ struct JoinTests {
         #expect(seen.first?.3 == 401_000)
         #expect(seen.first?.4 == 30_000_003_000)
     }
+    @Test("the join thread gives the same rows, in the same order, as joining on the caller's thread")
+    func threadMatchesInline() {
+        let clients = (0..<7).map { Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: UInt16(41000 + $0)) }
+        // Not a multiple of the batch size, with duplicates and out-of-order sightings mixed in.
+        var timings: [RequestTiming] = []
+        for i in 0..<(5 * JoinThread.batchSize * JoinThread.maximumQueued + 123) {
+            let t = Int64(i) * 50_000
+            let seq = UInt32(1001 + (i / 7) * 29)
+            timings.append(Self.timing(i % 3 == 0 ? 1 : 0, client: clients[i % 7], seq: seq, at: t))
+            if i % 3 != 0 { timings.append(Self.timing(1, client: clients[i % 7], seq: seq, at: t + 1_500)) }
+            if i % 97 == 0 { timings.append(Self.timing(0, client: clients[i % 7], seq: seq, at: t)) }
+        }
+        func rows(threaded: Bool) -> (rows: [String], duplicates: Int) {
+            let join = RequestJoin(windowNs: 500_000_000)
+            let feeder = JoinThread(join: join, threaded: threaded)
+            for t in timings { feeder.add(t) }
+            feeder.finish()
+            join.finish()
+            var out: [String] = []
+            join.forEachRow { r in
+                out.append("\(r.client) \(r.sequence) \(r.command) \(String(describing: r.times(vantage: 0))) \(String(describing: r.times(vantage: 1)))")
+            }
+            return (out, join.duplicateSightings)
+        }
+        let inline = rows(threaded: false)
+        let threaded = rows(threaded: true)
+        #expect(inline.rows.count > 40_000)
+        #expect(threaded.rows == inline.rows)
+        #expect(threaded.duplicates == inline.duplicates)
+        #expect(inline.duplicates > 0)
+    }
 }
