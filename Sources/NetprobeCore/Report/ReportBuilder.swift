@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reads a trace file and builds its report: the whole of `netprobe report` minus the printing.
 public enum ReportBuilder {
     /// Analyses `path`. Throws only when the file cannot be opened or is not a trace at all; damage
@@ -13,9 +21,20 @@ public enum ReportBuilder {
         let path = reader.path
         let join = RequestJoin()
         let joining = JoinThread(join: join)
-        let analysis = TraceAnalyzer(options: options).analyze(reader) { t in
+        // With a second CPU, reading runs on a thread of its own too (ReadAhead) and the join on
+        // another (JoinThread): the analysis's thread only decodes and pairs.
+        let analyzer = TraceAnalyzer(options: options)
+        let sink = { (t: RequestTiming) in
             joining.add(t)
             onRequest(t)
+        }
+        let analysis: TraceAnalysis
+        if sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 {
+            let ahead = ReadAhead(reader)
+            analysis = analyzer.analyze(ahead, onRequest: sink)
+            ahead.finish()
+        } else {
+            analysis = analyzer.analyze(reader, onRequest: sink)
         }
         joining.finish()
         let blocks = reader.customBlocks.compactMap { NetprobeBlock.decode(enterpriseNumber: $0.pen, payload: $0.payload) }

@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a trace on a thread of its own, a few batches ahead of the analysis.
+///
+/// `report` spends about a sixth of its main thread's time reading and parsing the file; here
+/// that work runs on the second CPU (beside the join thread) while the analysis decodes the
+/// packets already read. The reader thread copies each packet into a batch (a 1 MiB arena and a
+/// list of records); at most `maximumQueued` batches wait, so memory stays bounded. The analysis
+/// sees exactly the packets, in the same order, that `inner` gives, then the same end or error.
+/// While reading goes on, `interfaces` is a snapshot taken with the batch the analysis is in (it
+/// holds at least every interface its packets refer to); once the end was handed out, the thread
+/// has finished and `interfaces` and `warnings` are `inner`'s own.
+final class ReadAhead: PacketSource, @unchecked Sendable {
+    static let arenaBytes = 1 << 20
+    static let maximumQueued = 4
+
+    private struct Record {
+        var interface: Int
+        var timestampNs: Int64
+        var originalLength: Int
+        var direction: PacketDirection
+        var start: Int
+        var count: Int
+        var fileOffset: Int64
+    }
+
+    private final class Batch {
+        var arena: UnsafeMutableRawPointer
+        var capacity: Int
+        var used = 0
+        var records: [Record] = []
+        var interfaces: [TraceInterface] = []
+        var end = false
+        var error: TraceError?
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            arena = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            records.reserveCapacity(8192)
+        }
+        deinit { arena.deallocate() }
+
+        func reset() {
+            used = 0
+            records.removeAll(keepingCapacity: true)
+            end = false
+            error = nil
+        }
+
+        func fits(_ bytes: Int) -> Bool { used + bytes <= capacity }
+        func grow(to bytes: Int) {
+            arena.deallocate()
+            capacity = bytes
+            arena = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        }
+    }
+
+    private let inner: any PacketSource
+    // Shared between the two threads, under `mutex`.
+    private var full: [Batch] = []
+    private var free: [Batch] = []
+    private var cancelled = false
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var thread: pthread_t?
+    // The analysis thread's own.
+    private var current: Batch?
+    private var cursor = 0
+    /// No thread could be started: `next()` reads `inner` itself.
+    private var direct = false
+
+    init(_ inner: any PacketSource) {
+        self.inner = inner
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+        for _ in 0..<(Self.maximumQueued + 1) { free.append(Batch(capacity: Self.arenaBytes)) }
+        var t = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        if pthread_create(&t, nil, { context in
+            let me = Unmanaged<ReadAhead>.fromOpaque(context!).takeRetainedValue()
+            me.run()
+            return nil
+        }, context) == 0 {
+            thread = t
+        } else {
+            Unmanaged<ReadAhead>.fromOpaque(context).release()
+            direct = true
+        }
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    var interfaces: [TraceInterface] { thread == nil ? inner.interfaces : current?.interfaces ?? [] }
+    var warnings: [TraceWarning] { thread == nil ? inner.warnings : [] }
+
+    func next() throws -> PacketRecord? {
+        guard thread != nil else { return direct ? try inner.next() : nil }
+        while true {
+            if let b = current, cursor < b.records.count {
+                let r = b.records[cursor]
+                cursor += 1
+                return PacketRecord(interface: r.interface, timestampNs: r.timestampNs, originalLength: r.originalLength,
+                                    direction: r.direction, data: UnsafeRawBufferPointer(start: b.arena + r.start, count: r.count),
+                                    fileOffset: r.fileOffset)
+            }
+            if let b = current, b.end {
+                let error = b.error
+                finish()
+                if let error { throw error }
+                return nil
+            }
+            current = exchange(current)
+            cursor = 0
+        }
+    }
+
+    /// Stops the reader thread (if it is still reading) and waits for it. After this, `interfaces`,
+    /// `warnings` and anything else of `inner` are safe to read. Called by `next()` at the end;
+    /// call it when stopping early.
+    func finish() {
+        guard let t = thread else { return }
+        pthread_mutex_lock(mutex)
+        cancelled = true
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(mutex)
+        pthread_join(t, nil)
+        thread = nil // `inner` was read to its end (or stopped): next() returns nil from now on
+        current = nil
+        full.removeAll()
+        free.removeAll()
+    }
+
+    /// Hands back the batch the analysis has finished with and takes the next full one.
+    private func exchange(_ done: Batch?) -> Batch {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if let done {
+            done.reset()
+            free.append(done)
+            pthread_cond_broadcast(changed)
+        }
+        while full.isEmpty { pthread_cond_wait(changed, mutex) }
+        return full.removeFirst()
+    }
+
+    /// The reader thread: fills free batches from `inner` until its end, its error or cancellation.
+    private func run() {
+        guard var b = takeFree() else { return }
+        while true {
+            let packet: PacketRecord?
+            do {
+                packet = try inner.next()
+            } catch {
+                b.error = error as? TraceError ?? TraceError(file: "?", offset: 0, "unexpected error: \(error)")
+                packet = nil
+            }
+            guard let p = packet else {
+                b.end = true
+                b.interfaces = inner.interfaces
+                _ = send(b)
+                return
+            }
+            let n = p.data.count
+            if !b.fits(n) {
+                if !b.records.isEmpty {
+                    // Full: hand it over; this packet starts the next batch.
+                    b.interfaces = inner.interfaces
+                    guard send(b), let next = takeFree() else { return }
+                    b = next
+                }
+                if !b.fits(n) { b.grow(to: n) } // one packet larger than an arena
+            }
+            append(p, to: b)
+        }
+    }
+
+    private func append(_ p: PacketRecord, to b: Batch) {
+        if let base = p.data.baseAddress, p.data.count > 0 {
+            (b.arena + b.used).copyMemory(from: base, byteCount: p.data.count)
+        }
+        b.records.append(Record(interface: p.interface, timestampNs: p.timestampNs, originalLength: p.originalLength,
+                                direction: p.direction, start: b.used, count: p.data.count, fileOffset: p.fileOffset))
+        b.used += p.data.count
+    }
+
+    private func takeFree() -> Batch? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while free.isEmpty && !cancelled { pthread_cond_wait(changed, mutex) }
+        return cancelled ? nil : free.removeLast()
+    }
+
+    /// Queues a full batch; false when the analysis has stopped reading.
+    private func send(_ b: Batch) -> Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if cancelled { return false }
+        full.append(b)
+        pthread_cond_broadcast(changed)
+        return true
+    }
+}
