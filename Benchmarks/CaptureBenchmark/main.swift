@@ -3,7 +3,7 @@
 //   swift build -c release --product netprobe
 //   sudo swift run -c release netprobe-capture-bench [--setup host|bridge] [--rounds N] [--requests N]
 //        [--clients N] [--name LAB] [--netprobe PATH] [--pin together|split|none] [--tcpdump] [--floor] [--keep-lab]
-//        [--capture-wrap 'CMD ARGS'] [--capture-arg ARG]...
+//        [--capture-wrap 'CMD ARGS'] [--capture-arg ARG]... [--modes LIST]
 //
 // Brings up a lab (`netprobe lab up --setup S --name capbench`, namespace np-capbench), then, in one
 // invocation, alternates redis-benchmark runs (inside the namespace, `-c 10 -t set,get --csv`)
@@ -44,6 +44,8 @@ struct Options {
     /// extra arguments for netprobe capture (e.g. -s 128).
     var captureWrap: [String] = []
     var captureArgs: [String] = []
+    /// Only these modes (default: immediate and block, plus tcpdump and floor when asked for).
+    var modes: [Mode]?
     var clients = 10
     var name = "capbench"
     var netprobe: String?
@@ -58,7 +60,7 @@ func usage() -> Never {
     FileHandle.standardError.write(Data("""
         usage: netprobe-capture-bench [--setup host|bridge] [--rounds N] [--requests N] [--clients N]
                                       [--name LAB] [--netprobe PATH] [--keep-lab] [--pin together|split|none] [--tcpdump]
-                                      [--floor] [--capture-wrap 'CMD ARGS'] [--capture-arg ARG]...
+                                      [--floor] [--capture-wrap 'CMD ARGS'] [--capture-arg ARG]... [--modes LIST]
           --setup     lab setup: host (Redis on loopback in the namespace) or bridge (TCG guest
                       behind virbr0 + vnet0); default host
           --rounds    rounds of (without, immediate, without, block); default 6
@@ -75,6 +77,8 @@ func usage() -> Never {
           --capture-wrap  a command put in front of every capture process, split at spaces
                       (experiments: 'nice -n 10', 'chrt -b 0')
           --capture-arg   an extra argument for netprobe capture (repeat; experiments: -s 128)
+          --modes     only these capture modes, comma-separated (immediate, block, tcpdump, floor;
+                      e.g. block for a quick experiment); --tcpdump and --floor add to the list
           --pin       together: the lab's Redis (or QEMU) and redis-benchmark both on CPU 0;
                       split: Redis/QEMU on CPU 0, redis-benchmark on CPU 1; none: no pinning.
                       netprobe capture is never pinned. Default: together for host (measured on 2
@@ -113,6 +117,10 @@ func parseOptions() -> Options {
         case "--floor": o.floor = true
         case "--capture-wrap": o.captureWrap = value(a).split(separator: " ").map(String.init)
         case "--capture-arg": o.captureArgs.append(value(a))
+        case "--modes":
+            let list = value(a).split(separator: ",").map { Mode(rawValue: String($0)) }
+            guard !list.isEmpty, !list.contains(nil) else { FileHandle.standardError.write(Data("--modes takes a list of immediate, block, tcpdump, floor\n".utf8)); usage() }
+            o.modes = list.map { $0! }
         case "--pin":
             o.pin = value(a)
             guard ["together", "split", "none"].contains(o.pin!) else { FileHandle.standardError.write(Data("--pin is together, split or none\n".utf8)); usage() }
@@ -284,7 +292,9 @@ final class Bench {
     init(_ o: Options) throws {
         self.o = o
         requests = o.requests ?? (o.setup == "host" ? 100_000 : 20_000)
-        modes = [.immediate, .block] + (o.tcpdump ? [.tcpdump] : []) + (o.floor ? [.floor] : [])
+        var modes = o.modes ?? [.immediate, .block]
+        for (asked, mode) in [(o.tcpdump, Mode.tcpdump), (o.floor, .floor)] where asked && !modes.contains(mode) { modes.append(mode) }
+        self.modes = modes
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         this = me
         netprobe = o.netprobe ?? URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("netprobe").path
