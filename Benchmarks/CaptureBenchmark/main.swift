@@ -550,6 +550,8 @@ func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? " " + s : String(rep
 /// netprobe capture does, creates FILE once all of them filter, discards every packet until
 /// SIGINT, SIGTERM or SIGHUP, then prints per interface
 /// "  IF: N packets read, N received by filter, N dropped by kernel" and exits 0 (1 on a failure).
+/// It does not wait for the kernel to hand over its last, partly filled block, so "read" may fall
+/// a little short of "received by filter"; the kernel did its work for those packets either way.
 func nullCapture(_ args: [String]) -> Int32 {
     func fail(_ s: String) -> Int32 { FileHandle.standardError.write(Data("null capture: \(s)\n".utf8)); return 1 }
     var namespace: String?, filter = "tcp port 6379", ready: String?, interfaces: [String] = []
