@@ -56,7 +56,9 @@ let package = Package(
         .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore", "CPcap"], path: "Benchmarks/TraceBenchmark"),
         // swift run -c release netprobe-capture-bench: Redis throughput with and without `netprobe capture`
         // (immediate and block delivery), alternating in one run on a lab; needs root and the netprobe binary.
-        .executableTarget(name: "netprobe-capture-bench", dependencies: ["NetprobeCore"], path: "Benchmarks/CaptureBenchmark"),
+        // NetprobeCapture for --floor: a capture that opens the same libpcap handles and discards every packet.
+        .executableTarget(
+            name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture"], path: "Benchmarks/CaptureBenchmark"),
 
         .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
         .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"], exclude: ["golden"]),

@@ -2,13 +2,15 @@
 //
 //   swift build -c release --product netprobe
 //   sudo swift run -c release netprobe-capture-bench [--setup host|bridge] [--rounds N] [--requests N]
-//        [--clients N] [--name LAB] [--netprobe PATH] [--pin together|split|none] [--tcpdump] [--keep-lab]
+//        [--clients N] [--name LAB] [--netprobe PATH] [--pin together|split|none] [--tcpdump] [--floor] [--keep-lab]
+//        [--capture-wrap 'CMD ARGS'] [--capture-arg ARG]... [--modes LIST]
 //
 // Brings up a lab (`netprobe lab up --setup S --name capbench`, namespace np-capbench), then, in one
 // invocation, alternates redis-benchmark runs (inside the namespace, `-c 10 -t set,get --csv`)
 // without a capture and with `netprobe capture` on the lab's vantage interfaces (host: lo in the
 // namespace; bridge: virbr0 + vnet0), with --immediate-mode and with --no-immediate-mode (block
-// delivery), and with --tcpdump also one tcpdump per interface as a reference, in A B A B order:
+// delivery), with --tcpdump also one tcpdump per interface as a reference, and with --floor a
+// null capture (below) as the floor any libpcap capture can reach, in A B A B order:
 //   round 1: without, immediate, without, block
 //   round 2: without, block, without, immediate      (the order of the modes rotates)
 // Each capture run is compared with the run without capture just before it. Per mode it reports
@@ -17,7 +19,16 @@
 // user + system over the capture's whole life). The load average is printed before and after (the
 // machine may be shared). The lab is always taken down: on success, on error and on
 // SIGINT/SIGTERM/SIGHUP. Exit status 1 when any capture dropped packets or failed.
+//
+// The null capture (--floor) is this benchmark run again as a child, with the hidden first argument
+// --null-capture: it enters the lab's namespace as netprobe capture does, opens every vantage
+// interface with the same LiveCapture and netprobe capture's default settings (snap length 2048,
+// 64 MiB ring, nanosecond stamps, block delivery with a 100 ms timeout, the kernel BPF filter,
+// PACKET_IGNORE_OUTGOING on lo), and then only polls and discards (pcap_dispatch with an empty
+// callback): no file, no netlink samples, no Redis INFO. What it costs Redis is the kernel's
+// per-packet work (the packet socket's filter, copy and stamp) plus the cheapest possible reader.
 import Foundation
+import NetprobeCapture
 import NetprobeCore
 
 // MARK: options
@@ -27,6 +38,14 @@ struct Options {
     var rounds = 6
     var requests: Int?
     var tcpdump = false
+    /// Also run the null capture (see the top of the file) as the floor for any libpcap capture.
+    var floor = false
+    /// For experiments: a command put in front of every capture process (e.g. "nice -n 10"), and
+    /// extra arguments for netprobe capture (e.g. -s 128).
+    var captureWrap: [String] = []
+    var captureArgs: [String] = []
+    /// Only these modes (default: immediate and block, plus tcpdump and floor when asked for).
+    var modes: [Mode]?
     var clients = 10
     var name = "capbench"
     var netprobe: String?
@@ -41,6 +60,7 @@ func usage() -> Never {
     FileHandle.standardError.write(Data("""
         usage: netprobe-capture-bench [--setup host|bridge] [--rounds N] [--requests N] [--clients N]
                                       [--name LAB] [--netprobe PATH] [--keep-lab] [--pin together|split|none] [--tcpdump]
+                                      [--floor] [--capture-wrap 'CMD ARGS'] [--capture-arg ARG]... [--modes LIST]
           --setup     lab setup: host (Redis on loopback in the namespace) or bridge (TCG guest
                       behind virbr0 + vnet0); default host
           --rounds    rounds of (without, immediate, without, block); default 6
@@ -51,6 +71,14 @@ func usage() -> Never {
           --keep-lab  leave the lab up at the end (it is still removed on failure or a signal)
           --tcpdump   also run tcpdump (one per vantage point, same snap length, buffer, filter and
                       stamps) as a reference for what the kernel's packet capture costs by itself
+          --floor     also run a null capture: the same libpcap handles and settings as netprobe
+                      capture, every packet discarded unread (no file, no netlink, no INFO); its
+                      ratio is the floor for any libpcap capture here
+          --capture-wrap  a command put in front of every capture process, split at spaces
+                      (experiments: 'nice -n 10', 'chrt -b 0')
+          --capture-arg   an extra argument for netprobe capture (repeat; experiments: -s 128)
+          --modes     only these capture modes, comma-separated (immediate, block, tcpdump, floor;
+                      e.g. block for a quick experiment); --tcpdump and --floor add to the list
           --pin       together: the lab's Redis (or QEMU) and redis-benchmark both on CPU 0;
                       split: Redis/QEMU on CPU 0, redis-benchmark on CPU 1; none: no pinning.
                       netprobe capture is never pinned. Default: together for host (measured on 2
@@ -86,6 +114,13 @@ func parseOptions() -> Options {
         case "--netprobe": o.netprobe = value(a)
         case "--keep-lab": o.keepLab = true
         case "--tcpdump": o.tcpdump = true
+        case "--floor": o.floor = true
+        case "--capture-wrap": o.captureWrap = value(a).split(separator: " ").map(String.init)
+        case "--capture-arg": o.captureArgs.append(value(a))
+        case "--modes":
+            let list = value(a).split(separator: ",").map { Mode(rawValue: String($0)) }
+            guard !list.isEmpty, !list.contains(nil) else { FileHandle.standardError.write(Data("--modes takes a list of immediate, block, tcpdump, floor\n".utf8)); usage() }
+            o.modes = list.map { $0! }
         case "--pin":
             o.pin = value(a)
             guard ["together", "split", "none"].contains(o.pin!) else { FileHandle.standardError.write(Data("--pin is together, split or none\n".utf8)); usage() }
@@ -225,9 +260,10 @@ func median(_ xs: [Double]) -> Double {
 
 // MARK: the benchmark
 
-/// How the capture runs: netprobe capture with per-packet or block delivery, or (a reference for
-/// what the kernel's packet capture costs by itself) tcpdump with its defaults (block delivery).
-enum Mode: String, CaseIterable { case immediate, block, tcpdump
+/// How the capture runs: netprobe capture with per-packet or block delivery, or (references for
+/// what the kernel's packet capture costs by itself) tcpdump with its defaults (block delivery) or
+/// the null capture (--floor).
+enum Mode: String, CaseIterable { case immediate, block, tcpdump, floor
     var flag: String? { [.immediate: "--immediate-mode", .block: "--no-immediate-mode"][self] }
 }
 
@@ -246,6 +282,8 @@ struct Run {
 final class Bench {
     let o: Options
     let netprobe: String
+    /// This benchmark's own binary, for the null capture.
+    let this: String
     let requests: Int
     let modes: [Mode]
     var lab: LabState?
@@ -254,8 +292,11 @@ final class Bench {
     init(_ o: Options) throws {
         self.o = o
         requests = o.requests ?? (o.setup == "host" ? 100_000 : 20_000)
-        modes = o.tcpdump ? [.immediate, .block, .tcpdump] : [.immediate, .block]
+        var modes = o.modes ?? [.immediate, .block]
+        for (asked, mode) in [(o.tcpdump, Mode.tcpdump), (o.floor, .floor)] where asked && !modes.contains(mode) { modes.append(mode) }
+        self.modes = modes
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        this = me
         netprobe = o.netprobe ?? URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("netprobe").path
         guard FileManager.default.isExecutableFile(atPath: netprobe) else {
             throw BenchError("no netprobe binary at \(netprobe): build it first (swift build -c release --product netprobe), or give --netprobe PATH")
@@ -338,12 +379,18 @@ final class Bench {
 
     /// The same load with `netprobe capture` running on every vantage point of the lab (or, for
     /// the tcpdump reference, one tcpdump per vantage point with the same snap length, buffer,
-    /// filter and nanosecond stamps).
+    /// filter and nanosecond stamps; for the floor, the null capture on every vantage point).
     func withCapture(_ mode: Mode, round: Int) throws -> Run {
         guard let lab else { throw BenchError("no lab") }
         var commands: [(argv: [String], file: String, log: String)] = []
-        if mode == .tcpdump {
-            let port = lab.redisAddress.split(separator: ":").last.map(String.init) ?? "6379"
+        let port = lab.redisAddress.split(separator: ":").last.map(String.init) ?? "6379"
+        if mode == .floor {
+            // The file it creates says "every handle is open and filtering", as netprobe's pcapng does.
+            let base = "\(scratch)/floor-\(round)"
+            var argv = [this, "--null-capture", "--netns", lab.namespace, "-f", "tcp port \(port)", "--ready", base + ".ready"]
+            for v in lab.vantages { argv += ["-i", v.interface] }
+            commands.append((argv, base + ".ready", base + ".log"))
+        } else if mode == .tcpdump {
             for v in lab.vantages {
                 let base = "\(scratch)/tcpdump-\(round)-\(v.interface)"
                 commands.append((["ip", "netns", "exec", v.namespace, "tcpdump", "-i", v.interface, "-s", "2048", "-B", "65536",
@@ -353,8 +400,9 @@ final class Bench {
             let base = "\(scratch)/\(mode.rawValue)-\(round)"
             var argv = [netprobe, "capture", "--quiet", mode.flag!, "--netns", lab.namespace, "-w", base + ".pcapng"]
             for v in lab.vantages { argv += ["-i", v.interface] }
-            commands.append((argv, base + ".pcapng", base + ".log"))
+            commands.append((argv + o.captureArgs, base + ".pcapng", base + ".log"))
         }
+        commands = commands.map { (o.captureWrap + $0.argv, $0.file, $0.log) }
         defer { for c in commands { unlink(c.file); unlink(c.log) } }
         var children: [Child] = []
         var result: Double?
@@ -403,15 +451,17 @@ final class Bench {
                 r.written += captured; r.received += received; r.drops += dropped
                 continue
             }
-            // "  lo (host): 400012 packets written, 400012 received by filter, 0 dropped by kernel"
+            // netprobe capture:  "  lo (host): 400012 packets written, 400012 received by filter, 0 dropped by kernel"
+            // the null capture:  "  lo: 400012 packets read, 400012 received by filter, 0 dropped by kernel"
+            let marker = mode == .floor ? " packets read, " : " packets written, "
             var vantagesSeen = 0
-            for line in text.split(separator: "\n") where line.contains(" packets written, ") {
+            for line in text.split(separator: "\n") where line.contains(marker) {
                 let numbers = line.split(whereSeparator: { $0 == " " || $0 == "," }).compactMap { UInt64($0) }
                 guard numbers.count >= 3 else { continue }
                 r.written += numbers[0]; r.received += numbers[1]; r.drops += numbers[2]
                 vantagesSeen += 1
             }
-            guard vantagesSeen == lab.vantages.count else { throw BenchError("could not read the drop counts of netprobe capture:\n\(text)") }
+            guard vantagesSeen == lab.vantages.count else { throw BenchError("could not read the drop counts of \(mode == .floor ? "the null capture" : "netprobe capture"):\n\(text)") }
             if text.contains("never reached the file") || text.contains("ended early") {
                 throw BenchError("netprobe capture lost packets on the way to the file:\n\(text)")
             }
@@ -431,6 +481,8 @@ final class Bench {
             "split": "\(server) pinned to CPU 0, redis-benchmark to CPU 1 (--pin split), netprobe capture not pinned",
             "none": "nothing pinned (--pin none)",
         ][pin]!)
+        if !o.captureWrap.isEmpty { out("  every capture process runs under: \(o.captureWrap.joined(separator: " "))") }
+        if !o.captureArgs.isEmpty { out("  netprobe capture also gets: \(o.captureArgs.joined(separator: " "))") }
         out("  load average before: \(loadAverage())")
         out("")
         out(pad("ROUND", 6) + pad("RUN", 11) + lpad("REQ/S", 10) + lpad("CAPTURE CPU s", 15) + lpad("CPU %", 7) + lpad("PACKETS", 10) + lpad("DROPS", 7))
@@ -474,7 +526,10 @@ final class Bench {
         out("")
         out("  RATIO = median req/s with capture / median req/s of the runs without capture just before them;")
         out("  PAIRED = median over rounds of (req/s with capture / req/s of the run without just before it);")
-        out("  CAPTURE CPU = user + system seconds of the netprobe capture process (median; CPU % of its lifetime);")
+        out("  CAPTURE CPU = user + system seconds of the capture processes (median; CPU % of their lifetime);")
+        if modes.contains(.floor) {
+            out("  floor = the null capture: netprobe capture's libpcap handles and settings, every packet discarded unread.")
+        }
         out("  DROPS = kernel drops (pcap_stats ps_drop) summed over all rounds and vantage points.")
         out("  load average after: \(loadAverage())")
         if !ok { out("FAIL: a capture dropped packets") }
@@ -488,8 +543,62 @@ func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? " " + s : String(repeating: " ", count: n - s.count) + s }
 
+// MARK: --floor: the null capture
+
+/// `netprobe-capture-bench --null-capture --netns NS -f FILTER --ready FILE -i IF [-i IF]...`
+/// (started by the benchmark for --floor, see the top of the file). Opens every interface as
+/// netprobe capture does, creates FILE once all of them filter, discards every packet until
+/// SIGINT, SIGTERM or SIGHUP, then prints per interface
+/// "  IF: N packets read, N received by filter, N dropped by kernel" and exits 0 (1 on a failure).
+/// It does not wait for the kernel to hand over its last, partly filled block, so "read" may fall
+/// a little short of "received by filter"; the kernel did its work for those packets either way.
+func nullCapture(_ args: [String]) -> Int32 {
+    func fail(_ s: String) -> Int32 { FileHandle.standardError.write(Data("null capture: \(s)\n".utf8)); return 1 }
+    var namespace: String?, filter = "tcp port 6379", ready: String?, interfaces: [String] = []
+    var it = args.makeIterator()
+    while let a = it.next() {
+        guard let v = it.next() else { return fail("\(a) needs a value") }
+        switch a {
+        case "--netns": namespace = v
+        case "-f": filter = v
+        case "--ready": ready = v
+        case "-i": interfaces.append(v)
+        default: return fail("unknown argument \(a)")
+        }
+    }
+    guard let ready, !interfaces.isEmpty else { return fail("needs --ready FILE and at least one -i IF") }
+    Signals.block()
+    // netprobe capture's defaults (LiveCaptureSettings and the CLI agree: -s 2048, -B 65536 KiB,
+    // block delivery, 100 ms); only the filter is the lab's port, as the benchmark gives it to tcpdump.
+    var settings = LiveCaptureSettings()
+    settings.filter = filter
+    let captures: [LiveCapture]
+    do {
+        captures = try interfaces.map { i in try NetworkNamespace.withNamespace(namespace) { try LiveCapture(interface: i, settings: settings) } }
+    } catch { return fail("\(error)") }
+    for c in captures { if let w = c.activationWarning { FileHandle.standardError.write(Data("  note: \(c.interface): \(w)\n".utf8)) } }
+    guard FileManager.default.createFile(atPath: ready, contents: nil) else { return fail("cannot create \(ready)") }
+    var fds = captures.map { pollfd(fd: $0.selectableFD, events: Int16(POLLIN), revents: 0) }
+    var read = captures.map { _ in 0 }
+    while Signals.pending() == nil {
+        _ = poll(&fds, nfds_t(fds.count), 50)
+        for (i, c) in captures.enumerated() {
+            guard let n = c.discardWaiting() else { return fail("\(c.interface) failed while capturing") }
+            read[i] += n
+        }
+    }
+    for (i, c) in captures.enumerated() {
+        guard let s = c.statistics() else { return fail("pcap_stats on \(c.interface) failed") }
+        FileHandle.standardError.write(Data("  \(c.interface): \(read[i]) packets read, \(s.received) received by filter, \(s.dropped) dropped by kernel\n".utf8))
+    }
+    return 0
+}
+
 // MARK: main
 
+if CommandLine.arguments.dropFirst().first == "--null-capture" {
+    exit(nullCapture(Array(CommandLine.arguments.dropFirst(2))))
+}
 let options = parseOptions()
 guard getuid() == 0 else {
     FileHandle.standardError.write(Data("netprobe-capture-bench: needs root (it builds a lab in a network namespace and captures)\n".utf8))

@@ -132,6 +132,15 @@ public final class LiveCapture {
         }
     }
 
+    /// Takes every packet waiting in the ring and does nothing with it (pcap_dispatch with an
+    /// empty callback, without blocking); returns how many there were, or nil when the handle
+    /// failed. netprobe-capture-bench's `--floor` uses it to measure what the kernel's side of a
+    /// capture costs when user space does no work at all.
+    public func discardWaiting() -> Int? {
+        let n = pcap_dispatch(handle, -1, { _, _, _ in }, nil)
+        return n >= 0 || n == PCAP_ERROR_BREAK ? Int(max(n, 0)) : nil
+    }
+
     /// Kernel counters (pcap_stats): received, dropped because the ring was full (what matters),
     /// dropped by the interface (promiscuous mode only).
     public func statistics() -> (received: UInt64, dropped: UInt64, interfaceDropped: UInt64)? {
