@@ -1,0 +1,60 @@
+import Testing
+@testable import NetprobeCore
+
+/// `client-requests` blocks are read by a strict fast reader; whatever it accepts must decode
+/// exactly as JSONDecoder does, and whatever it declines still decodes through JSONDecoder.
+@Suite("client-requests blocks")
+struct ClientBlockTests {
+    static func random(_ g: inout some RandomNumberGenerator) -> ClientRequests {
+        let n = Int.random(in: 0...40, using: &g)
+        return ClientRequests(
+            client: "10.0.0.\(Int.random(in: 1...254, using: &g)):\(Int.random(in: 1024...65535, using: &g))",
+            server: Bool.random(using: &g) ? "10.0.0.2:6379" : "[fd00::2]:6379",
+            requestOffsets: (0..<n).map { _ in UInt64.random(in: 0 ... (Bool.random(using: &g) ? 1 << 20 : .max), using: &g) },
+            commands: (0..<n).map { _ in ["GET", "SET", "CONFIG GET", "?", "ÉTÉ"].randomElement(using: &g)! },
+            sendNs: (0..<n).map { _ in Int64.random(in: .min ... .max, using: &g) },
+            receiveNs: (0..<n).map { _ in Int64.random(in: 0...(1 << 62), using: &g) })
+    }
+
+    @Test("what the fast reader accepts, JSONDecoder reads the same; netprobe's own blocks are all accepted")
+    func sameAsJSONDecoder() throws {
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            let c = Self.random(&g)
+            let payload = try NetprobeBlock.clientRequests(c).payload()
+            let fast = payload.withUnsafeBytes { ClientRequests.fastDecode(UnsafeRawBufferPointer(rebasing: $0[4...])) }
+            #expect(fast == c)
+            #expect(NetprobeBlock.decodeWithJSONDecoder(payload[4...]) == .clientRequests(c))
+        }
+    }
+
+    @Test("it declines other shapes, which JSONDecoder then decides", arguments: [
+        #"{"kind":"client-requests","value":{"client":"a","commands":["G\"T"],"receiveNs":[1],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
+        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[1.5],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
+        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[01],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
+        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[1],"requestOffsets":[-1],"sendNs":[1],"server":"b"}}"#,
+        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[9223372036854775808],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
+        #"{"kind":"client-requests","value":{"client":"a","extra":1,"commands":["GET"],"receiveNs":[1],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
+        #"{"kind":"client-requests","value":{"client":"a","client":"c","commands":[],"receiveNs":[],"requestOffsets":[],"sendNs":[],"server":"b"}}"#,
+        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[1],"requestOffsets":[0],"sendNs":[1]}}"#,
+        #"{"kind":"netlink","value":{}}"#,
+        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[1],"requestOffsets":[0],"sendNs":[1],"server":"b"}} x"#,
+    ])
+    func declines(json: String) {
+        let bytes = Array(json.utf8)
+        let fast = bytes.withUnsafeBytes { ClientRequests.fastDecode($0) }
+        #expect(fast == nil)
+        // Through the public entry point the answer is JSONDecoder's.
+        let payload = NetprobeBlock.magic + bytes
+        #expect(NetprobeBlock.decode(enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: payload)
+            == NetprobeBlock.decodeWithJSONDecoder(payload[4...]))
+    }
+
+    @Test("whitespace and key order do not matter; an escape-free valid block is read fast")
+    func layout() {
+        let json = #" { "value" : { "server":"10.0.0.2:6379" , "sendNs":[ -5 , 7 ], "receiveNs":[8,9], "requestOffsets":[0, 12], "commands":["GET","SET"], "client":"10.0.0.1:40000" }, "kind":"client-requests" } "#
+        let fast = Array(json.utf8).withUnsafeBytes { ClientRequests.fastDecode($0) }
+        #expect(fast == ClientRequests(client: "10.0.0.1:40000", server: "10.0.0.2:6379", requestOffsets: [0, 12],
+                                       commands: ["GET", "SET"], sendNs: [-5, 7], receiveNs: [8, 9]))
+    }
+}
