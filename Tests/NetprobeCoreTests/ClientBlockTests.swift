@@ -57,4 +57,26 @@ struct ClientBlockTests {
         #expect(fast == ClientRequests(client: "10.0.0.1:40000", server: "10.0.0.2:6379", requestOffsets: [0, 12],
                                        commands: ["GET", "SET"], sendNs: [-5, 7], receiveNs: [8, 9]))
     }
+
+    @Test("client records: found by connection and offset, out of order sorted, the last of a repeated offset wins")
+    func records() {
+        let a = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 40000)
+        let b = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 40001)
+        let s = Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: 6379)
+        var r = ClientRecords()
+        #expect(r.isEmpty)
+        for (offset, t) in [(0, 1), (30, 2), (10, 3), (30, 4), (20, 5)] {
+            r.add(ClientKey(client: a, server: s, offset: UInt32(offset)), sendNs: Int64(t), receiveNs: Int64(t * 10))
+        }
+        r.add(ClientKey(client: b, server: s, offset: 10), sendNs: 99, receiveNs: 990)
+        r.prepare()
+        #expect(r.count == 6)
+        #expect(r.lookup(ClientKey(client: a, server: s, offset: 10))! == (3, 30))
+        #expect(r.lookup(ClientKey(client: a, server: s, offset: 30))! == (4, 40))
+        #expect(r.lookup(ClientKey(client: a, server: s, offset: 0))! == (1, 10))
+        #expect(r.lookup(ClientKey(client: b, server: s, offset: 10))! == (99, 990))
+        #expect(r.lookup(ClientKey(client: a, server: s, offset: 15)) == nil)
+        #expect(r.lookup(ClientKey(client: a, server: s, offset: 31)) == nil)
+        #expect(r.lookup(ClientKey(client: b, server: a, offset: 10)) == nil)
+    }
 }

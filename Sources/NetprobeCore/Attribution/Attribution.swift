@@ -101,7 +101,7 @@ public struct AttributionInputs: Sendable {
     public var redisUsecPerCall: [String: Double] = [:]
     public var redisInfoSource: String?
     /// The load generator's own send and receive times, by connection and stream offset.
-    public var client: [ClientKey: (sendNs: Int64, receiveNs: Int64)] = [:]
+    public var client = ClientRecords()
 
     public init(vantages: [(name: String, role: String)]) { self.vantages = vantages }
 
@@ -109,9 +109,85 @@ public struct AttributionInputs: Sendable {
     public mutating func addClientRequests(_ c: ClientRequests) {
         guard let client = Endpoint(parsing: c.client), let server = Endpoint(parsing: c.server) else { return }
         for i in c.requestOffsets.indices where i < c.sendNs.count && i < c.receiveNs.count {
-            self.client[ClientKey(client: client, server: server, offset: UInt32(truncatingIfNeeded: c.requestOffsets[i]))] =
-                (c.sendNs[i], c.receiveNs[i])
+            self.client.add(ClientKey(client: client, server: server, offset: UInt32(truncatingIfNeeded: c.requestOffsets[i])),
+                            sendNs: c.sendNs[i], receiveNs: c.receiveNs[i])
         }
+    }
+}
+
+/// The load generator's records, per connection in offset order: 20 bytes a request (a
+/// dictionary of every request took ~120 and a cache miss per lookup; the attribution looks each
+/// request up in two or three passes). A record added twice for the same key: the last one counts.
+public struct ClientRecords: Sendable {
+    private struct Connection: Hashable, Sendable {
+        var client: Endpoint
+        var server: Endpoint
+        func hash(into hasher: inout Hasher) { hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint) }
+    }
+    private struct Table: Sendable {
+        var offsets: [UInt32] = []
+        var send: [Int64] = []
+        var receive: [Int64] = []
+        var sorted = true
+    }
+    private var index: [Connection: Int] = [:]
+    private var tables: [Table] = []
+    public private(set) var count = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { count == 0 }
+
+    public mutating func add(_ key: ClientKey, sendNs: Int64, receiveNs: Int64) {
+        let c = Connection(client: key.client, server: key.server)
+        let t: Int
+        if let known = index[c] {
+            t = known
+        } else {
+            t = tables.count
+            index[c] = t
+            tables.append(Table())
+        }
+        if let last = tables[t].offsets.last, key.offset <= last { tables[t].sorted = false }
+        tables[t].offsets.append(key.offset)
+        tables[t].send.append(sendNs)
+        tables[t].receive.append(receiveNs)
+        count += 1
+    }
+
+    /// Sorts what came out of order (the load generator writes in order; a damaged or merged file
+    /// may not) and keeps the last of equal offsets. Lookups need it first.
+    public mutating func prepare() {
+        for t in tables.indices where !tables[t].sorted {
+            let table = tables[t]
+            // Stable by offset, then the last of each offset wins (as the dictionary's did).
+            let order = table.offsets.indices.sorted { (table.offsets[$0], $0) < (table.offsets[$1], $1) }
+            var out = Table()
+            for k in order {
+                if let last = out.offsets.last, last == table.offsets[k] {
+                    out.send[out.send.count - 1] = table.send[k]
+                    out.receive[out.receive.count - 1] = table.receive[k]
+                } else {
+                    out.offsets.append(table.offsets[k])
+                    out.send.append(table.send[k])
+                    out.receive.append(table.receive[k])
+                }
+            }
+            tables[t] = out
+        }
+    }
+
+    /// The send and receive times of the request at `key`; `prepare()` must have run.
+    public func lookup(_ key: ClientKey) -> (sendNs: Int64, receiveNs: Int64)? {
+        guard let t = index[Connection(client: key.client, server: key.server)] else { return nil }
+        let offsets = tables[t].offsets
+        var lo = 0, hi = offsets.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if offsets[mid] < key.offset { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo < offsets.count, offsets[lo] == key.offset else { return nil }
+        return (tables[t].send[lo], tables[t].receive[lo])
     }
 }
 
@@ -164,6 +240,8 @@ public enum Attribution {
         let tapSamples = tapInterface.flatMap { inputs.netlink[$0] }?.sorted { $0.timeNs < $1.timeNs } ?? []
         let haveRedis = !inputs.redisUsecPerCall.isEmpty
         let haveClient = !inputs.client.isEmpty
+        var clientRecords = inputs.client
+        clientRecords.prepare()
         var notes: [String] = []
 
         // The joined requests are read three times from the join's spill (memory stays flat):
@@ -226,7 +304,7 @@ public enum Attribution {
                 // The client's stamps come from the trace as written: arithmetic on them must not
                 // trap (a damaged record can hold any 64-bit value).
                 if let offset = r.offset,
-                   let c = inputs.client[ClientKey(client: r.client, server: r.server, offset: offset)],
+                   let c = clientRecords.lookup(ClientKey(client: r.client, server: r.server, offset: offset)),
                    outerIn >= c.sendNs, c.receiveNs >= outerOut,
                    case let (before, o1) = outerIn.subtractingReportingOverflow(c.sendNs), !o1,
                    case let (after, o2) = c.receiveNs.subtractingReportingOverflow(outerOut), !o2,

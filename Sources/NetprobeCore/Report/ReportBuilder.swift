@@ -37,16 +37,32 @@ public enum ReportBuilder {
             analysis = analyzer.analyze(reader, onRequest: sink)
         }
         joining.finish()
-        let blocks = reader.customBlocks.compactMap { NetprobeBlock.decode(enterpriseNumber: $0.pen, payload: $0.payload) }
+        // The load generator's records (one per request: most of a long trace's custom blocks) go
+        // straight into their compact table; the blocks' payloads are dropped once read.
+        var blocks: [NetprobeBlock] = []
+        var inputs = AttributionInputs(vantages: [])
+        var clientRequests = 0
+        for c in reader.customBlocks {
+            switch NetprobeBlock.decode(enterpriseNumber: c.pen, payload: c.payload) {
+            case let .clientRequests(r)?:
+                inputs.addClientRequests(r)
+                clientRequests += r.sendNs.count
+            case let b?: blocks.append(b)
+            case nil: break
+            }
+        }
+        reader.dropCustomBlocks()
+        var context = CaptureContext(blocks: blocks)
+        context.clientRequests = clientRequests
         var report = Report(analysis: analysis, file: path, format: reader.format.rawValue, sections: reader.sections,
-                            context: CaptureContext(blocks: blocks))
+                            context: context)
         // netprobe traces name each interface's role in if_description; show it in the listing.
         if let roles = report.capture?.roles {
             for i in report.trace.vantagePoints.indices where report.trace.vantagePoints[i].description == nil {
                 report.trace.vantagePoints[i].description = roles[report.trace.vantagePoints[i].name]
             }
         }
-        attribute(&report, analysis: analysis, join: join, blocks: blocks, redisInfo: redisInfo)
+        attribute(&report, analysis: analysis, join: join, blocks: blocks, client: inputs.client, redisInfo: redisInfo)
         return (report, analysis)
     }
 }
@@ -54,13 +70,14 @@ public enum ReportBuilder {
 extension ReportBuilder {
     /// Adds segments, verdict and attribution details to `report`.
     static func attribute(_ report: inout Report, analysis: TraceAnalysis, join: RequestJoin, blocks: [NetprobeBlock],
-                          redisInfo: String?) {
+                          client: ClientRecords = ClientRecords(), redisInfo: String?) {
         let roles = report.capture?.roles ?? [:]
         var inputs = AttributionInputs(vantages: analysis.vantages.map { v in
             let described = v.interfaces.first.flatMap { analysis.interfaces[$0].description }
             let role = roles[v.name] ?? described.flatMap { knownRoles.contains($0) ? $0 : nil } ?? Attribution.guessRole(v.name)
             return (v.name, role)
         })
+        inputs.client = client
         for b in blocks {
             switch b {
             case let .netlink(s): inputs.netlink[s.interface, default: []].append(s)

@@ -50,6 +50,10 @@ public final class TraceReader: PacketSource {
         }
     }
 
+    /// Forgets the custom blocks' payloads (after they were decoded: they can be most of a
+    /// long netprobe trace's metadata).
+    public func dropCustomBlocks() { customBlocks = [] }
+
     public var interfaces: [TraceInterface] { reader.interfaces }
     public var warnings: [TraceWarning] { reader.warnings }
     /// pcapng section metadata (hardware, os, application, comment) per section; empty for pcap.
