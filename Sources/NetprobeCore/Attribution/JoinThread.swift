@@ -35,17 +35,8 @@ final class JoinThread: @unchecked Sendable {
         pthread_cond_init(changed, nil)
         batch.reserveCapacity(Self.batchSize)
         guard threaded else { return }
-        var t = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        if pthread_create(&t, nil, { context in
-            let me = Unmanaged<JoinThread>.fromOpaque(context!).takeRetainedValue()
-            me.run()
-            return nil
-        }, context) == 0 {
-            thread = t
-        } else {
-            Unmanaged<JoinThread>.fromOpaque(context).release() // no thread: join inline
-        }
+        // The thread holds `self` until it ends; without one, `add` joins inline.
+        thread = startThread { self.run() }
     }
 
     func add(_ t: RequestTiming) {

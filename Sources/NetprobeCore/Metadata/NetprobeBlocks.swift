@@ -374,24 +374,17 @@ struct FastJSON {
         return Integer(negative: negative, magnitude: v)
     }
 
-    mutating func integers() -> [Integer]? {
-        guard consume(UInt8(ascii: "[")) else { return nil }
-        var out: [Integer] = []
-        if consume(UInt8(ascii: "]")) { return out }
-        repeat {
-            guard let n = integer() else { return nil }
-            out.append(n)
-        } while consume(UInt8(ascii: ","))
-        return consume(UInt8(ascii: "]")) ? out : nil
-    }
+    mutating func integers() -> [Integer]? { list { $0.integer() } }
+    mutating func strings() -> [String]? { list { $0.string() } }
 
-    mutating func strings() -> [String]? {
+    /// `[ element, ... ]`; nil when an element or the brackets are not there.
+    mutating func list<T>(_ element: (inout FastJSON) -> T?) -> [T]? {
         guard consume(UInt8(ascii: "[")) else { return nil }
-        var out: [String] = []
+        var out: [T] = []
         if consume(UInt8(ascii: "]")) { return out }
         repeat {
-            guard let s = string() else { return nil }
-            out.append(s)
+            guard let e = element(&self) else { return nil }
+            out.append(e)
         } while consume(UInt8(ascii: ","))
         return consume(UInt8(ascii: "]")) ? out : nil
     }

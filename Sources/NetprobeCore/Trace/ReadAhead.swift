@@ -80,18 +80,9 @@ final class ReadAhead: PacketSource, @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
         for _ in 0..<(Self.maximumQueued + 1) { free.append(Batch(capacity: Self.arenaBytes)) }
-        var t = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        if pthread_create(&t, nil, { context in
-            let me = Unmanaged<ReadAhead>.fromOpaque(context!).takeRetainedValue()
-            me.run()
-            return nil
-        }, context) == 0 {
-            thread = t
-        } else {
-            Unmanaged<ReadAhead>.fromOpaque(context).release()
-            direct = true
-        }
+        // The thread holds `self` until it ends.
+        thread = startThread { self.run() }
+        direct = thread == nil
     }
 
     deinit {
