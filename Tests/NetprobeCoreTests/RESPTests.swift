@@ -146,7 +146,7 @@ struct RESPTests {
                 out += Array(("*\(words.count)\r\n" + words.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()).utf8)
             case (.requests, 7): out += Array("PING\r\n\r\n".utf8)
             case (.requests, 8): out += Array("*0\r\n*1\r\n:5\r\n".utf8)
-            case (.requests, 9): out += Array("*2\r\n$-1\r\n$3\r\nabc\r\n*01\r\n$003\r\nGET\r\n".utf8)
+            case (.requests, 9): out += Array("*2\r\n$-1\r\n$3\r\nabc\r\n*01\r\n$003\r\nGET\r\n*-0\r\n*1\r\n$-0\r\n\r\n".utf8)
             case (.requests, _): out += Array("*1\r\n$3\r\nGETX\r\n".utf8) // a lying length: both must fail alike
             case (.responses, 0...5):
                 out += Array(["+OK\r\n", "-ERR x\r\n", ":12\r\n", "$5\r\nhello\r\n", "$-1\r\n", "$0\r\n\r\n", "_\r\n",
@@ -155,7 +155,7 @@ struct RESPTests {
                 let n = Int.random(in: 1...5, using: &g)
                 out += Array(("*\(n)\r\n" + (0..<n).map { k in k % 2 == 0 ? "$2\r\nab\r\n" : ":\(k)\r\n" }.joined()).utf8)
             case (.responses, 9): out += Array("*2\r\n*1\r\n:1\r\n%1\r\n+a\r\n+b\r\n>1\r\n+m\r\n!3\r\nerr\r\n".utf8)
-            case (.responses, 10): out += Array("$-01\r\n*01\r\n$01\r\nz\r\n$?\r\n;1\r\na\r\n;0\r\n".utf8)
+            case (.responses, 10): out += Array("$-01\r\n*01\r\n$01\r\nz\r\n$?\r\n;1\r\na\r\n;0\r\n*-0\r\n$-0\r\n\r\n*-2\r\n".utf8)
                 // 18 digits are read; 19 are not (the state machine's limit).
                 out += Array(("$" + String(repeating: "0", count: 17) + "1\r\nz\r\n").utf8)
                 if Bool.random(using: &g) { out += Array(("$" + String(repeating: "0", count: 18) + "1\r\nz\r\n").utf8) }

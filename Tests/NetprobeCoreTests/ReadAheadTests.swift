@@ -87,4 +87,24 @@ struct ReadAheadTests {
         ahead.finish() // the reader thread is blocked on a full queue: it must still end
         #expect(try ahead.next() == nil)
     }
+
+    @Test("the queue between the threads: everything arrives in order; after close it refuses and ends empty")
+    func boundedQueue() {
+        let q = BoundedQueue<Int>(capacity: 3)
+        final class Seen: @unchecked Sendable { var values: [Int] = [] }
+        let seen = Seen()
+        let consumer = startThread {
+            while let v = q.receive() {
+                seen.values.append(v)
+                if v % 1000 == 0 { usleep(1000) } // let the producer fill the queue up
+            }
+        }
+        #expect(consumer != nil)
+        for v in 0..<20_000 { #expect(q.send(v)) }
+        q.close()
+        if let consumer { pthread_join(consumer, nil) }
+        #expect(seen.values == Array(0..<20_000))
+        #expect(q.send(1) == false)
+        #expect(q.receive() == nil)
+    }
 }

@@ -24,3 +24,64 @@ func startThread(_ body: @escaping () -> Void) -> pthread_t? {
     }
     return t
 }
+
+/// A first-in first-out queue between two threads, bounded: `send` waits while it holds
+/// `capacity` elements, `receive` while it is empty. After `close()`, `send` refuses (false) and
+/// `receive` hands out what is left, then nil. The pipeline's threads meet only here.
+final class BoundedQueue<Element>: @unchecked Sendable {
+    let capacity: Int
+    private var elements: [Element] = []
+    private var head = 0
+    private var closed = false
+    // Allocated: a pthread mutex must not move, and `&property` promises no fixed address.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Adds `e` once there is room; false (and `e` dropped) when the queue is closed.
+    @discardableResult
+    func send(_ e: Element) -> Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while elements.count - head >= capacity && !closed { pthread_cond_wait(changed, mutex) }
+        if closed { return false }
+        elements.append(e)
+        pthread_cond_broadcast(changed)
+        return true
+    }
+
+    /// The oldest element, waiting for one; nil once the queue is closed and empty.
+    func receive() -> Element? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while head == elements.count && !closed { pthread_cond_wait(changed, mutex) }
+        guard head < elements.count else { return nil }
+        let e = elements[head]
+        head += 1
+        if head == elements.count {
+            elements.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        pthread_cond_broadcast(changed)
+        return e
+    }
+
+    func close() {
+        pthread_mutex_lock(mutex)
+        closed = true
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(mutex)
+    }
+}

@@ -205,7 +205,6 @@ public final class TraceAnalyzer {
         } else {
             index = vs.count
             vs.append(VantageBox(VantageAnalysis(name: name, interfaces: [interface])))
-            boxRefs.append(Unmanaged.passUnretained(vs[index]))
         }
         vantageOfInterface[interface] = index
         return index
@@ -219,14 +218,13 @@ public final class TraceAnalyzer {
         return serverPorts.contains(port)
     }
 
-    /// Unretained references to `vs`'s boxes (which keep them alive), for the per-packet path.
-    private var boxRefs: [Unmanaged<VantageBox>] = []
-
     private func process(_ packet: PacketRecord, linkType: LinkType) {
         guard let v = vantageOfInterface[packet.interface] else { return }
         // The box and the connection are used through guaranteed references: each strong copy
         // cost an atomic retain and release per packet, a third of the analysis's time.
-        boxRefs[v]._withUnsafeGuaranteedRef { box in process(packet, linkType: linkType, vantage: v, box: box) }
+        vs.withUnsafeBufferPointer { Unmanaged.passUnretained($0[v]) }._withUnsafeGuaranteedRef { box in
+            process(packet, linkType: linkType, vantage: v, box: box)
+        }
         packetsSinceSweep += 1
         if packetsSinceSweep >= 65_536 {
             packetsSinceSweep = 0

@@ -21,18 +21,11 @@ final class JoinThread: @unchecked Sendable {
     static let maximumQueued = 8
 
     private var batch: [RequestTiming] = []
-    // Shared between the two threads, under `mutex`.
-    private var queue: [[RequestTiming]] = []
-    private var closed = false
-    // Allocated: a pthread mutex must not move, and `&property` promises no fixed address.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let queue = BoundedQueue<[RequestTiming]>(capacity: maximumQueued)
     private var thread: pthread_t?
 
     init(join: RequestJoin, threaded: Bool = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1) {
         self.join = join
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
         batch.reserveCapacity(Self.batchSize)
         guard threaded else { return }
         // The thread holds `self` until it ends; without one, `add` joins inline.
@@ -50,47 +43,22 @@ final class JoinThread: @unchecked Sendable {
 
     /// Hands on what is still batched and waits until the join thread has added everything.
     func finish() {
-        if let t = thread {
-            send()
-            pthread_mutex_lock(mutex)
-            closed = true
-            pthread_cond_broadcast(changed)
-            pthread_mutex_unlock(mutex)
-            pthread_join(t, nil)
-            thread = nil
-        }
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
+        guard let t = thread else { return }
+        send()
+        queue.close()
+        pthread_join(t, nil)
+        thread = nil
     }
 
     private func send() {
         guard !batch.isEmpty else { return }
-        let full = batch
+        queue.send(batch)
         batch = []
         batch.reserveCapacity(Self.batchSize)
-        pthread_mutex_lock(mutex)
-        while queue.count >= Self.maximumQueued { pthread_cond_wait(changed, mutex) }
-        queue.append(full)
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
     }
 
     private func run() {
-        while true {
-            pthread_mutex_lock(mutex)
-            while queue.isEmpty && !closed { pthread_cond_wait(changed, mutex) }
-            if queue.isEmpty && closed {
-                pthread_mutex_unlock(mutex)
-                return
-            }
-            let next = queue.removeFirst()
-            pthread_cond_broadcast(changed)
-            pthread_mutex_unlock(mutex)
+        while let next = queue.receive() {
             for t in next { join.add(t) }
         }
     }

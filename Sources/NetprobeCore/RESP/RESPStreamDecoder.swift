@@ -197,25 +197,21 @@ public struct RESPStreamDecoder {
             guard lf > j, p.load(fromByteOffset: lf - 1, as: UInt8.self) == 0x0D else { return nil }
             return (lf - 1, lf + 1)
         }
-        /// A non-negative decimal length or count in a number line (its limit as in `step`).
-        func count(_ from: Int, _ to: Int) -> Int? {
-            guard to > from, to + 1 - from <= Self.maximumNumberLineLength, to - from <= 18 else { return nil }
-            var v = 0
-            for k in from..<to {
-                let c = p.load(fromByteOffset: k, as: UInt8.self)
-                guard c >= 0x30 && c <= 0x39 else { return nil }
-                v = v * 10 + Int(c - 0x30)
-            }
-            return v
+        /// The number in a number line, read as `step` reads it (same length limit, same parser).
+        func number(_ from: Int, _ to: Int) -> Int64? {
+            guard to + 1 - from <= Self.maximumNumberLineLength else { return nil }
+            return Self.parseInteger(UnsafeRawBufferPointer(start: p + from, count: to - from))
         }
-        /// A bulk string at `j` ("$len CRLF body CRLF"): its body and the index past it.
-        func bulk(_ j: Int) -> (body: Int, length: Int, next: Int)? {
+        /// A bulk string at `j` ("$len CRLF body CRLF"): its body and the index past it; with
+        /// `null`, "$-1" too (length -1, no body).
+        func bulk(_ j: Int, null: Bool = false) -> (body: Int, length: Int, next: Int)? {
             guard j < n, p.load(fromByteOffset: j, as: UInt8.self) == UInt8(ascii: "$"),
-                  let header = line(j + 1), let length = count(j + 1, header.end),
-                  length <= n - header.next - 2,
-                  p.load(fromByteOffset: header.next + length, as: UInt8.self) == 0x0D,
-                  p.load(fromByteOffset: header.next + length + 1, as: UInt8.self) == 0x0A else { return nil }
-            return (header.next, length, header.next + length + 2)
+                  let header = line(j + 1), let length = number(j + 1, header.end) else { return nil }
+            if length == -1 && null { return (header.next, -1, header.next) }
+            guard length >= 0, length <= n - header.next - 2,
+                  p.load(fromByteOffset: header.next + Int(length), as: UInt8.self) == 0x0D,
+                  p.load(fromByteOffset: header.next + Int(length) + 1, as: UInt8.self) == 0x0A else { return nil }
+            return (header.next, Int(length), header.next + Int(length) + 2)
         }
         /// A reply element that is not an aggregate: a simple value, a bulk string or a null bulk.
         func scalar(_ j: Int) -> Int? {
@@ -226,11 +222,7 @@ public struct RESPStreamDecoder {
                 guard let simple = line(j + 1), simple.end + 1 - (j + 1) <= Self.maximumSimpleLineLength else { return nil }
                 return simple.next
             case UInt8(ascii: "$"):
-                if j + 4 < n, p.load(fromByteOffset: j + 1, as: UInt8.self) == UInt8(ascii: "-"),
-                   p.load(fromByteOffset: j + 2, as: UInt8.self) == UInt8(ascii: "1"),
-                   p.load(fromByteOffset: j + 3, as: UInt8.self) == 0x0D,
-                   p.load(fromByteOffset: j + 4, as: UInt8.self) == 0x0A { return j + 5 }
-                return bulk(j)?.next
+                return bulk(j, null: true)?.next
             default:
                 return nil
             }
@@ -242,7 +234,7 @@ public struct RESPStreamDecoder {
         var elements = 0
         switch role {
         case .requests:
-            guard first == UInt8(ascii: "*"), let header = line(i + 1), let items = count(i + 1, header.end), items >= 1 else { return nil }
+            guard first == UInt8(ascii: "*"), let header = line(i + 1), let items = number(i + 1, header.end), items >= 1 else { return nil }
             var j = header.next
             for k in 0..<items {
                 guard let element = bulk(j) else { return nil }
@@ -250,23 +242,18 @@ public struct RESPStreamDecoder {
                 if k == 1 { subcommand = (element.body, min(element.length, Self.captureLength)) }
                 j = element.next
             }
-            elements = items
+            elements = Int(items)
             end = j
         case .responses:
             if first == UInt8(ascii: "*") {
-                guard let header = line(i + 1) else { return nil }
-                if header.end == i + 3, p.load(fromByteOffset: i + 1, as: UInt8.self) == UInt8(ascii: "-"),
-                   p.load(fromByteOffset: i + 2, as: UInt8.self) == UInt8(ascii: "1") {
-                    end = header.next // a null array
-                } else {
-                    guard let items = count(i + 1, header.end) else { return nil }
-                    var j = header.next
-                    for _ in 0..<items {
-                        guard let next = scalar(j) else { return nil }
-                        j = next
-                    }
-                    end = j
+                // "*-1" (a null array) and "*0" are whole messages, as in `endOfLine`.
+                guard let header = line(i + 1), let items = number(i + 1, header.end), items >= -1 else { return nil }
+                var j = header.next
+                for _ in 0..<max(items, 0) {
+                    guard let next = scalar(j) else { return nil }
+                    j = next
                 }
+                end = j
             } else {
                 guard let next = scalar(i) else { return nil }
                 end = next
@@ -275,17 +262,15 @@ public struct RESPStreamDecoder {
 
         let here = sequence &+ UInt32(truncatingIfNeeded: i)
         // What `beginMessage` and `finishMessage` do, without the captured-name buffers.
-        message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: here, command: nil,
-                              isError: first == UInt8(ascii: "-"), isPush: false)
+        var message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: here,
+                                  endSequence: sequence &+ UInt32(truncatingIfNeeded: end), command: nil,
+                                  isError: first == UInt8(ascii: "-"), isPush: false)
         record(.started(timestampNs: ts, sequence: here))
-        cursor = sequence &+ UInt32(truncatingIfNeeded: end)
-        message.endSequence = cursor
         if role == .requests {
             (message.command, message.commandKey) = cachedCommandName(
                 name: name.map { UnsafeRawBufferPointer(start: p + $0.start, count: $0.length) },
                 subcommand: elements >= 2 ? subcommand.map { UnsafeRawBufferPointer(start: p + $0.start, count: $0.length) } : nil)
         }
-        inMessage = false
         messagesReadWhole &+= 1
         record(.message(message))
         return end

@@ -62,12 +62,9 @@ final class ReadAhead: PacketSource, @unchecked Sendable {
     }
 
     private let inner: any PacketSource
-    // Shared between the two threads, under `mutex`.
-    private var full: [Batch] = []
-    private var free: [Batch] = []
-    private var cancelled = false
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Batches read and waiting for the analysis; emptied batches going back to the reader.
+    private let full = BoundedQueue<Batch>(capacity: maximumQueued)
+    private let free = BoundedQueue<Batch>(capacity: maximumQueued + 1)
     private var thread: pthread_t?
     // The analysis thread's own.
     private var current: Batch?
@@ -77,19 +74,10 @@ final class ReadAhead: PacketSource, @unchecked Sendable {
 
     init(_ inner: any PacketSource) {
         self.inner = inner
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
-        for _ in 0..<(Self.maximumQueued + 1) { free.append(Batch(capacity: Self.arenaBytes)) }
+        for _ in 0..<(Self.maximumQueued + 1) { free.send(Batch(capacity: Self.arenaBytes)) }
         // The thread holds `self` until it ends.
         thread = startThread { self.run() }
         direct = thread == nil
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
     }
 
     var interfaces: [TraceInterface] { thread == nil ? inner.interfaces : current?.interfaces ?? [] }
@@ -111,7 +99,13 @@ final class ReadAhead: PacketSource, @unchecked Sendable {
                 if let error { throw error }
                 return nil
             }
-            current = exchange(current)
+            // Hand back the batch the analysis has finished with and take the next full one (the
+            // reader always ends with a batch marked `end`, so this one comes).
+            if let done = current {
+                done.reset()
+                free.send(done)
+            }
+            current = full.receive()
             cursor = 0
         }
     }
@@ -121,33 +115,16 @@ final class ReadAhead: PacketSource, @unchecked Sendable {
     /// call it when stopping early.
     func finish() {
         guard let t = thread else { return }
-        pthread_mutex_lock(mutex)
-        cancelled = true
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        full.close()
+        free.close()
         pthread_join(t, nil)
         thread = nil // `inner` was read to its end (or stopped): next() returns nil from now on
         current = nil
-        full.removeAll()
-        free.removeAll()
     }
 
-    /// Hands back the batch the analysis has finished with and takes the next full one.
-    private func exchange(_ done: Batch?) -> Batch {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        if let done {
-            done.reset()
-            free.append(done)
-            pthread_cond_broadcast(changed)
-        }
-        while full.isEmpty { pthread_cond_wait(changed, mutex) }
-        return full.removeFirst()
-    }
-
-    /// The reader thread: fills free batches from `inner` until its end, its error or cancellation.
+    /// The reader thread: fills free batches from `inner` until its end, its error or `finish()`.
     private func run() {
-        guard var b = takeFree() else { return }
+        guard var b = free.receive() else { return }
         while true {
             let packet: PacketRecord?
             do {
@@ -159,7 +136,7 @@ final class ReadAhead: PacketSource, @unchecked Sendable {
             guard let p = packet else {
                 b.end = true
                 b.interfaces = inner.interfaces
-                _ = send(b)
+                full.send(b)
                 return
             }
             let n = p.data.count
@@ -167,7 +144,7 @@ final class ReadAhead: PacketSource, @unchecked Sendable {
                 if !b.records.isEmpty {
                     // Full: hand it over; this packet starts the next batch.
                     b.interfaces = inner.interfaces
-                    guard send(b), let next = takeFree() else { return }
+                    guard full.send(b), let next = free.receive() else { return }
                     b = next
                 }
                 if !b.fits(n) { b.grow(to: n) } // one packet larger than an arena
@@ -183,22 +160,5 @@ final class ReadAhead: PacketSource, @unchecked Sendable {
         b.records.append(Record(interface: p.interface, timestampNs: p.timestampNs, originalLength: p.originalLength,
                                 direction: p.direction, start: b.used, count: p.data.count, fileOffset: p.fileOffset))
         b.used += p.data.count
-    }
-
-    private func takeFree() -> Batch? {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while free.isEmpty && !cancelled { pthread_cond_wait(changed, mutex) }
-        return cancelled ? nil : free.removeLast()
-    }
-
-    /// Queues a full batch; false when the analysis has stopped reading.
-    private func send(_ b: Batch) -> Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        if cancelled { return false }
-        full.append(b)
-        pthread_cond_broadcast(changed)
-        return true
     }
 }
