@@ -106,13 +106,7 @@ public struct AttributionInputs: Sendable {
     public init(vantages: [(name: String, role: String)]) { self.vantages = vantages }
 
     /// Adds the client's records from a netprobe trace.
-    public mutating func addClientRequests(_ c: ClientRequests) {
-        guard let client = Endpoint(parsing: c.client), let server = Endpoint(parsing: c.server) else { return }
-        for i in c.requestOffsets.indices where i < c.sendNs.count && i < c.receiveNs.count {
-            self.client.add(ClientKey(client: client, server: server, offset: UInt32(truncatingIfNeeded: c.requestOffsets[i])),
-                            sendNs: c.sendNs[i], receiveNs: c.receiveNs[i])
-        }
-    }
+    public mutating func addClientRequests(_ c: ClientRequests) { client.add(c) }
 }
 
 /// The load generator's records, per connection in offset order: 20 bytes a request (a
@@ -137,6 +131,15 @@ public struct ClientRecords: Sendable {
     public init() {}
 
     public var isEmpty: Bool { count == 0 }
+
+    /// Adds the records of one `client-requests` block.
+    public mutating func add(_ c: ClientRequests) {
+        guard let client = Endpoint(parsing: c.client), let server = Endpoint(parsing: c.server) else { return }
+        for i in c.requestOffsets.indices where i < c.sendNs.count && i < c.receiveNs.count {
+            add(ClientKey(client: client, server: server, offset: UInt32(truncatingIfNeeded: c.requestOffsets[i])),
+                sendNs: c.sendNs[i], receiveNs: c.receiveNs[i])
+        }
+    }
 
     public mutating func add(_ key: ClientKey, sendNs: Int64, receiveNs: Int64) {
         let c = Connection(client: key.client, server: key.server)

@@ -40,12 +40,12 @@ public enum ReportBuilder {
         // The load generator's records (one per request: most of a long trace's custom blocks) go
         // straight into their compact table; the blocks' payloads are dropped once read.
         var blocks: [NetprobeBlock] = []
-        var inputs = AttributionInputs(vantages: [])
+        var client = ClientRecords()
         var clientRequests = 0
         for c in reader.customBlocks {
             switch NetprobeBlock.decode(enterpriseNumber: c.pen, payload: c.payload) {
             case let .clientRequests(r)?:
-                inputs.addClientRequests(r)
+                client.add(r)
                 clientRequests += r.sendNs.count
             case let b?: blocks.append(b)
             case nil: break
@@ -62,15 +62,16 @@ public enum ReportBuilder {
                 report.trace.vantagePoints[i].description = roles[report.trace.vantagePoints[i].name]
             }
         }
-        attribute(&report, analysis: analysis, join: join, blocks: blocks, client: inputs.client, redisInfo: redisInfo)
+        attribute(&report, analysis: analysis, join: join, blocks: blocks, client: client, redisInfo: redisInfo)
         return (report, analysis)
     }
 }
 
 extension ReportBuilder {
-    /// Adds segments, verdict and attribution details to `report`.
+    /// Adds segments, verdict and attribution details to `report`. `blocks` are netprobe's custom
+    /// blocks but the load generator's records, which come as `client`.
     static func attribute(_ report: inout Report, analysis: TraceAnalysis, join: RequestJoin, blocks: [NetprobeBlock],
-                          client: ClientRecords = ClientRecords(), redisInfo: String?) {
+                          client: ClientRecords, redisInfo: String?) {
         let roles = report.capture?.roles ?? [:]
         var inputs = AttributionInputs(vantages: analysis.vantages.map { v in
             let described = v.interfaces.first.flatMap { analysis.interfaces[$0].description }
@@ -81,7 +82,6 @@ extension ReportBuilder {
         for b in blocks {
             switch b {
             case let .netlink(s): inputs.netlink[s.interface, default: []].append(s)
-            case let .clientRequests(c): inputs.addClientRequests(c)
             default: break
             }
         }
