@@ -119,4 +119,93 @@ struct JoinTests {
         #expect(threaded.duplicates == inline.duplicates)
         #expect(inline.duplicates > 0)
     }
+
+    @Test("three and four vantage points, connections that end and come back: the rows of a plain reference join")
+    func matchesReferenceJoin() {
+        // A small deterministic generator (the test must fail the same way every time).
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        let window: Int64 = 200_000_000
+        // Up to 40 client ports at a time; connections go quiet past the window (their flows are
+        // freed) and come back or are replaced by new ones: flow slots and the flow cache are reused.
+        var timings: [RequestTiming] = []
+        var seqOf = [UInt32](repeating: 1001, count: 80)
+        var t: Int64 = 0
+        for i in 0..<30_000 {
+            t += Int64(20_000 + next(40_000))
+            if i % 5_000 == 4_999 { t += 3 * window } // everything quiet: every flow is freed
+            // After each quiet spell some connections come back and some are new.
+            let port = next(i % 7_000 < 3_500 ? 40 : 12) + (i / 5_000 % 3) * 15
+            let client = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: UInt16(42000 + port))
+            let seq = seqOf[port]
+            seqOf[port] = seq &+ UInt32(20 + next(30))
+            let vantages = 1 + next(4) // seen at 1 to 4 vantage points, in a shuffled order
+            var order = Array(0..<4)
+            for k in stride(from: 3, to: 0, by: -1) { order.swapAt(k, next(k + 1)) }
+            for (k, v) in order.prefix(vantages).enumerated() {
+                timings.append(Self.timing(v, client: client, seq: seq, at: t + Int64(k) * 3_000 + Int64(next(2_000)),
+                                           latency: Int64(100_000 + next(300_000))))
+                if next(50) == 0 { timings.append(timings[timings.count - 1]) } // a repeated sighting
+            }
+        }
+
+        // Sightings of neighbouring requests interleave, some out of order (as files from several
+        // interfaces do): rows are then found and inserted in the middle of their flow.
+        let jitter = timings.map { $0.requestLastByteNs + Int64(next(100_000)) }
+        timings = timings.indices.sorted { (jitter[$0], $0) < (jitter[$1], $1) }.map { timings[$0] }
+        let join = RequestJoin(windowNs: window)
+        for x in timings { join.add(x) }
+        join.finish()
+        func describe(_ client: Endpoint, _ seq: UInt32, _ command: String, _ times: [Int: (Int64, Int64, Int64)]) -> String {
+            "\(client) \(seq) \(command) " + times.keys.sorted().map { "\($0):\(times[$0]!)" }.joined(separator: ",")
+        }
+        var got: [String] = []
+        join.forEachRow { r in
+            var times: [Int: (Int64, Int64, Int64)] = [:]
+            for v in 0..<4 { if let x = r.times(vantage: v) { times[v] = (x.requestLast, x.responseFirst, x.responseLast) } }
+            #expect(times.count == r.sightingCount)
+            got.append(describe(r.client, r.sequence, join.command(r.command), times))
+        }
+
+        // The reference: every open row in a dictionary and a list in order of first sighting;
+        // the oldest rows leave once the newest reply is a window past them.
+        struct Row { var client: Endpoint; var seq: UInt32; var command: String; var first: Int64; var times: [Int: (Int64, Int64, Int64)] }
+        var rows: [Row] = []
+        var start = 0
+        var openByKey: [String: Int] = [:]
+        var expected: [String] = []
+        var duplicates = 0
+        var watermark = Int64.min
+        for x in timings {
+            let key = "\(x.client) \(x.requestSequence)"
+            if let k = openByKey[key] {
+                if rows[k].times[x.vantage] != nil { duplicates += 1 } else {
+                    rows[k].times[x.vantage] = (x.requestLastByteNs, x.responseFirstByteNs, x.responseLastByteNs)
+                }
+            } else {
+                openByKey[key] = rows.count
+                rows.append(Row(client: x.client, seq: x.requestSequence, command: x.command, first: x.requestLastByteNs,
+                                times: [x.vantage: (x.requestLastByteNs, x.responseFirstByteNs, x.responseLastByteNs)]))
+            }
+            if x.responseLastByteNs > watermark {
+                watermark = x.responseLastByteNs
+                while start < rows.count && rows[start].first < watermark - window {
+                    let r = rows[start]
+                    expected.append(describe(r.client, r.seq, r.command, r.times))
+                    openByKey["\(r.client) \(r.seq)"] = nil
+                    start += 1
+                }
+            }
+        }
+        for r in rows[start...] { expected.append(describe(r.client, r.seq, r.command, r.times)) }
+
+        #expect(expected.count > 25_000)
+        #expect(got.count == expected.count)
+        #expect(got == expected)
+        #expect(join.duplicateSightings == duplicates)
+        #expect(duplicates > 100)
+    }
 }

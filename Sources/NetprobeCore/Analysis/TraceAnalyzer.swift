@@ -141,7 +141,13 @@ public final class TraceAnalyzer {
     /// Every open connection of every vantage point, in one table (a dictionary per vantage point
     /// in an array was read through a copy of the inner dictionary on every packet).
     private var flows = FlowTable()
-    private var sink: (RequestTiming) -> Void = { _ in }
+    /// Where paired requests go (`analyze`'s `onRequest`), in a box that is called through a
+    /// guaranteed reference: a closure stored in a `var` was retained and released per request.
+    private final class Sink {
+        let body: (RequestTiming) -> Void
+        init(_ body: @escaping (RequestTiming) -> Void) { self.body = body }
+    }
+    private var sink = Sink { _ in }
     private var packetsSinceSweep = 0
 
     struct ConnectionKey: Equatable {
@@ -160,7 +166,7 @@ public final class TraceAnalyzer {
     /// Reads `source` to its end (or first unreadable damage) and returns what each vantage point
     /// saw. `onRequest` receives every paired request as it completes.
     public func analyze(_ source: some PacketSource, onRequest: @escaping (RequestTiming) -> Void = { _ in }) -> TraceAnalysis {
-        sink = onRequest
+        sink = Sink(onRequest)
         var packets = 0
         var perInterface: [Int] = []
         var error: TraceError?
@@ -267,7 +273,7 @@ public final class TraceAnalyzer {
             known._withUnsafeGuaranteedRef { c in
                 c.lastSeenNs = ts
                 if c.closedAtNs == nil {
-                    segmentArrived(segment, connection: c, fromClient: fromClient, vantage: v, timestampNs: ts)
+                    segmentArrived(segment, connection: c, fromClient: fromClient, vantage: v, box: box, timestampNs: ts)
                 }
             }
             return
@@ -303,12 +309,13 @@ public final class TraceAnalyzer {
             c.sawSyn = true
             if fromClient { c.clientISN = segment.sequence }
         }
-        segmentArrived(segment, connection: c, fromClient: fromClient, vantage: v, timestampNs: ts)
+        segmentArrived(segment, connection: c, fromClient: fromClient, vantage: v, box: box, timestampNs: ts)
     }
 
     /// A segment of an open connection: reassembly, RESP, pairing; FIN and RST.
     @inline(__always)
-    private func segmentArrived(_ segment: TCPSegment, connection c: Connection, fromClient: Bool, vantage v: Int, timestampNs ts: Int64) {
+    private func segmentArrived(_ segment: TCPSegment, connection c: Connection, fromClient: Bool, vantage v: Int, box: VantageBox,
+                                timestampNs ts: Int64) {
         let flags = segment.flags
         // Closures here capture `unowned(unsafe)`: `c` and `self` outlive every call (the caller
         // holds them), and a strong capture cost a retain and a release per packet.
@@ -317,31 +324,31 @@ public final class TraceAnalyzer {
             if c.toServer.takeInOrder(sequence: segment.sequence, syn: syn, captured: segment.payload.count,
                                       wireLength: segment.payloadLength) {
                 requestChunk(.data(segment.payload, sequence: segment.sequence, timestampNs: ts,
-                                   acknowledgement: segment.acknowledgement), connection: c, vantage: v)
+                                   acknowledgement: segment.acknowledgement), connection: c, vantage: v, box: box)
             } else {
                 c.toServer.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
                                   syn: syn, payload: segment.payload,
-                                  wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { [unowned(unsafe) self, unowned(unsafe) c] chunk in
-                    self.requestChunk(chunk, connection: c, vantage: v)
+                                  wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { [unowned(unsafe) self, unowned(unsafe) c, unowned(unsafe) box] chunk in
+                    self.requestChunk(chunk, connection: c, vantage: v, box: box)
                 }
             }
-            replayDeferredResponses(c, vantage: v)
+            replayDeferredResponses(c, vantage: v, box: box)
         } else {
             if c.toClient.takeInOrder(sequence: segment.sequence, syn: syn, captured: segment.payload.count,
                                       wireLength: segment.payloadLength) {
                 responseOrDefer(.data(segment.payload, sequence: segment.sequence, timestampNs: ts,
-                                      acknowledgement: segment.acknowledgement), connection: c, vantage: v)
+                                      acknowledgement: segment.acknowledgement), connection: c, vantage: v, box: box)
             } else {
                 c.toClient.accept(sequence: segment.sequence, acknowledgement: segment.acknowledgement,
                                   syn: syn, payload: segment.payload,
-                                  wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { [unowned(unsafe) self, unowned(unsafe) c] chunk in
-                    self.responseOrDefer(chunk, connection: c, vantage: v)
+                                  wireLength: segment.payloadLength, timestampNs: ts, budget: budget) { [unowned(unsafe) self, unowned(unsafe) c, unowned(unsafe) box] chunk in
+                    self.responseOrDefer(chunk, connection: c, vantage: v, box: box)
                 }
             }
             if c.deferredBytes > Self.maximumDeferredBytes {
                 // The request stream has waited too long behind its hole: give the hole up.
-                c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v) }
-                replayDeferredResponses(c, vantage: v)
+                c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v, box: box) }
+                replayDeferredResponses(c, vantage: v, box: box)
             }
         }
 
@@ -357,7 +364,7 @@ public final class TraceAnalyzer {
         }
     }
 
-    @inline(__always) private func requestChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+    @inline(__always) private func requestChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int, box: VantageBox) {
         if case let .data(bytes, _, _, ack) = chunk {
             if c.requestsNeedBoundary {
                 // Wait for a segment that starts a command: a RESP array or an inline command.
@@ -376,7 +383,7 @@ public final class TraceAnalyzer {
         // By index: a for-in loop retained the array for its duration.
         var k = 0
         while k < c.requests.eventCount {
-            if case let .message(m) = c.requests.event(k) { requestCompleted(m, connection: c, vantage: v) }
+            if case let .message(m) = c.requests.event(k) { requestCompleted(m, connection: c, vantage: v, box: box) }
             k += 1
         }
         c.requests.clearEvents()
@@ -391,9 +398,9 @@ public final class TraceAnalyzer {
     /// Replies are decoded in step with the requests they answer. While the request stream waits
     /// behind a hole, the requests it holds (or lost) are not known yet, so replies wait too:
     /// otherwise a reply to a request in the hole would be taken for the reply of a held one.
-    @inline(__always) private func responseOrDefer(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
+    @inline(__always) private func responseOrDefer(_ chunk: StreamChunk, connection c: Connection, vantage v: Int, box: VantageBox) {
         guard c.toServer.heldByteCount > 0 || !c.deferredResponses.isEmpty else {
-            responseChunk(chunk, connection: c, vantage: v)
+            responseChunk(chunk, connection: c, vantage: v, box: box)
             return
         }
         switch chunk {
@@ -406,7 +413,7 @@ public final class TraceAnalyzer {
     }
 
     /// Decodes the replies kept aside, once the request stream has no hole left.
-    private func replayDeferredResponses(_ c: Connection, vantage v: Int) {
+    private func replayDeferredResponses(_ c: Connection, vantage v: Int, box: VantageBox) {
         guard !c.deferredResponses.isEmpty, c.toServer.heldByteCount == 0 else { return }
         let chunks = c.deferredResponses
         c.deferredResponses.removeAll()
@@ -415,16 +422,15 @@ public final class TraceAnalyzer {
             switch chunk {
             case let .data(bytes, sequence, ts, ack):
                 bytes.withUnsafeBytes { raw in
-                    responseChunk(.data(raw, sequence: sequence, timestampNs: ts, acknowledgement: ack), connection: c, vantage: v)
+                    responseChunk(.data(raw, sequence: sequence, timestampNs: ts, acknowledgement: ack), connection: c, vantage: v, box: box)
                 }
             case let .missing(count, sequence, ts, cut):
-                responseChunk(.missing(count: count, sequence: sequence, timestampNs: ts, cutBySnaplen: cut), connection: c, vantage: v)
+                responseChunk(.missing(count: count, sequence: sequence, timestampNs: ts, cutBySnaplen: cut), connection: c, vantage: v, box: box)
             }
         }
     }
 
-    @inline(__always) private func responseChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int) {
-        let box = vs[v]
+    @inline(__always) private func responseChunk(_ chunk: StreamChunk, connection c: Connection, vantage v: Int, box: VantageBox) {
         var chunk = chunk
         var ack: UInt32?
         if case let .data(bytes, sequence, ts, acknowledgement) = chunk {
@@ -466,7 +472,7 @@ public final class TraceAnalyzer {
                 let missed = c.responseStarted(at: ts, sequence: sequence, acknowledgement: ack)
                 if missed > 0 { box.a.unpaired[.streamDesynchronised, default: 0] += missed }
             case let .message(m):
-                responseCompleted(m, connection: c, vantage: v)
+                responseCompleted(m, connection: c, vantage: v, box: box)
             }
         }
         c.responses.clearEvents()
@@ -492,8 +498,7 @@ public final class TraceAnalyzer {
         }
     }
 
-    @inline(__always) private func requestCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
-        let box = vs[v]
+    @inline(__always) private func requestCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int, box: VantageBox) {
         let commandId = m.command.map { box.commandId($0, key: m.commandKey) } ?? box.commandId("?")
         box.a.requests += 1
         box.commandCounts[commandId] += 1
@@ -530,8 +535,7 @@ public final class TraceAnalyzer {
         }
     }
 
-    @inline(__always) private func responseCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int) {
-        let box = vs[v]
+    @inline(__always) private func responseCompleted(_ m: RESPMessage, connection c: Connection, vantage v: Int, box: VantageBox) {
         if m.isPush || c.pairingStopped != nil { return }
         if c.responseRejected {
             // The server sent this before it had the oldest pending request: it answers a request
@@ -558,16 +562,16 @@ public final class TraceAnalyzer {
             box.a.latency.record(latency)
             box.commandLatency[p.commandId].record(latency)
         }
-        sink(timing)
+        Unmanaged.passUnretained(sink)._withUnsafeGuaranteedRef { $0.body(timing) }
     }
 
     /// Ends a connection: flushes held bytes, counts what stayed unanswered.
     private func finish(_ c: Connection, vantage v: Int, reason: UnpairedReason) {
         let box = vs[v]
         guard c.closedAtNs == nil else { return }
-        c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v) }
-        replayDeferredResponses(c, vantage: v)
-        c.toClient.finish(budget: budget) { self.responseChunk($0, connection: c, vantage: v) }
+        c.toServer.finish(budget: budget) { self.requestChunk($0, connection: c, vantage: v, box: box) }
+        replayDeferredResponses(c, vantage: v, box: box)
+        c.toClient.finish(budget: budget) { self.responseChunk($0, connection: c, vantage: v, box: box) }
         box.a.reassembly += c.toServer.counters
         box.a.reassembly += c.toClient.counters
         if c.toServer.joinedMidStream && !c.sawSyn { box.a.connectionsJoinedMidStream += 1 }

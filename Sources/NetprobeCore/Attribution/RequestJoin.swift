@@ -45,6 +45,12 @@ public final class RequestJoin {
     private var flowIndex: [FlowKey: Int] = [:]
     private var flows: [FlowRows] = []
     private var freeFlows: [Int] = []
+    /// A direct-mapped cache in front of `flowIndex` (hashing a `FlowKey` for every sighting was a
+    /// tenth of the join's time): a slot names a flow, checked against its key before use.
+    private var flowCache = [Int32](repeating: -1, count: RequestJoin.flowCacheSize)
+    private static let flowCacheSize = 1024
+    /// Sightings past the second of an open row (three or more vantage points), by row number.
+    private var extraSightings: [Int: [Sighting]] = [:]
 
     struct FlowKey: Hashable {
         var client: Endpoint
@@ -56,6 +62,8 @@ public final class RequestJoin {
         var key: FlowKey
         var rows: [Int] = []
         var head = 0
+        /// In `flowIndex` (false once freed, until reused).
+        var inUse = true
         var live: Int { rows.count - head }
     }
     private(set) var commandNames: [String] = []
@@ -68,27 +76,32 @@ public final class RequestJoin {
     /// analyser paired twice): the first is kept.
     public private(set) var duplicateSightings = 0
 
-    typealias Sighting = (vantage: Int, requestLast: Int64, responseFirst: Int64, responseLast: Int64)
+    /// A request's times at one vantage point.
+    struct Times {
+        var requestLast: Int64
+        var responseFirst: Int64
+        var responseLast: Int64
+    }
+    typealias Sighting = (vantage: Int, times: Times)
 
+    /// A row waiting for sightings: 80 bytes, with the first two sightings inline. The rows of the
+    /// window are the join's memory (about 100,000 of them for 50,000 requests a second), so the
+    /// connection is a flow number, not two endpoints, and the first sighting's time is the row's.
     struct OpenRow {
-        var key: RequestKey
-        var flow: Int
-        var firstSeenNs: Int64
+        var first: Times
+        var second: Times
+        var flow: Int32
+        var sequence: UInt32
+        var offset: UInt32
+        /// Vantage indexes count a trace's interfaces: 32 bits hold any.
+        var firstVantage: UInt32
+        var secondVantage: UInt32
         var command: UInt16
-        var offset: UInt32?
-        /// The first two sightings inline (no allocation for the usual one or two vantage points).
-        var first: Sighting
-        var second: Sighting?
-        var more: [Sighting] = []
+        /// Sightings: 1, 2, or more (those past the second in `extraSightings`).
+        var sightingCount: UInt16
+        var hasOffset: Bool
 
-        var sightingCount: Int { 1 + (second == nil ? 0 : 1 + more.count) }
-        func sighting(_ k: Int) -> Sighting { k == 0 ? first : k == 1 ? second! : more[k - 2] }
-        func sees(_ vantage: Int) -> Bool {
-            first.vantage == vantage || second?.vantage == vantage || more.contains { $0.vantage == vantage }
-        }
-        mutating func add(_ s: Sighting) {
-            if second == nil { second = s } else { more.append(s) }
-        }
+        var firstSeenNs: Int64 { first.requestLast }
     }
 
     public init(windowNs: Int64 = 2_000_000_000) {
@@ -97,35 +110,27 @@ public final class RequestJoin {
 
     /// Adds one vantage point's view of a request.
     public func add(_ t: RequestTiming) {
-        let sighting: Sighting = (t.vantage, t.requestLastByteNs, t.responseFirstByteNs, t.responseLastByteNs)
-        let flowKey = FlowKey(client: t.client, server: t.server)
-        let f: Int
-        if let known = flowIndex[flowKey] {
-            f = known
-        } else if let reused = freeFlows.popLast() {
-            f = reused
-            flows[f] = FlowRows(key: flowKey)
-            flowIndex[flowKey] = f
-        } else {
-            f = flows.count
-            flows.append(FlowRows(key: flowKey))
-            flowIndex[flowKey] = f
-        }
+        let times = Times(requestLast: t.requestLastByteNs, responseFirst: t.responseFirstByteNs, responseLast: t.responseLastByteNs)
+        let f = flow(client: t.client, server: t.server)
         let seq = t.requestSequence
+        let vantage = UInt32(truncatingIfNeeded: t.vantage)
         switch find(seq, inFlow: f) {
         case let .found(row):
             let position = row - openBase
-            if open[position].sees(t.vantage) {
+            if sees(position, vantage) {
                 duplicateSightings += 1
             } else {
-                open[position].add(sighting)
-                if open[position].offset == nil { open[position].offset = t.requestOffset }
+                addSighting(position, vantage, times)
+                if !open[position].hasOffset, let o = t.requestOffset {
+                    open[position].offset = o
+                    open[position].hasOffset = true
+                }
             }
         case let .insertAt(slot):
             let row = openBase + open.count
-            open.append(OpenRow(key: RequestKey(client: t.client, server: t.server, sequence: seq), flow: f,
-                                firstSeenNs: t.requestLastByteNs, command: commandId(t.command),
-                                offset: t.requestOffset, first: sighting))
+            open.append(OpenRow(first: times, second: times, flow: Int32(f), sequence: seq, offset: t.requestOffset ?? 0,
+                                firstVantage: vantage, secondVantage: 0, command: commandId(t.command), sightingCount: 1,
+                                hasOffset: t.requestOffset != nil))
             if slot == flows[f].rows.count {
                 flows[f].rows.append(row)
             } else {
@@ -139,6 +144,48 @@ public final class RequestJoin {
         }
     }
 
+    /// The flow number of (client, server), made when new.
+    @inline(__always)
+    private func flow(client: Endpoint, server: Endpoint) -> Int {
+        let key = FlowKey(client: client, server: server)
+        var h = client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint
+        h ^= h >> 29
+        let slot = Int(truncatingIfNeeded: h) & (Self.flowCacheSize - 1)
+        let cached = Int(flowCache[slot])
+        if cached >= 0 && flows[cached].inUse && flows[cached].key == key { return cached }
+        let f: Int
+        if let known = flowIndex[key] {
+            f = known
+        } else if let reused = freeFlows.popLast() {
+            f = reused
+            flows[f] = FlowRows(key: key)
+            flowIndex[key] = f
+        } else {
+            f = flows.count
+            flows.append(FlowRows(key: key))
+            flowIndex[key] = f
+        }
+        flowCache[slot] = Int32(truncatingIfNeeded: f)
+        return f
+    }
+
+    private func sees(_ position: Int, _ vantage: UInt32) -> Bool {
+        let r = open[position]
+        if r.firstVantage == vantage || (r.sightingCount >= 2 && r.secondVantage == vantage) { return true }
+        guard r.sightingCount > 2, let more = extraSightings[openBase + position] else { return false }
+        return more.contains { $0.vantage == Int(vantage) }
+    }
+
+    private func addSighting(_ position: Int, _ vantage: UInt32, _ times: Times) {
+        if open[position].sightingCount == 1 {
+            open[position].secondVantage = vantage
+            open[position].second = times
+        } else {
+            extraSightings[openBase + position, default: []].append((Int(vantage), times))
+        }
+        if open[position].sightingCount < UInt16.max { open[position].sightingCount += 1 }
+    }
+
     private enum Place { case found(Int), insertAt(Int) }
 
     /// The open row of `flow` with request sequence `seq`, or where a new one goes to keep the
@@ -147,7 +194,7 @@ public final class RequestJoin {
         let rows = flows[f].rows
         let head = flows[f].head
         guard head < rows.count else { return .insertAt(rows.count) }
-        func sequence(_ k: Int) -> UInt32 { open[rows[k] - openBase].key.sequence }
+        func sequence(_ k: Int) -> UInt32 { open[rows[k] - openBase].sequence }
         let base = sequence(head)
         func distance(_ s: UInt32) -> Int64 { Int64(Int32(bitPattern: s &- base)) }
         let d = distance(seq)
@@ -178,7 +225,11 @@ public final class RequestJoin {
 
     private func moveToSpill(_ position: Int) {
         let row = openBase + position
-        let f = open[position].flow
+        let r = open[position]
+        let f = Int(r.flow)
+        let more = r.sightingCount > 2 ? extraSightings.removeValue(forKey: row) ?? [] : []
+        spill.append(r, client: flows[f].key.client, server: flows[f].key.server, more: more)
+        count += 1
         // Rows leave in order of first sighting, which is their flow's sequence order too, except
         // after an insertion in the middle (a request seen late at its first vantage point).
         if flows[f].head < flows[f].rows.count && flows[f].rows[flows[f].head] == row {
@@ -190,13 +241,12 @@ public final class RequestJoin {
             flowIndex[flows[f].key] = nil
             flows[f].rows = []
             flows[f].head = 0
+            flows[f].inUse = false
             freeFlows.append(f)
         } else if flows[f].head >= 1024 && flows[f].head * 2 >= flows[f].rows.count {
             flows[f].rows.removeFirst(flows[f].head)
             flows[f].head = 0
         }
-        spill.append(open[position])
-        count += 1
     }
 
     /// Ends the join: every open row is final.
@@ -310,28 +360,31 @@ final class SpillBuffer {
         fixedSize + (clientV6 ? 16 : 4) + (serverV6 ? 16 : 4) + n * (wide ? wideSightingSize : narrowSightingSize)
     }
 
-    func append(_ row: RequestJoin.OpenRow) {
-        let n = min(row.sightingCount, Self.maximumSightings)
+    /// Appends `row` of the connection (client, server); `more`: its sightings past the second.
+    func append(_ row: RequestJoin.OpenRow, client c: Endpoint, server sv: Endpoint, more: [RequestJoin.Sighting]) {
+        let n = min(Int(row.sightingCount), Self.maximumSightings)
         let base = row.firstSeenNs
+        func sighting(_ k: Int) -> RequestJoin.Sighting {
+            k == 0 ? (Int(row.firstVantage), row.first) : k == 1 ? (Int(row.secondVantage), row.second) : more[k - 2]
+        }
         var wide = false
         for k in 0..<n {
-            let s = row.sighting(k)
+            let s = sighting(k)
             // Three comparisons, not a loop over an array literal (which allocated per sighting).
-            if Int32(exactly: s.requestLast &- base) == nil || Int32(exactly: s.responseFirst &- base) == nil
-                || Int32(exactly: s.responseLast &- base) == nil || s.vantage > Int(UInt32.max) { wide = true }
+            if Int32(exactly: s.times.requestLast &- base) == nil || Int32(exactly: s.times.responseFirst &- base) == nil
+                || Int32(exactly: s.times.responseLast &- base) == nil || s.vantage > Int(UInt32.max) { wide = true }
         }
-        let c = row.key.client, sv = row.key.server
         let size = Self.recordSize(clientV6: c.address.isIPv6, serverV6: sv.address.isIPv6, sightings: n, wide: wide)
         let start = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: size))
         buffer.withUnsafeMutableBytes { all in
             let p = UnsafeMutableRawBufferPointer(rebasing: all[start..<(start + size)])
-            let flags: UInt8 = (c.address.isIPv6 ? 1 : 0) | (sv.address.isIPv6 ? 2 : 0) | (row.offset != nil ? 4 : 0) | (wide ? 8 : 0)
+            let flags: UInt8 = (c.address.isIPv6 ? 1 : 0) | (sv.address.isIPv6 ? 2 : 0) | (row.hasOffset ? 4 : 0) | (wide ? 8 : 0)
             p.storeBytes(of: flags, toByteOffset: 0, as: UInt8.self)
             p.storeBytes(of: UInt8(n), toByteOffset: 1, as: UInt8.self)
             p.storeBytes(of: row.command, toByteOffset: 2, as: UInt16.self)
-            p.storeBytes(of: row.key.sequence, toByteOffset: 4, as: UInt32.self)
-            p.storeBytes(of: row.offset ?? 0, toByteOffset: 8, as: UInt32.self)
+            p.storeBytes(of: row.sequence, toByteOffset: 4, as: UInt32.self)
+            p.storeBytes(of: row.hasOffset ? row.offset : 0, toByteOffset: 8, as: UInt32.self)
             p.storeBytes(of: c.port, toByteOffset: 12, as: UInt16.self)
             p.storeBytes(of: sv.port, toByteOffset: 14, as: UInt16.self)
             p.storeBytes(of: base, toByteOffset: 16, as: Int64.self)
@@ -349,15 +402,15 @@ final class SpillBuffer {
             store(c.address)
             store(sv.address)
             for k in 0..<n {
-                let s = row.sighting(k)
+                let (vantage, s) = sighting(k)
                 if wide {
-                    p.storeBytes(of: Int64(s.vantage), toByteOffset: at, as: Int64.self)
+                    p.storeBytes(of: Int64(vantage), toByteOffset: at, as: Int64.self)
                     p.storeBytes(of: s.requestLast, toByteOffset: at + 8, as: Int64.self)
                     p.storeBytes(of: s.responseFirst, toByteOffset: at + 16, as: Int64.self)
                     p.storeBytes(of: s.responseLast, toByteOffset: at + 24, as: Int64.self)
                     at += Self.wideSightingSize
                 } else {
-                    p.storeBytes(of: UInt32(s.vantage), toByteOffset: at, as: UInt32.self)
+                    p.storeBytes(of: UInt32(vantage), toByteOffset: at, as: UInt32.self)
                     p.storeBytes(of: Int32(s.requestLast - base), toByteOffset: at + 4, as: Int32.self)
                     p.storeBytes(of: Int32(s.responseFirst - base), toByteOffset: at + 8, as: Int32.self)
                     p.storeBytes(of: Int32(s.responseLast - base), toByteOffset: at + 12, as: Int32.self)
