@@ -79,4 +79,52 @@ struct ClientBlockTests {
         #expect(r.lookup(ClientKey(client: a, server: s, offset: 31)) == nil)
         #expect(r.lookup(ClientKey(client: b, server: a, offset: 10)) == nil)
     }
+
+    /// A pcapng in memory: a note, two client-requests blocks the fast reader takes, one it declines
+    /// (an escaped quote), a block of another enterprise, and a packet between them.
+    static func traceWithClientBlocks() throws -> (bytes: [UInt8], records: Int) {
+        let e = PcapngEncoder(swapped: false)
+        var out: [UInt8] = []
+        e.appendSectionHeader(to: &out)
+        e.appendInterfaceDescription(to: &out, linkType: .ethernet, snapLength: 256, name: "lo")
+        let note = try NetprobeBlock.vantageNote(VantageNote(timeNs: 1, interface: "lo", note: "n")).payload()
+        e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: note)
+        var g = SystemRandomNumberGenerator()
+        var records = 0
+        for k in 0..<2 {
+            var c = Self.random(&g)
+            c.commands = c.commands.map { _ in "GET" }
+            records += c.sendNs.count
+            e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try NetprobeBlock.clientRequests(c).payload())
+            if k == 0 {
+                let frame = PcapngReaderTests.frame
+                frame.withUnsafeBytes { e.appendEnhancedPacket(to: &out, interface: 0, ticks: 5, data: $0, originalLength: frame.count) }
+            }
+        }
+        let declined = #"{"kind":"client-requests","value":{"client":"10.0.0.1:40000","commands":["G\"T","SET"],"receiveNs":[5,6],"requestOffsets":[0,10],"sendNs":[1,2],"server":"10.0.0.2:6379"}}"#
+        e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: NetprobeBlock.magic + Array(declined.utf8))
+        e.appendCustom(to: &out, enterpriseNumber: 12345, payload: [1, 2, 3, 4])
+        return (out, records + 2)
+    }
+
+    @Test("report takes client records while the trace is read; declined ones and other blocks still count")
+    func takenWhileReading() throws {
+        let (bytes, records) = try Self.traceWithClientBlocks()
+        // The reader keeps only what the hook leaves.
+        let reader = try TraceReader(bytes: bytes)
+        var taken = 0
+        reader.onCustomBlock = { pen, payload in
+            guard let r = NetprobeBlock.fastClientRequests(enterpriseNumber: pen, payload: payload) else { return false }
+            taken += r.sendNs.count
+            return true
+        }
+        while try reader.next() != nil {}
+        #expect(taken == records - 2)
+        #expect(reader.customBlocks.count == 3) // the note, the declined block, the other enterprise's
+        // The report counts every record, through the hook or JSONDecoder, on one thread or with
+        // the read-ahead thread.
+        let (report, _) = ReportBuilder.build(reader: try TraceReader(bytes: bytes))
+        #expect(report.capture?.clientRequests == records)
+        #expect(report.capture?.notes == ["lo: n"])
+    }
 }

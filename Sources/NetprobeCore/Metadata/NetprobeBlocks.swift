@@ -38,12 +38,24 @@ public enum NetprobeBlock: Sendable, Equatable {
     /// version does not know: newer traces stay readable).
     public static func decode(enterpriseNumber pen: UInt32, payload: [UInt8]) -> NetprobeBlock? {
         guard pen == enterpriseNumber, payload.count > 4, Array(payload[0..<4]) == magic else { return nil }
-        // Custom block payloads are padded to 4 bytes with zeros: drop the padding.
+        if let fast = payload.withUnsafeBytes({ fastClientRequests(enterpriseNumber: pen, payload: $0) }) {
+            return .clientRequests(fast)
+        }
+        return decodeWithJSONDecoder(payload[4..<jsonEnd(payload)])
+    }
+
+    /// A `client-requests` block read by the strict fast reader; nil for any other block (and for
+    /// one the fast reader declines: `decode` then takes the general path).
+    public static func fastClientRequests(enterpriseNumber pen: UInt32, payload: UnsafeRawBufferPointer) -> ClientRequests? {
+        guard pen == enterpriseNumber, payload.count > 4, magic.elementsEqual(payload[0..<4]) else { return nil }
+        return ClientRequests.fastDecode(UnsafeRawBufferPointer(rebasing: payload[4..<jsonEnd(payload)]))
+    }
+
+    /// Custom block payloads are padded to 4 bytes with zeros: where the JSON ends.
+    private static func jsonEnd<C: Collection<UInt8>>(_ payload: C) -> Int where C.Index == Int {
         var end = payload.count
         while end > 4 && payload[end - 1] == 0 { end -= 1 }
-        let fast = payload.withUnsafeBytes { ClientRequests.fastDecode(UnsafeRawBufferPointer(rebasing: $0[4..<end])) }
-        if let fast { return .clientRequests(fast) }
-        return decodeWithJSONDecoder(payload[4..<end])
+        return end
     }
 
     /// The general path (every kind; `client-requests` too when the fast reader declines).

@@ -19,6 +19,17 @@ public enum ReportBuilder {
     public static func build(reader: TraceReader, options: AnalysisOptions = AnalysisOptions(), redisInfo: String? = nil,
                              onRequest: @escaping (RequestTiming) -> Void = { _ in }) -> (Report, TraceAnalysis) {
         let path = reader.path
+        // The load generator's records (one per request: most of a long trace's custom blocks) go
+        // into their compact table as they are read, on the reading thread; their payloads are
+        // never kept. The table is read only after that thread has finished.
+        let client = ClientRecordsBox()
+        reader.onCustomBlock = { pen, payload in
+            guard let r = NetprobeBlock.fastClientRequests(enterpriseNumber: pen, payload: payload) else { return false }
+            client.records.add(r)
+            client.requests += r.sendNs.count
+            return true
+        }
+        defer { reader.onCustomBlock = nil }
         let join = RequestJoin()
         let joining = JoinThread(join: join)
         // With a second CPU, reading runs on a thread of its own too (ReadAhead) and the join on
@@ -37,23 +48,20 @@ public enum ReportBuilder {
             analysis = analyzer.analyze(reader, onRequest: sink)
         }
         joining.finish()
-        // The load generator's records (one per request: most of a long trace's custom blocks) go
-        // straight into their compact table; the blocks' payloads are dropped once read.
+        // The other custom blocks (and any client records the fast reader declined).
         var blocks: [NetprobeBlock] = []
-        var client = ClientRecords()
-        var clientRequests = 0
         for c in reader.customBlocks {
             switch NetprobeBlock.decode(enterpriseNumber: c.pen, payload: c.payload) {
             case let .clientRequests(r)?:
-                client.add(r)
-                clientRequests += r.sendNs.count
+                client.records.add(r)
+                client.requests += r.sendNs.count
             case let b?: blocks.append(b)
             case nil: break
             }
         }
         reader.dropCustomBlocks()
         var context = CaptureContext(blocks: blocks)
-        context.clientRequests = clientRequests
+        context.clientRequests = client.requests
         var report = Report(analysis: analysis, file: path, format: reader.format.rawValue, sections: reader.sections,
                             context: context)
         // netprobe traces name each interface's role in if_description; show it in the listing.
@@ -62,9 +70,15 @@ public enum ReportBuilder {
                 report.trace.vantagePoints[i].description = roles[report.trace.vantagePoints[i].name]
             }
         }
-        attribute(&report, analysis: analysis, join: join, blocks: blocks, client: client, redisInfo: redisInfo)
+        attribute(&report, analysis: analysis, join: join, blocks: blocks, client: client.records, redisInfo: redisInfo)
         return (report, analysis)
     }
+}
+
+/// The client records `build` collects while the trace is read (filled on the reading thread).
+private final class ClientRecordsBox: @unchecked Sendable {
+    var records = ClientRecords()
+    var requests = 0
 }
 
 extension ReportBuilder {

@@ -10,6 +10,10 @@ public final class TraceReader: PacketSource {
     private let reader: any PacketSource
     /// Custom blocks (pcapng only), as (enterprise number, payload copy).
     public private(set) var customBlocks: [(pen: UInt32, payload: [UInt8])] = []
+    /// Sees every custom block as it is read (on the thread that reads), before it is kept; a
+    /// block it returns true for is not kept in `customBlocks`. `report` takes the load
+    /// generator's records this way, so their payloads never pile up.
+    public var onCustomBlock: ((UInt32, UnsafeRawBufferPointer) -> Bool)?
 
     /// Opens `path` ("-" for standard input). Throws a `TraceError` naming the file and offset when
     /// it is not a trace netprobe can read.
@@ -39,6 +43,7 @@ public final class TraceReader: PacketSource {
             let ng = PcapngReader(source: source)
             reader = ng
             ng.customBlockHandler = { [unowned self] pen, payload in
+                if let taken = self.onCustomBlock, taken(pen, payload) { return }
                 self.customBlocks.append((pen, Array(payload)))
             }
         } else {
