@@ -106,4 +106,64 @@ struct AttributionTests {
         let (segments, _, _) = Attribution.compute(join, inputs: AttributionInputs(vantages: Self.path))
         #expect(segments.first { $0.name == "bridge" }?.note.contains("reply path is unresolved") == true)
     }
+
+    @Test("passes cut into runs on several threads give exactly the one-thread result")
+    func runsMatchOneThread() {
+        var state: UInt64 = 12345
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        // Rows cut every 700 requests; requests of several kinds: long commands that make others
+        // wait, some missed at the tap, some with a negative hop, some without a client record.
+        var timings: [RequestTiming] = []
+        var client = ClientRecords()
+        for i in 0..<12_000 {
+            let t = Int64(i) * 200_000
+            let command = next(100) == 0 ? "DEBUG" : next(2) == 0 ? "GET" : "SET"
+            let hop = Int64(next(100) == 0 ? -500 : 1_000 + next(30_000))
+            let inner = Int64(command == "DEBUG" ? 2_000_000 : 40_000 + next(200_000))
+            let seq = UInt32(1001 + i * 40)
+            let out = t + hop + inner
+            let back = out + Int64(next(3) == 0 ? 0 : 500 + next(2_000))
+            for (v, reqLast, respFirst) in [(0, t, back), (1, t + hop, out)] where v == 0 || next(80) != 0 {
+                timings.append(RequestTiming(vantage: v, connection: 0, client: Self.client, server: Self.server, command: command,
+                                             requestSequence: seq, requestFirstByteNs: reqLast, requestLastByteNs: reqLast,
+                                             responseFirstByteNs: respFirst, responseLastByteNs: respFirst + 100, isError: false,
+                                             requestOffset: seq &- 1001))
+            }
+            if next(50) != 0 {
+                client.add(ClientKey(client: Self.client, server: Self.server, offset: seq &- 1001),
+                           sendNs: t - Int64(5_000 + next(5_000)), receiveNs: back + 100 + Int64(5_000 + next(5_000)))
+            }
+        }
+        var inputs = AttributionInputs(vantages: Self.path)
+        inputs.redisUsecPerCall = ["GET": 3, "SET": 4, "DEBUG": 1_500]
+        inputs.netlink["vnet0"] = (0...600).map { k in
+            Self.sample(Int64(k) * 4_000_000, backlog: k % 7 == 0 ? 1500 : 0, overlimits: UInt64(k / 5))
+        }
+        inputs.client = client
+        func run(threads: Int) -> ([SegmentSummary], Verdict, AttributionDetails, Int) {
+            let join = RequestJoin(checkpointEvery: 700)
+            for t in timings { join.add(t) }
+            join.finish()
+            let runs = join.rowRuns(threads).count
+            let (segments, verdict, details) = Attribution.compute(join, inputs: inputs, threads: threads)
+            return (segments, verdict, details, runs)
+        }
+        let one = run(threads: 1)
+        let four = run(threads: 4)
+        #expect(one.3 == 1)
+        #expect(four.3 == 4)
+        #expect(four.0 == one.0)
+        #expect(four.1 == one.1)
+        #expect(four.2 == one.2)
+        // The case is not trivial: every kind of request was there.
+        #expect(one.2.requestsJoined > 10_000)
+        #expect(one.2.innerOnly + one.2.outerOnly > 50)
+        #expect(one.2.negativeHops > 50)
+        #expect(one.0.first { $0.name == "redis" }?.p99Us ?? 0 > 100)
+        #expect(one.0.first { $0.name == "tap" }?.resolved == true)
+        #expect(one.0.first { $0.name == "client" }?.resolved == true)
+    }
 }

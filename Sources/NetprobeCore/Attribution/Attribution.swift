@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 /// Where a request's time goes, along its path from the client to Redis and back.
 ///
 /// Segments (README, "What each segment means"):
@@ -228,7 +235,29 @@ public enum Attribution {
         return "other"
     }
 
-    public static func compute(_ join: RequestJoin, inputs: AttributionInputs)
+    /// Threads the attribution's passes over the rows use: one per CPU, at most two (the rows are
+    /// read from the spill; more threads would wait on the same file).
+    public static let threadsForPasses = max(1, min(2, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+    /// `body(index, run)` for every run: the first on this thread, the others on threads of their
+    /// own (on this thread too when none can be started). The results come back in run order.
+    static func eachRun<R>(_ runs: [Range<Int>], _ body: @escaping (Int, Range<Int>) -> R) -> [R] {
+        let slots = runs.map { _ in RunResult<R>() }
+        var threads: [pthread_t] = []
+        for k in runs.indices.dropFirst() {
+            if let t = startThread({ slots[k].result = body(k, runs[k]) }) { threads.append(t) } else { slots[k].result = body(k, runs[k]) }
+        }
+        if !runs.isEmpty { slots[0].result = body(0, runs[0]) }
+        for t in threads { pthread_join(t, nil) }
+        return slots.map { $0.result! }
+    }
+
+    /// Where a run's thread leaves its result.
+    private final class RunResult<R>: @unchecked Sendable { var result: R? }
+
+    /// `threads`: how many runs the passes over the rows are cut into (the result does not depend
+    /// on it; tests compare).
+    public static func compute(_ join: RequestJoin, inputs: AttributionInputs, threads: Int = threadsForPasses)
         -> (segments: [SegmentSummary], verdict: Verdict, details: AttributionDetails) {
         join.finish()
         let order = inputs.vantages.indices.sorted {
@@ -243,8 +272,9 @@ public enum Attribution {
         let tapSamples = tapInterface.flatMap { inputs.netlink[$0] }?.sorted { $0.timeNs < $1.timeNs } ?? []
         let haveRedis = !inputs.redisUsecPerCall.isEmpty
         let haveClient = !inputs.client.isEmpty
-        var clientRecords = inputs.client
-        clientRecords.prepare()
+        var preparing = inputs.client
+        preparing.prepare()
+        let clientRecords = preparing
         var notes: [String] = []
 
         // The joined requests are read three times from the join's spill (memory stays flat):
@@ -266,30 +296,39 @@ public enum Attribution {
             /// occupies Redis, so it stays on the server's timeline, but it is not in the split.
             var counted = true
         }
-        var innerOnly = 0, outerOnly = 0, negative = 0, notFromClient = 0
-        /// A request's times along the path; nil when it cannot be placed (counted in pass 1 only).
-        func makeRow(_ r: JoinedRow, counting: Bool) -> Row? {
+        /// Requests that cannot be placed, by reason (pass 1's count is the one reported).
+        struct Unplaced {
+            var innerOnly = 0, outerOnly = 0, negative = 0, notFromClient = 0
+            mutating func add(_ o: Unplaced) {
+                innerOnly += o.innerOnly
+                outerOnly += o.outerOnly
+                negative += o.negative
+                notFromClient += o.notFromClient
+            }
+        }
+        /// A request's times along the path; nil when it cannot be placed (counted in `unplaced`).
+        func makeRow(_ r: JoinedRow, _ unplaced: inout Unplaced) -> Row? {
             guard let outer, let inner else { return nil }
             let o = r.times(vantage: outer)
             guard let i = r.times(vantage: inner) else {
-                if counting && o != nil { outerOnly += 1 }
+                if o != nil { unplaced.outerOnly += 1 }
                 return nil
             }
             let innerLatency = i.responseFirst - i.requestLast
             guard innerLatency >= 0 else {
-                if counting { negative += 1 }
+                unplaced.negative += 1
                 return nil
             }
             var row: Row
             if multi {
                 guard let o else {
-                    if counting { innerOnly += 1 }
+                    unplaced.innerOnly += 1
                     return nil
                 }
                 let hop = i.requestLast - o.requestLast
                 let back = o.responseFirst - i.responseFirst
                 guard hop >= 0, back >= 0 else {
-                    if counting { negative += 1 }
+                    unplaced.negative += 1
                     return nil
                 }
                 row = Row(e2e: o.responseFirst - o.requestLast, requestHop: hop, responseHop: back == 0 ? nil : back,
@@ -316,7 +355,7 @@ public enum Attribution {
                     row.client = client
                     row.e2e = e2e
                 } else {
-                    if counting { notFromClient += 1 }
+                    unplaced.notFromClient += 1
                     row.counted = false
                 }
             }
@@ -345,22 +384,63 @@ public enum Attribution {
             return qa.backlog > 0 || qb.backlog > 0 || qb.overlimits > qa.overlimits || qb.drops > qa.drops
         }
         // The sample at or before t (the first when none is): rows come about in time order, so
-        // the search walks from where the last one ended (a binary search per request was a
-        // fifth of the attribution's time).
-        var sampleCursor = 0
-        func queued(at t: Int64) -> Bool {
+        // the search walks from where the last one ended (`cursor`, one per run of rows; a binary
+        // search per request was a fifth of the attribution's time).
+        func queued(at t: Int64, _ cursor: inout Int) -> Bool {
             guard tapResolved else { return false }
-            var k = sampleCursor
+            var k = cursor
             if tapTimes[k] <= t {
                 while k + 1 < tapTimes.count && tapTimes[k + 1] <= t { k += 1 }
             } else {
                 while k > 0 && tapTimes[k] > t { k -= 1 }
             }
-            sampleCursor = k
+            cursor = k
             return tapQueued[k]
         }
 
+        // Each pass reads the rows in consecutive runs, one thread per run when there are CPUs
+        // and rows enough, and adds up the runs' results in run order: counts, minimums and
+        // histograms do not depend on the split, and the groups' sums are of whole nanoseconds
+        // (exact in a Double below 2^53 ns, 104 days), so the result is the same on any machine.
+        let runs = join.rowRuns(threads)
+
         // Pass 1.
+        struct Pass1 {
+            var unplaced = Unplaced()
+            var placed = 0, n = 0
+            var callsById: [Int]
+            var fastestById: [Int64]
+            var longest: Int64 = 0
+            var minCalmHop = Int64.max, minHop = Int64.max
+            var anyResponseHop = false
+            var e2e = LatencyRecorder()
+        }
+        let firstPass = Attribution.eachRun(runs) { _, run -> Pass1 in
+            var p = Pass1(callsById: [Int](repeating: 0, count: execById.count + 1),
+                          fastestById: [Int64](repeating: .max, count: execById.count + 1))
+            var cursor = 0
+            join.forEachRow(in: run) { r in
+                guard let row = makeRow(r, &p.unplaced) else { return }
+                p.placed += 1
+                if haveRedis {
+                    let id = min(Int(row.command), execById.count)
+                    let e = exec(row.command)
+                    p.callsById[id] += 1
+                    p.fastestById[id] = min(p.fastestById[id], row.inner - e)
+                    p.longest = max(p.longest, e)
+                }
+                guard row.counted else { return }
+                p.n += 1
+                p.e2e.record(row.e2e)
+                if row.responseHop != nil { p.anyResponseHop = true }
+                if tapResolved, let hop = row.requestHop {
+                    p.minHop = min(p.minHop, hop)
+                    if !queued(at: row.outerIn, &cursor) { p.minCalmHop = min(p.minCalmHop, hop) }
+                }
+            }
+            return p
+        }
+        var unplaced = Unplaced()
         var placed = 0, n = 0
         var callsById = [Int](repeating: 0, count: execById.count + 1)
         var fastestById = [Int64](repeating: .max, count: execById.count + 1)
@@ -368,25 +448,25 @@ public enum Attribution {
         var minCalmHop = Int64.max, minHop = Int64.max
         var anyResponseHop = false
         var e2eRecorder = LatencyRecorder()
-        join.forEachRow { r in
-            guard let row = makeRow(r, counting: true) else { return }
-            placed += 1
-            if haveRedis {
-                let id = min(Int(row.command), execById.count)
-                let e = exec(row.command)
-                callsById[id] += 1
-                fastestById[id] = min(fastestById[id], row.inner - e)
-                longest = max(longest, e)
+        /// Rows placed before each run: the ordinal of a run's first placed row.
+        var ordinalBase: [Int] = []
+        for p in firstPass {
+            ordinalBase.append(placed)
+            unplaced.add(p.unplaced)
+            placed += p.placed
+            n += p.n
+            for id in callsById.indices {
+                callsById[id] += p.callsById[id]
+                fastestById[id] = min(fastestById[id], p.fastestById[id])
             }
-            guard row.counted else { return }
-            n += 1
-            e2eRecorder.record(row.e2e)
-            if row.responseHop != nil { anyResponseHop = true }
-            if tapResolved, let hop = row.requestHop {
-                minHop = min(minHop, hop)
-                if !queued(at: row.outerIn) { minCalmHop = min(minCalmHop, hop) }
-            }
+            longest = max(longest, p.longest)
+            minCalmHop = min(minCalmHop, p.minCalmHop)
+            minHop = min(minHop, p.minHop)
+            anyResponseHop = anyResponseHop || p.anyResponseHop
+            e2eRecorder.add(p.e2e)
         }
+        let innerOnly = unplaced.innerOnly, outerOnly = unplaced.outerOnly
+        let negative = unplaced.negative, notFromClient = unplaced.notFromClient
         let forwarding = minCalmHop != .max ? minCalmHop : minHop != .max ? minHop : 0
 
         // Redis: execution (INFO) + waiting behind other commands. Redis runs one command at a
@@ -415,15 +495,23 @@ public enum Attribution {
             // Pass 2: only commands longer than that can make others wait (few, as a rule: this
             // list is the one thing here that grows with the trace, by 24 bytes per such command).
             let half = fastest / 2
-            var k = 0
-            join.forEachRow { r in
-                guard let row = makeRow(r, counting: false) else { return }
-                let e = exec(row.command)
-                if e > fastest {
-                    let end = row.innerOut - half
-                    long.append((end - e, end, k))
+            let threshold = fastest
+            for part in Attribution.eachRun(runs, { index, run -> [(start: Int64, end: Int64, row: Int)] in
+                var found: [(start: Int64, end: Int64, row: Int)] = []
+                var unused = Unplaced()
+                var k = ordinalBase[index]
+                join.forEachRow(in: run) { r in
+                    guard let row = makeRow(r, &unused) else { return }
+                    let e = exec(row.command)
+                    if e > threshold {
+                        let end = row.innerOut - half
+                        found.append((end - e, end, k))
+                    }
+                    k += 1
                 }
-                k += 1
+                return found
+            }) {
+                long += part
             }
             long.sort { $0.start < $1.start }
             notes.append("waiting behind commands shorter than the guest's fastest round trip (\(TextReport.fmt(Double(fastest) / 1000, 1)) us here) cannot be told from queueing in the guest stack and is counted there")
@@ -474,30 +562,49 @@ public enum Attribution {
                 self.e2e += Double(e2e)
                 for s in values.indices { sums[s] += Double(values[s]) }
             }
+            mutating func add(_ other: Group) {
+                count += other.count
+                e2e += other.e2e
+                for s in sums.indices { sums[s] += other.sums[s] }
+            }
+        }
+        // Pass 3: the segments of every request in the split.
+        struct Pass3 {
+            var typical = Group(), tail = Group()
+            var recorders = [LatencyRecorder](repeating: LatencyRecorder(), count: SegmentName.allCases.count)
+        }
+        let lastPass = Attribution.eachRun(runs) { index, run -> Pass3 in
+            var p = Pass3()
+            var unused = Unplaced()
+            var cursor = 0
+            var ordinal = ordinalBase[index]
+            var values = [Int64](repeating: 0, count: SegmentName.allCases.count) // one buffer, not one per request
+            join.forEachRow(in: run) { r in
+                guard let row = makeRow(r, &unused) else { return }
+                let k = ordinal
+                ordinal += 1
+                guard row.counted else { return }
+                let redis = redisTime(row, ordinal: k)
+                let tap = queued(at: row.outerIn, &cursor) ? max(0, (row.requestHop ?? 0) - forwarding) : 0
+                values[SegmentName.client.index] = row.client ?? 0
+                values[SegmentName.bridge.index] = LatencyRecorder.saturatingSum((row.requestHop ?? 0) - tap, row.responseHop ?? 0)
+                values[SegmentName.tap.index] = tap
+                values[SegmentName.guestStack.index] = row.inner - redis
+                values[SegmentName.redis.index] = redis
+                for s in values.indices { p.recorders[s].record(values[s]) }
+                if let bounds {
+                    if row.e2e >= bounds.lo && row.e2e <= bounds.hi { p.typical.add(row.e2e, values) }
+                    if row.e2e >= bounds.tail { p.tail.add(row.e2e, values) }
+                }
+            }
+            return p
         }
         var typicalGroup = Group(), tailGroup = Group()
         var recorders = [LatencyRecorder](repeating: LatencyRecorder(), count: SegmentName.allCases.count)
-
-        // Pass 3: the segments of every request in the split.
-        var ordinal = 0
-        var values = [Int64](repeating: 0, count: SegmentName.allCases.count) // one buffer, not one per request
-        join.forEachRow { r in
-            guard let row = makeRow(r, counting: false) else { return }
-            let k = ordinal
-            ordinal += 1
-            guard row.counted else { return }
-            let redis = redisTime(row, ordinal: k)
-            let tap = queued(at: row.outerIn) ? max(0, (row.requestHop ?? 0) - forwarding) : 0
-            values[SegmentName.client.index] = row.client ?? 0
-            values[SegmentName.bridge.index] = LatencyRecorder.saturatingSum((row.requestHop ?? 0) - tap, row.responseHop ?? 0)
-            values[SegmentName.tap.index] = tap
-            values[SegmentName.guestStack.index] = row.inner - redis
-            values[SegmentName.redis.index] = redis
-            for s in values.indices { recorders[s].record(values[s]) }
-            if let bounds {
-                if row.e2e >= bounds.lo && row.e2e <= bounds.hi { typicalGroup.add(row.e2e, values) }
-                if row.e2e >= bounds.tail { tailGroup.add(row.e2e, values) }
-            }
+        for p in lastPass {
+            typicalGroup.add(p.typical)
+            tailGroup.add(p.tail)
+            for s in recorders.indices { recorders[s].add(p.recorders[s]) }
         }
         func shares(_ group: Group) -> (e2eMean: Double?, shares: [SegmentName: Double]) {
             guard group.count > 0 else { return (nil, [:]) }

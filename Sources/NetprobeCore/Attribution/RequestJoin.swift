@@ -69,7 +69,7 @@ public final class RequestJoin {
     private(set) var commandNames: [String] = []
     private var commandIds: [String: UInt16] = [:]
     private var lastCommand: (name: String, id: UInt16)?
-    private let spill = SpillBuffer()
+    private let spill: SpillBuffer
     /// Rows moved to the spill so far.
     public private(set) var count = 0
     /// Sightings of a request already seen at the same vantage point (a retransmitted request the
@@ -104,8 +104,11 @@ public final class RequestJoin {
         var firstSeenNs: Int64 { first.requestLast }
     }
 
-    public init(windowNs: Int64 = 2_000_000_000) {
+    /// `checkpointEvery`: rows between the places the spill can be cut for parallel passes (small
+    /// in tests, to cut small joins).
+    public init(windowNs: Int64 = 2_000_000_000, checkpointEvery: Int = 65_536) {
         self.windowNs = windowNs
+        spill = SpillBuffer(checkpointEvery: checkpointEvery)
     }
 
     /// Adds one vantage point's view of a request.
@@ -278,7 +281,16 @@ public final class RequestJoin {
     /// Calls `body` with every row, in the order rows became final (about the order of first
     /// sighting). Can be called several times; `finish()` first.
     func forEachRow(_ body: (JoinedRow) -> Void) {
-        spill.forEach(body)
+        spill.forEach(in: 0..<spill.bytes, body)
+    }
+
+    /// The rows cut into at most `parts` consecutive runs of about equal size, for passes that
+    /// run on several threads (`forEachRow(in:)`); one run when there are too few rows to cut.
+    func rowRuns(_ parts: Int) -> [Range<Int>] { spill.runs(parts) }
+
+    /// Calls `body` with the rows of one run, in order. Runs can be read at the same time.
+    func forEachRow(in run: Range<Int>, _ body: (JoinedRow) -> Void) {
+        spill.forEach(in: run, body)
     }
 
     /// Bytes the spill holds (in memory or in its file).
@@ -345,14 +357,20 @@ final class SpillBuffer {
     private var fileBytes = 0
     private var failedToSpill = false
 
-    init(memoryLimit: Int = 4 << 20) {
+    init(memoryLimit: Int = 4 << 20, checkpointEvery: Int = 65_536) {
         self.memoryLimit = memoryLimit
+        self.checkpointEvery = max(1, checkpointEvery)
         buffer.reserveCapacity(64 << 10)
     }
 
     deinit { if fd >= 0 { close(fd) } }
 
     var bytes: Int { fileBytes + buffer.count }
+    /// Where every `checkpointEvery`-th record starts (in the file, then in memory, as one run of
+    /// bytes): the places rows can be cut for passes on several threads.
+    let checkpointEvery: Int
+    private var checkpoints: [Int] = []
+    private var records = 0
     var bytesInMemory: Int { buffer.count }
 
     /// The size of a record with these properties.
@@ -362,6 +380,8 @@ final class SpillBuffer {
 
     /// Appends `row` of the connection (client, server); `more`: its sightings past the second.
     func append(_ row: RequestJoin.OpenRow, client c: Endpoint, server sv: Endpoint, more: [RequestJoin.Sighting]) {
+        if records % checkpointEvery == 0 { checkpoints.append(bytes) }
+        records += 1
         let n = min(Int(row.sightingCount), Self.maximumSightings)
         let base = row.firstSeenNs
         func sighting(_ k: Int) -> RequestJoin.Sighting {
@@ -450,15 +470,31 @@ final class SpillBuffer {
         }
     }
 
-    /// Every row: first those in the file (read back in 1 MiB pieces), then those in memory.
-    func forEach(_ body: (JoinedRow) -> Void) {
-        if fd >= 0 && fileBytes > 0 {
+    /// At most `parts` runs of whole records, cut at the checkpoints nearest to equal shares.
+    func runs(_ parts: Int) -> [Range<Int>] {
+        let total = bytes
+        var cuts = [0]
+        if parts > 1 {
+            for k in 1..<parts {
+                let target = total / parts * k
+                if let c = checkpoints.min(by: { abs($0 - target) < abs($1 - target) }), c > cuts.last! { cuts.append(c) }
+            }
+        }
+        cuts.append(total)
+        return zip(cuts, cuts.dropFirst()).map { $0..<$1 }
+    }
+
+    /// The rows whose records lie in `range` (whole records, from `runs`): first those in the file
+    /// (read back in 1 MiB pieces), then those in memory. Safe from several threads at once.
+    func forEach(in range: Range<Int>, _ body: (JoinedRow) -> Void) {
+        let fileEnd = min(range.upperBound, fileBytes)
+        if fd >= 0 && range.lowerBound < fileEnd {
             let chunk = 1 << 20
             var piece = [UInt8](repeating: 0, count: chunk + Self.recordSize(clientV6: true, serverV6: true, sightings: Self.maximumSightings, wide: true))
-            var fileOffset = 0
+            var fileOffset = range.lowerBound
             var carried = 0
-            while fileOffset < fileBytes {
-                let want = min(chunk, fileBytes - fileOffset)
+            while fileOffset < fileEnd {
+                let want = min(chunk, fileEnd - fileOffset)
                 let got = piece.withUnsafeMutableBytes { raw -> Int in
                     var done = 0
                     while done < want {
@@ -479,7 +515,8 @@ final class SpillBuffer {
                 }
             }
         }
-        buffer.withUnsafeBytes { _ = Self.decode($0, body) }
+        let lo = max(range.lowerBound, fileBytes) - fileBytes, hi = range.upperBound - fileBytes
+        if lo < hi { buffer.withUnsafeBytes { _ = Self.decode(UnsafeRawBufferPointer(rebasing: $0[lo..<hi]), body) } }
     }
 
     /// Decodes whole rows from `raw`; returns the bytes used (a row cut at the end is left).
