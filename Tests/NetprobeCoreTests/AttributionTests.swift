@@ -109,11 +109,8 @@ struct AttributionTests {
 
     @Test("passes cut into runs on several threads give exactly the one-thread result")
     func runsMatchOneThread() {
-        var state: UInt64 = 12345
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(n))
-        }
+        var numbers = SeededNumbers(seed: 12345)
+        func next(_ n: Int) -> Int { numbers.next(n) }
         // Rows cut every 700 requests; requests of several kinds: long commands that make others
         // wait, some missed at the tap, some with a negative hop, some without a client record.
         var timings: [RequestTiming] = []

@@ -122,12 +122,8 @@ struct JoinTests {
 
     @Test("three and four vantage points, connections that end and come back: the rows of a plain reference join")
     func matchesReferenceJoin() {
-        // A small deterministic generator (the test must fail the same way every time).
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(n))
-        }
+        var numbers = SeededNumbers(seed: 0x9E37_79B9_7F4A_7C15)
+        func next(_ n: Int) -> Int { numbers.next(n) }
         let window: Int64 = 200_000_000
         // Up to 40 client ports at a time; connections go quiet past the window (their flows are
         // freed) and come back or are replaced by new ones: flow slots and the flow cache are reused.

@@ -1,6 +1,17 @@
 import Foundation
 @testable import NetprobeCore
 
+/// A small deterministic generator (a test built on it fails the same way every time).
+struct SeededNumbers {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    /// A number in 0..<n.
+    mutating func next(_ n: Int) -> Int {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int((state >> 33) % UInt64(n))
+    }
+}
+
 /// Builds Ethernet + IPv4/IPv6 + TCP frames for tests.
 struct FrameBuilder {
     static func ipv4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> UInt32 {
