@@ -33,12 +33,19 @@ public struct RequestKey: Hashable, Sendable {
 public final class RequestJoin {
     /// How long a row waits for sightings at other vantage points, in capture time.
     public let windowNs: Int64
-    /// Rows still open for sightings, in order of first sighting; row number r is
-    /// `open[r - openBase]`.
-    private var open: [OpenRow] = []
-    private var openBase = 0
-    /// Position in `open` of the oldest row not yet moved to the spill.
-    private var openStart = 0
+    /// Rows still open for sightings, by row number (in order of first sighting), in blocks of
+    /// `blockRows`: row r is `slot(r)`. A block whose rows have all gone to the spill is reused
+    /// for new rows, so the window's memory is allocated once instead of regrown and copied (on
+    /// this VM, touching fresh memory was a visible part of the join's time).
+    private var blocks: [UnsafeMutablePointer<OpenRow>] = []
+    private var spareBlocks: [UnsafeMutablePointer<OpenRow>] = []
+    private static let blockRows = 4096
+    /// The number of the row in `blocks[0]`'s first slot.
+    private var firstBlockRow = 0
+    /// Rows added so far: the next row's number.
+    private var nextRow = 0
+    /// The oldest row not yet moved to the spill.
+    private var oldestOpen = 0
     private var watermarkNs = Int64.min
     /// Per connection (client, server): its open rows' numbers in sequence order. A request's
     /// sightings at the other vantage points come soon after the first, so the search is short.
@@ -111,6 +118,26 @@ public final class RequestJoin {
         spill = SpillBuffer(checkpointEvery: checkpointEvery)
     }
 
+    deinit {
+        for b in blocks { b.deallocate() }
+        for b in spareBlocks { b.deallocate() }
+    }
+
+    /// Where open row `r` lives (OpenRow holds plain values only: no initialisation bookkeeping).
+    @inline(__always)
+    private func slot(_ r: Int) -> UnsafeMutablePointer<OpenRow> {
+        let k = r - firstBlockRow
+        return blocks[k / Self.blockRows] + k % Self.blockRows
+    }
+
+    private func appendRow(_ row: OpenRow) {
+        if nextRow - firstBlockRow == blocks.count * Self.blockRows {
+            blocks.append(spareBlocks.popLast() ?? .allocate(capacity: Self.blockRows))
+        }
+        slot(nextRow).initialize(to: row)
+        nextRow += 1
+    }
+
     /// Adds one vantage point's view of a request.
     public func add(_ t: RequestTiming) {
         let times = Times(requestLast: t.requestLastByteNs, responseFirst: t.responseFirstByteNs, responseLast: t.responseLastByteNs)
@@ -119,19 +146,19 @@ public final class RequestJoin {
         let vantage = UInt32(truncatingIfNeeded: t.vantage)
         switch find(seq, inFlow: f) {
         case let .found(row):
-            let position = row - openBase
-            if sees(position, vantage) {
+            if sees(row, vantage) {
                 duplicateSightings += 1
             } else {
-                addSighting(position, vantage, times)
-                if !open[position].hasOffset, let o = t.requestOffset {
-                    open[position].offset = o
-                    open[position].hasOffset = true
+                addSighting(row, vantage, times)
+                let r = slot(row)
+                if !r.pointee.hasOffset, let o = t.requestOffset {
+                    r.pointee.offset = o
+                    r.pointee.hasOffset = true
                 }
             }
         case let .insertAt(slot):
-            let row = openBase + open.count
-            open.append(OpenRow(first: times, second: times, flow: Int32(f), sequence: seq, offset: t.requestOffset ?? 0,
+            let row = nextRow
+            appendRow(OpenRow(first: times, second: times, flow: Int32(f), sequence: seq, offset: t.requestOffset ?? 0,
                                 firstVantage: vantage, secondVantage: 0, command: commandId(t.command), sightingCount: 1,
                                 hasOffset: t.requestOffset != nil))
             if slot == flows[f].rows.count {
@@ -140,7 +167,7 @@ public final class RequestJoin {
                 flows[f].rows.insert(row, at: slot)
             }
         }
-        peakOpenRows = max(peakOpenRows, open.count - openStart)
+        peakOpenRows = max(peakOpenRows, nextRow - oldestOpen)
         if t.responseLastByteNs > watermarkNs {
             watermarkNs = t.responseLastByteNs
             evict(olderThan: watermarkNs &- windowNs)
@@ -172,21 +199,22 @@ public final class RequestJoin {
         return f
     }
 
-    private func sees(_ position: Int, _ vantage: UInt32) -> Bool {
-        let r = open[position]
+    private func sees(_ row: Int, _ vantage: UInt32) -> Bool {
+        let r = slot(row).pointee
         if r.firstVantage == vantage || (r.sightingCount >= 2 && r.secondVantage == vantage) { return true }
-        guard r.sightingCount > 2, let more = extraSightings[openBase + position] else { return false }
+        guard r.sightingCount > 2, let more = extraSightings[row] else { return false }
         return more.contains { $0.vantage == Int(vantage) }
     }
 
-    private func addSighting(_ position: Int, _ vantage: UInt32, _ times: Times) {
-        if open[position].sightingCount == 1 {
-            open[position].secondVantage = vantage
-            open[position].second = times
+    private func addSighting(_ row: Int, _ vantage: UInt32, _ times: Times) {
+        let r = slot(row)
+        if r.pointee.sightingCount == 1 {
+            r.pointee.secondVantage = vantage
+            r.pointee.second = times
         } else {
-            extraSightings[openBase + position, default: []].append((Int(vantage), times))
+            extraSightings[row, default: []].append((Int(vantage), times))
         }
-        if open[position].sightingCount < UInt16.max { open[position].sightingCount += 1 }
+        if r.pointee.sightingCount < UInt16.max { r.pointee.sightingCount += 1 }
     }
 
     private enum Place { case found(Int), insertAt(Int) }
@@ -197,7 +225,7 @@ public final class RequestJoin {
         let rows = flows[f].rows
         let head = flows[f].head
         guard head < rows.count else { return .insertAt(rows.count) }
-        func sequence(_ k: Int) -> UInt32 { open[rows[k] - openBase].sequence }
+        func sequence(_ k: Int) -> UInt32 { slot(rows[k]).pointee.sequence }
         let base = sequence(head)
         func distance(_ s: UInt32) -> Int64 { Int64(Int32(bitPattern: s &- base)) }
         let d = distance(seq)
@@ -214,21 +242,24 @@ public final class RequestJoin {
 
     /// Moves every row first seen before `limit` to the spill.
     private func evict(olderThan limit: Int64) {
-        while openStart < open.count && open[openStart].firstSeenNs < limit {
-            moveToSpill(openStart)
-            openStart += 1
+        while oldestOpen < nextRow && slot(oldestOpen).pointee.firstSeenNs < limit {
+            moveToSpill(oldestOpen)
+            oldestOpen += 1
         }
-        // Drop the moved prefix once it is large (row numbers stay: `openBase` moves instead).
-        if openStart >= 4096 && openStart * 2 >= open.count {
-            open.removeFirst(openStart)
-            openBase += openStart
-            openStart = 0
+        releaseSpilledBlocks()
+    }
+
+    /// Blocks whose rows have all gone to the spill wait for new rows (two at most are kept).
+    private func releaseSpilledBlocks() {
+        while oldestOpen - firstBlockRow >= Self.blockRows {
+            let b = blocks.removeFirst()
+            if spareBlocks.count < 2 { spareBlocks.append(b) } else { b.deallocate() }
+            firstBlockRow += Self.blockRows
         }
     }
 
-    private func moveToSpill(_ position: Int) {
-        let row = openBase + position
-        let r = open[position]
+    private func moveToSpill(_ row: Int) {
+        let r = slot(row).pointee
         let f = Int(r.flow)
         let more = r.sightingCount > 2 ? extraSightings.removeValue(forKey: row) ?? [] : []
         spill.append(r, client: flows[f].key.client, server: flows[f].key.server, more: more)
@@ -254,13 +285,11 @@ public final class RequestJoin {
 
     /// Ends the join: every open row is final.
     public func finish() {
-        while openStart < open.count {
-            moveToSpill(openStart)
-            openStart += 1
+        while oldestOpen < nextRow {
+            moveToSpill(oldestOpen)
+            oldestOpen += 1
         }
-        openBase += open.count
-        open.removeAll()
-        openStart = 0
+        releaseSpilledBlocks()
     }
 
     private func commandId(_ name: String) -> UInt16 {
@@ -298,7 +327,7 @@ public final class RequestJoin {
     /// Bytes of the spill kept in memory (at most its 4 MiB limit unless the file failed).
     public var spillBytesInMemory: Int { spill.bytesInMemory }
     /// Rows still waiting for sightings: what the join holds in memory.
-    public var openRowCount: Int { open.count - openStart }
+    public var openRowCount: Int { nextRow - oldestOpen }
     /// The most rows held open at once so far.
     public private(set) var peakOpenRows = 0
 }
