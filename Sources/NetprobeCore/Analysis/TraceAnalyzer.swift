@@ -130,9 +130,13 @@ public final class TraceAnalyzer {
         }
 
         func fold() {
+            // The vantage point's latency is the sum of its commands' (histograms add exactly):
+            // one record per request instead of two.
+            a.latency = LatencyRecorder()
             for (id, name) in commandNames.enumerated() {
                 if commandCounts[id] > 0 { a.requestsByCommand[name] = commandCounts[id] }
                 if commandLatency[id].count > 0 { a.latencyByCommand[name] = commandLatency[id] }
+                a.latency.add(commandLatency[id])
             }
         }
     }
@@ -559,7 +563,6 @@ public final class TraceAnalyzer {
         if latency < 0 {
             box.a.negativeLatencies += 1
         } else {
-            box.a.latency.record(latency)
             box.commandLatency[p.commandId].record(latency)
         }
         Unmanaged.passUnretained(sink)._withUnsafeGuaranteedRef { $0.body(timing) }
