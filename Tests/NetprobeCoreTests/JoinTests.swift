@@ -204,4 +204,28 @@ struct JoinTests {
         #expect(join.duplicateSightings == duplicates)
         #expect(duplicates > 100)
     }
+
+    @Test("above the open-row cap rows close before their window ends: memory stays at the cap, and the report says so")
+    func openRowCap() {
+        let join = RequestJoin(windowNs: 1_000_000_000, maximumOpenRows: 1_000)
+        let c = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 40000)
+        // 20,000 requests 10 us apart (100,000 a second: 100,000 rows in a 1 s window), each seen
+        // at vantage 1 right after vantage 0; request 0's second sighting comes 5,000 requests late.
+        for i in 0..<20_000 {
+            let seq = UInt32(1001 + i * 20)
+            let t = Int64(i) * 10_000
+            join.add(Self.timing(0, client: c, seq: seq, at: t))
+            if i > 0 { join.add(Self.timing(1, client: c, seq: seq, at: t + 2_000)) }
+            if i == 5_000 { join.add(Self.timing(1, client: c, seq: 1001, at: 2_000)) }
+        }
+        #expect(join.peakOpenRows <= 1_000)
+        #expect(join.rowsClosedEarly > 18_000)
+        join.finish()
+        var both = 0, single = 0
+        join.forEachRow { r in if r.sightingCount == 2 { both += 1 } else { single += 1 } }
+        #expect(both == 19_999)
+        #expect(single == 2) // request 0 at vantage 0, and its late sighting at vantage 1
+        let (_, _, details) = Attribution.compute(join, inputs: AttributionInputs(vantages: [("virbr0", "bridge"), ("vnet0", "tap")]))
+        #expect(details.notes.contains { $0.contains("too high to hold") && $0.contains("at most 1000") })
+    }
 }

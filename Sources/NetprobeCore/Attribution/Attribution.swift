@@ -707,6 +707,9 @@ public enum Attribution {
             notes.append("\(notFromClient) requests seen on the wire have no matching record of the load generator (other clients, or connections whose SYN was not captured): they are not in the split, but the time Redis spent on them is on its timeline (others wait behind them)")
         }
         if negative > 0 { notes.append("\(negative) requests had a negative hop (time stamps out of order) and were left out") }
+        if join.rowsClosedEarly > 0 {
+            notes.append("the request rate was too high to hold \(TextReport.fmt(Double(join.windowNs) / 1e9, 1)) s of requests open for the join (at most \(join.maximumOpenRows)): \(join.rowsClosedEarly) were joined with what arrived before then; a later sighting of one of them counts as seen at one vantage point only")
+        }
         if multi && innerOnly + outerOnly > 0 {
             notes.append("\(innerOnly + outerOnly) requests were paired at only one of \(outerName) and \(innerName) (capture loss at the other) and are not in the split")
         }
