@@ -373,7 +373,8 @@ struct JoinedRow {
 ///   2 command, 4 sequence, 8 offset, 12 client port, 14 server port, 16 base time (Int64 ns),
 ///   24 client address (4 or 16 bytes), server address (4 or 16), then per sighting either
 ///   narrow: vantage UInt32 + three Int32 ns offsets from the base (16 bytes), or, when a time is
-///   more than ~2.1 s from the base or a vantage index is huge, wide: vantage + three Int64 (32).
+///   more than ~2.1 s from the base, wide: vantage + three Int64 (32). (Vantage indexes are
+///   32-bit in the join: they count a trace's interfaces.)
 /// An IPv4 request seen at two vantage points takes 64 bytes.
 final class SpillBuffer {
     static let fixedSize = 24
@@ -421,7 +422,7 @@ final class SpillBuffer {
             let s = sighting(k)
             // Three comparisons, not a loop over an array literal (which allocated per sighting).
             if Int32(exactly: s.times.requestLast &- base) == nil || Int32(exactly: s.times.responseFirst &- base) == nil
-                || Int32(exactly: s.times.responseLast &- base) == nil || s.vantage > Int(UInt32.max) { wide = true }
+                || Int32(exactly: s.times.responseLast &- base) == nil { wide = true }
         }
         let size = Self.recordSize(clientV6: c.address.isIPv6, serverV6: sv.address.isIPv6, sightings: n, wide: wide)
         let start = buffer.count
