@@ -195,12 +195,25 @@ public final class CaptureSession {
         for sample in sampler.stop() {
             if failure == nil { do { try writeBlock(.netlink(sample)); samples += 1 } catch { failure = error } }
         }
-        // The kernel's counts first; then, since the kernel hands over a partly filled block only
-        // when its timeout expires, wait for that and take every packet, the last ones included.
+        // The kernel's counts first; then take every packet they count, the last ones included.
+        // The kernel hands a partly filled block over when its retire timer closes it, and the
+        // timer closes only a block that was already current at its previous tick: the last
+        // packets can wait up to two timeouts (a capture under ASan once lost 1 of 80,171 to a
+        // single wait of one timeout). So: drain until every counted packet is in the file, or
+        // two timeouts and a margin have passed.
         for s in states { if let stats = s.capture.statistics() { s.lastStats = stats } }
         if failure == nil {
-            if !c.settings.immediate { usleep(useconds_t(c.settings.timeoutMs + 50) * 1000) }
-            for s in states where s.ended == nil { do { try drain(s, writer: writer, limit: Int.max) } catch { failure = error } }
+            let waitNs = Int64(c.settings.immediate ? 50 : 2 * Int(c.settings.timeoutMs) + 100) * 1_000_000
+            let deadline = realtimeNanoseconds() + waitNs
+            while failure == nil {
+                for s in states where s.ended == nil { do { try drain(s, writer: writer, limit: Int.max) } catch { failure = error } }
+                let complete = states.allSatisfy { s in
+                    guard s.ended == nil, let st = s.lastStats else { return true }
+                    return s.written &* s.capture.receivedCopiesPerPacket &+ st.dropped >= st.received
+                }
+                if complete || realtimeNanoseconds() >= deadline { break }
+                usleep(10_000)
+            }
         }
         let end = realtimeNanoseconds()
         var summaries: [CaptureSummary.Vantage] = []
