@@ -203,15 +203,16 @@ public final class CaptureSession {
         // two timeouts and a margin have passed.
         for s in states { if let stats = s.capture.statistics() { s.lastStats = stats } }
         if failure == nil {
-            let waitNs = Int64(c.settings.immediate ? 50 : 2 * Int(c.settings.timeoutMs) + 100) * 1_000_000
-            let deadline = realtimeNanoseconds() + waitNs
+            // Counted in 10 ms rounds, not against the wall clock (which may jump).
+            var rounds = (c.settings.immediate ? 50 : 2 * Int(c.settings.timeoutMs) + 100) / 10
             while failure == nil {
                 for s in states where s.ended == nil { do { try drain(s, writer: writer, limit: Int.max) } catch { failure = error } }
                 let complete = states.allSatisfy { s in
                     guard s.ended == nil, let st = s.lastStats else { return true }
                     return s.written &* s.capture.receivedCopiesPerPacket &+ st.dropped >= st.received
                 }
-                if complete || realtimeNanoseconds() >= deadline { break }
+                if complete || rounds <= 0 { break }
+                rounds -= 1
                 usleep(10_000)
             }
         }

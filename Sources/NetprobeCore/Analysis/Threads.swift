@@ -6,6 +6,25 @@ import Musl
 import Darwin
 #endif
 
+/// CPUs online when the process started: the pipeline runs threads only when there are two or more.
+let onlineCPUs = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+
+/// `body(k, items[k])` for every item: the first on this thread, the others on threads of their
+/// own (on this thread too when none can be started). The results come back in item order.
+func eachInParallel<Item, R>(_ items: [Item], _ body: @escaping (Int, Item) -> R) -> [R] {
+    let slots = items.map { _ in ParallelResult<R>() }
+    var threads: [pthread_t] = []
+    for k in items.indices.dropFirst() {
+        if let t = startThread({ slots[k].result = body(k, items[k]) }) { threads.append(t) } else { slots[k].result = body(k, items[k]) }
+    }
+    if !items.isEmpty { slots[0].result = body(0, items[0]) }
+    for t in threads { pthread_join(t, nil) }
+    return slots.map { $0.result! }
+}
+
+/// Where one of `eachInParallel`'s threads leaves its result.
+private final class ParallelResult<R>: @unchecked Sendable { var result: R? }
+
 /// Runs `body` on a new POSIX thread (the pipeline's helpers: `ReadAhead`, `JoinThread`). Returns
 /// the thread to join, or nil when the system refuses one: the caller then does the work itself.
 func startThread(_ body: @escaping () -> Void) -> pthread_t? {

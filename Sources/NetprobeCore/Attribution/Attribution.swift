@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 /// Where a request's time goes, along its path from the client to Redis and back.
 ///
 /// Segments (README, "What each segment means"):
@@ -237,23 +230,7 @@ public enum Attribution {
 
     /// Threads the attribution's passes over the rows use: one per CPU, at most two (the rows are
     /// read from the spill; more threads would wait on the same file).
-    public static let threadsForPasses = max(1, min(2, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-
-    /// `body(index, run)` for every run: the first on this thread, the others on threads of their
-    /// own (on this thread too when none can be started). The results come back in run order.
-    static func eachRun<R>(_ runs: [Range<Int>], _ body: @escaping (Int, Range<Int>) -> R) -> [R] {
-        let slots = runs.map { _ in RunResult<R>() }
-        var threads: [pthread_t] = []
-        for k in runs.indices.dropFirst() {
-            if let t = startThread({ slots[k].result = body(k, runs[k]) }) { threads.append(t) } else { slots[k].result = body(k, runs[k]) }
-        }
-        if !runs.isEmpty { slots[0].result = body(0, runs[0]) }
-        for t in threads { pthread_join(t, nil) }
-        return slots.map { $0.result! }
-    }
-
-    /// Where a run's thread leaves its result.
-    private final class RunResult<R>: @unchecked Sendable { var result: R? }
+    public static let threadsForPasses = max(1, min(2, onlineCPUs))
 
     /// `threads`: how many runs the passes over the rows are cut into (the result does not depend
     /// on it; tests compare).
@@ -415,7 +392,7 @@ public enum Attribution {
             var anyResponseHop = false
             var e2e = LatencyRecorder()
         }
-        let firstPass = Attribution.eachRun(runs) { _, run -> Pass1 in
+        let firstPass = eachInParallel(runs) { _, run -> Pass1 in
             var p = Pass1(callsById: [Int](repeating: 0, count: execById.count + 1),
                           fastestById: [Int64](repeating: .max, count: execById.count + 1))
             var cursor = 0
@@ -496,7 +473,7 @@ public enum Attribution {
             // list is the one thing here that grows with the trace, by 24 bytes per such command).
             let half = fastest / 2
             let threshold = fastest
-            for part in Attribution.eachRun(runs, { index, run -> [(start: Int64, end: Int64, row: Int)] in
+            for part in eachInParallel(runs, { index, run -> [(start: Int64, end: Int64, row: Int)] in
                 var found: [(start: Int64, end: Int64, row: Int)] = []
                 var unused = Unplaced()
                 var k = ordinalBase[index]
@@ -573,7 +550,7 @@ public enum Attribution {
             var typical = Group(), tail = Group()
             var recorders = [LatencyRecorder](repeating: LatencyRecorder(), count: SegmentName.allCases.count)
         }
-        let lastPass = Attribution.eachRun(runs) { index, run -> Pass3 in
+        let lastPass = eachInParallel(runs) { index, run -> Pass3 in
             var p = Pass3()
             var unused = Unplaced()
             var cursor = 0

@@ -24,7 +24,7 @@ final class JoinThread: @unchecked Sendable {
     private let queue = BoundedQueue<[RequestTiming]>(capacity: maximumQueued)
     private var thread: pthread_t?
 
-    init(join: RequestJoin, threaded: Bool = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1) {
+    init(join: RequestJoin, threaded: Bool = onlineCPUs > 1) {
         self.join = join
         batch.reserveCapacity(Self.batchSize)
         guard threaded else { return }

@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Reads a trace file and builds its report: the whole of `netprobe report` minus the printing.
 public enum ReportBuilder {
     /// Analyses `path`. Throws only when the file cannot be opened or is not a trace at all; damage
@@ -40,7 +32,7 @@ public enum ReportBuilder {
             onRequest(t)
         }
         let analysis: TraceAnalysis
-        if sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 {
+        if onlineCPUs > 1 {
             let ahead = ReadAhead(reader)
             analysis = analyzer.analyze(ahead, onRequest: sink)
             ahead.finish()
