@@ -28,10 +28,13 @@ let package = Package(
         // What Swift cannot import directly (function-like macros, thread-local error copies).
         .target(name: "CNetprobeShims", dependencies: ["CPcap", "CNetlink", "CLibvirt"]),
 
+        // The typed vocabulary every module shares: vantage roles, segments, setups, durations,
+        // HOST:PORT, lab state. No dependencies, no C.
+        .target(name: "NetprobeModel"),
         // Pure Swift core: no C, no root. Reads traces and analyses them.
         .target(
             name: "NetprobeCore",
-            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["NetprobeModel", .product(name: "Histogram", package: "hdrhistogram-swift")],
             // Release builds skip the dynamic exclusivity checks on the per-packet path (~10 % of
             // `report`'s time in perf); debug builds and the tests keep them.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
@@ -40,11 +43,11 @@ let package = Package(
             name: "NetprobeCapture",
             dependencies: ["NetprobeCore", "CPcap", "CNetlink", "CLibvirt", "CNetprobeShims"]),
         // The built-in testbed: namespaces, bridge/tap/macvtap/veth, the Redis guest, QEMU, libvirtd.
-        .target(name: "NetprobeLab", dependencies: ["NetprobeCore"]),
+        .target(name: "NetprobeLab", dependencies: ["NetprobeModel", "NetprobeCore"]),
         // The built-in RESP load generator (memtier-like), stamping requests on the capture clock.
         .target(
             name: "NetprobeLoad",
-            dependencies: ["NetprobeCore", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+            dependencies: ["NetprobeModel", "NetprobeCore", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .executableTarget(
             name: "netprobe",
             dependencies: [
@@ -60,6 +63,7 @@ let package = Package(
         .executableTarget(
             name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture"], path: "Benchmarks/CaptureBenchmark"),
 
+        .testTarget(name: "NetprobeModelTests", dependencies: ["NetprobeModel"]),
         .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
         .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"], exclude: ["golden"]),
         .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore", "netprobe"]),

@@ -1,4 +1,5 @@
 import Foundation
+import NetprobeModel
 
 /// The programs each part of the lab runs, and the Debian package that has each one: checked
 /// before anything is created, so a missing program gives one clear error listing the packages.

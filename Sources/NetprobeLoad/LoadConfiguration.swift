@@ -1,3 +1,4 @@
+import NetprobeModel
 /// The Redis commands the load generator sends.
 public enum LoadCommandKind: UInt8, Sendable, Codable, CaseIterable, CustomStringConvertible {
     /// `SET key value`
@@ -16,42 +17,8 @@ public enum LoadCommandKind: UInt8, Sendable, Codable, CaseIterable, CustomStrin
     public var description: String { name }
 }
 
-/// Where the load goes: a host name or address literal and a TCP port.
-///
-/// Written `HOST:PORT`, `[IPV6]:PORT` or just `HOST` (port 6379).
-public struct LoadTarget: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: UInt16
-
-    public init(host: String, port: UInt16) {
-        self.host = host
-        self.port = port
-    }
-
-    /// Parses `HOST:PORT`, `[IPV6]:PORT`, a bare IPv6 literal or a bare host; nil when malformed.
-    public init?(parsing text: String) {
-        var host = Substring(text)
-        var port: UInt16 = 6379
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            let rest = host[host.index(after: close)...]
-            host = host[host.index(after: host.startIndex)..<close]
-            if !rest.isEmpty {
-                guard rest.hasPrefix(":"), let p = UInt16(rest.dropFirst()), p > 0 else { return nil }
-                port = p
-            }
-        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
-            guard let p = UInt16(host[host.index(after: colon)...]), p > 0 else { return nil }
-            port = p
-            host = host[..<colon]
-        }
-        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }) else { return nil }
-        self.host = String(host)
-        self.port = port
-    }
-
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
+/// Where the load goes (HOST:PORT, see `HostPort`).
+public typealias LoadTarget = HostPort
 
 /// The share of SETs and GETs, as memtier's `--ratio SET:GET`.
 ///
@@ -90,23 +57,9 @@ public enum LoadLimit: Sendable, Equatable {
     /// After this long; requests still in flight then are waited for (up to the drain timeout).
     case duration(Duration)
 
-    /// Parses a duration: `10s`, `500ms`, `2m`, `1h`, `250us`, or a plain number of seconds.
-    public static func parseDuration(_ text: String) -> Duration? {
-        let units: [(suffix: String, nanoseconds: Double)] = [
-            ("ms", 1e6), ("us", 1e3), ("ns", 1), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
-        ]
-        var number = Substring(text)
-        var scale = 1e9
-        for unit in units where text.hasSuffix(unit.suffix) {
-            number = number.dropLast(unit.suffix.count)
-            scale = unit.nanoseconds
-            break
-        }
-        guard let value = Double(number), value.isFinite, value >= 0 else { return nil }
-        let ns = value * scale
-        guard ns < 1e18 else { return nil }
-        return .nanoseconds(Int64(ns.rounded()))
-    }
+    /// Parses a duration in the one syntax of every command (`TimeSpan`): `10s`, `500ms`,
+    /// `1m30s`, a plain number of seconds.
+    public static func parseDuration(_ text: String) -> Duration? { TimeSpan(parsing: text)?.duration }
 }
 
 /// Everything that shapes a load run. `LoadGenerator` validates it before connecting.

@@ -19,10 +19,4 @@ enum LabStates {
 }
 
 /// The role an interface most likely plays, from its name (overridden with --role).
-func guessedRole(_ interface: String) -> String {
-    if interface == "lo" { return "host" }
-    for (prefix, role) in [("virbr", "bridge"), ("br", "bridge"), ("vnet", "tap"), ("tap", "tap"),
-                           ("macvtap", "macvtap"), ("veth", "veth"), ("np-cli", "client")]
-    where interface.hasPrefix(prefix) { return role }
-    return "other"
-}
+func guessedRole(_ interface: String) -> String { VantageRole.guess(interface: interface).rawValue }

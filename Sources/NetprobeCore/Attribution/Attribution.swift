@@ -1,36 +1,3 @@
-/// Where a request's time goes, along its path from the client to Redis and back.
-///
-/// Segments (README, "What each segment means"):
-/// - `client`: client's send -> outermost capture, and outermost capture -> client's receive
-///   (needs the built-in load generator's own timestamps in the trace);
-/// - `bridge`: forwarding between the outer vantage points and the tap (request path; the reply
-///   path too where its two stamps differ: the kernel stamps a received frame once, so on the
-///   guest -> host path the hop is usually unresolved);
-/// - `tap`: the part of the bridge -> tap hop spent queued in the tap's qdisc, told apart from
-///   forwarding with the netlink samples (backlog, overlimits, drops);
-/// - `guest-stack`: tap out -> tap in, less Redis's own time: QEMU, virtio, the guest kernel;
-///   without vhost-net also the wait in the tun queue until QEMU reads it;
-/// - `redis`: Redis executing the command (INFO commandstats) plus waiting behind other commands
-///   on the single-threaded server, inferred from the wire at the innermost vantage point.
-public enum SegmentName: String, Codable, Sendable, CaseIterable {
-    case client
-    case bridge
-    case tap
-    case guestStack = "guest-stack"
-    case redis
-
-    /// Position in `allCases`.
-    var index: Int {
-        switch self {
-        case .client: 0
-        case .bridge: 1
-        case .tap: 2
-        case .guestStack: 3
-        case .redis: 4
-        }
-    }
-}
-
 /// One segment's share of the time.
 public struct SegmentSummary: Codable, Sendable, Equatable {
     public var name: String
@@ -219,14 +186,7 @@ public enum Attribution {
     }
 
     /// A role for an interface without one recorded, from its name.
-    public static func guessRole(_ interface: String) -> String {
-        if interface == "lo" { return "host" }
-        for (prefix, role) in [("virbr", "bridge"), ("br", "bridge"), ("vnet", "tap"), ("tap", "tap"),
-                               ("macvtap", "macvtap"), ("veth", "veth")] where interface.hasPrefix(prefix) {
-            return role
-        }
-        return "other"
-    }
+    public static func guessRole(_ interface: String) -> String { VantageRole.guess(interface: interface).rawValue }
 
     /// Threads the attribution's passes over the rows use: one per CPU, at most two (the rows are
     /// read from the spill; more threads would wait on the same file).
