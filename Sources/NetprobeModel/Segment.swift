@@ -19,6 +19,9 @@ public enum SegmentName: String, Codable, Sendable, CaseIterable {
     case guestStack = "guest-stack"
     case redis
 
+    /// Whether the segment is part of the virtual network (the seed's claim is about these).
+    public var isVirtualNetwork: Bool { self == .bridge || self == .tap }
+
     /// Position in `allCases`.
     public var index: Int {
         switch self {

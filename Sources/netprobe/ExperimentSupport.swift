@@ -18,7 +18,7 @@ enum ExperimentSummary {
                 t.add([s.setup, s.status, "-", "-", "-", "-", "-", reason])
                 continue
             }
-            let outer = r.attribution?.path.first.map { String($0.split(separator: " ").first ?? "") }
+            let outer = r.attribution?.path.first?.interface
             let v = r.vantages.first { $0.name == outer } ?? r.vantages.max { $0.requests.total < $1.requests.total }
             let answer = r.verdict.map { $0.networkIsBottleneck.map { $0 ? "yes" : "no" } ?? "inconclusive" } ?? "-"
             t.add([s.setup, s.status, v?.requests.perSecond.map { TextReport.fmt($0, 0) } ?? "-",

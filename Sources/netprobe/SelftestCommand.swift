@@ -291,7 +291,7 @@ final class SelftestSession {
         func segment(_ s: SegmentName) -> SegmentSummary? { report.segments.first { $0.name == s.rawValue } }
         /// Requests per second at the outer vantage point.
         var requestsPerSecond: Double? {
-            let outer = report.attribution?.path.first.map { String($0.split(separator: " ").first ?? "") }
+            let outer = report.attribution?.path.first?.interface
             return (report.vantages.first { $0.name == outer } ?? report.vantages.first)?.requests.perSecond
         }
         var row: SelftestRow {

@@ -25,7 +25,7 @@ struct AttributionTests {
                       qdisc: QdiscCounters(kind: "tbf", backlog: backlog, qlen: backlog > 0 ? 1 : 0, drops: 0, overlimits: overlimits, requeues: 0))
     }
 
-    static let path: [(name: String, role: String)] = [("virbr0", "bridge"), ("vnet0", "tap")]
+    static let path: [(name: String, role: VantageRole)] = [("virbr0", .bridge), ("vnet0", .tap)]
 
     @Test("a guest-dominated run: the network is not the bottleneck; segments add up")
     func guestDominates() {
@@ -33,7 +33,7 @@ struct AttributionTests {
         for i in 0..<1000 { Self.add(join, seq: UInt32(i * 100), at: Int64(i) * 1_000_000, bridgeHop: 1_000, inner: 500_000) }
         var inputs = AttributionInputs(vantages: Self.path)
         inputs.redisUsecPerCall = ["GET": 5]
-        let (segments, verdict, details) = Attribution.compute(join, inputs: inputs)
+        let (segments, verdict, details) = AttributionText.describe(Attribution.compute(join, inputs: inputs))
         #expect(details.requestsJoined == 1000)
         #expect(verdict.networkIsBottleneck == false)
         #expect(verdict.median.bottleneck == "guest-stack")
@@ -59,7 +59,7 @@ struct AttributionTests {
         inputs.netlink["vnet0"] = (0...100).map { k in
             Self.sample(Int64(k) * 100_000_000, backlog: k >= 50 ? 3000 : 0, overlimits: k >= 50 ? UInt64(k) : 0)
         }
-        let (segments, verdict, _) = Attribution.compute(join, inputs: inputs)
+        let (segments, verdict, _) = AttributionText.describe(Attribution.compute(join, inputs: inputs))
         let by = Dictionary(uniqueKeysWithValues: segments.map { ($0.name, $0) })
         #expect(by["tap"]?.resolved == true)
         // The slowest requests are the queued ones: 3 ms of tap against 0.1 ms of guest.
@@ -77,7 +77,7 @@ struct AttributionTests {
         Self.add(join, seq: 1000, at: 1_000_000, bridgeHop: 1_000, inner: 9_100_000, command: "GET")
         var inputs = AttributionInputs(vantages: Self.path)
         inputs.redisUsecPerCall = ["DEBUG": 10_000, "GET": 5]
-        let (segments, _, _) = Attribution.compute(join, inputs: inputs)
+        let (segments, _, _) = AttributionText.describe(Attribution.compute(join, inputs: inputs))
         let redis = segments.first { $0.name == "redis" }!
         // DEBUG: its own 10 ms. GET: reached Redis at 1.001 ms + half the guest's fastest round
         // trip (50 us), and waited until DEBUG finished (10.026 ms): 9 ms, plus its own 5 us.
@@ -92,7 +92,7 @@ struct AttributionTests {
                                    requestSequence: UInt32(i), requestFirstByteNs: 0, requestLastByteNs: Int64(i) * 1000,
                                    responseFirstByteNs: Int64(i) * 1000 + 50_000, responseLastByteNs: Int64(i) * 1000 + 50_000, isError: false))
         }
-        let (segments, verdict, _) = Attribution.compute(join, inputs: AttributionInputs(vantages: [("if0", "other")]))
+        let (segments, verdict, _) = AttributionText.describe(Attribution.compute(join, inputs: AttributionInputs(vantages: [("if0", .other)])))
         #expect(verdict.networkIsBottleneck == nil)
         #expect(verdict.answer.hasPrefix("inconclusive"))
         #expect(segments.first { $0.name == "bridge" }?.resolved == false)
@@ -103,7 +103,7 @@ struct AttributionTests {
     func unresolvedReplyHop() {
         let join = RequestJoin()
         Self.add(join, seq: 0, at: 0, bridgeHop: 2_000, inner: 100_000)
-        let (segments, _, _) = Attribution.compute(join, inputs: AttributionInputs(vantages: Self.path))
+        let (segments, _, _) = AttributionText.describe(Attribution.compute(join, inputs: AttributionInputs(vantages: Self.path)))
         #expect(segments.first { $0.name == "bridge" }?.note.contains("reply path is unresolved") == true)
     }
 
@@ -145,7 +145,7 @@ struct AttributionTests {
             for t in timings { join.add(t) }
             join.finish()
             let runs = join.rowRuns(threads).count
-            let (segments, verdict, details) = Attribution.compute(join, inputs: inputs, threads: threads)
+            let (segments, verdict, details) = AttributionText.describe(Attribution.compute(join, inputs: inputs, threads: threads))
             return (segments, verdict, details, runs)
         }
         let one = run(threads: 1)

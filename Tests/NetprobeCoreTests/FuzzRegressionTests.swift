@@ -24,7 +24,7 @@ struct FuzzRegressionTests {
                     let join = RequestJoin()
                     let a = TraceAnalyzer().analyze(reader) { join.add($0) }
                     _ = Report(analysis: a, file: name, format: reader.format.rawValue)
-                    _ = Attribution.compute(join, inputs: AttributionInputs(vantages: a.vantages.map { ($0.name, "other") }))
+                    _ = Attribution.compute(join, inputs: AttributionInputs(vantages: a.vantages.map { ($0.name, VantageRole.other) }))
                 }
             } else if name.hasPrefix("resp-"), let control = bytes.first {
                 var d = RESPStreamDecoder(role: control & 1 == 0 ? .requests : .responses)

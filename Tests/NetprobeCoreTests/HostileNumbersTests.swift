@@ -31,13 +31,13 @@ struct HostileNumbersTests {
                                        responseLastByteNs: t + 500_000, isError: false, requestOffset: UInt32(i * 40)))
             }
         }
-        var inputs = AttributionInputs(vantages: [("virbr0", "bridge"), ("vnet0", "tap")])
+        var inputs = AttributionInputs(vantages: [("virbr0", .bridge), ("vnet0", .tap)])
         inputs.redisUsecPerCall = ["GET": 1e300, "EVAL": .nan]
         inputs.addClientRequests(ClientRequests(
             client: "\(client)", server: "\(server)", requestOffsets: (0..<100).map { UInt64($0 * 40) },
             commands: Array(repeating: "GET", count: 100),
             sendNs: (0..<100).map { $0 % 2 == 0 ? Int64.min : -1 }, receiveNs: (0..<100).map { $0 % 2 == 0 ? Int64.max : 1 << 62 }))
-        let (segments, verdict, details) = Attribution.compute(join, inputs: inputs)
+        let (segments, verdict, details) = AttributionText.describe(Attribution.compute(join, inputs: inputs))
         #expect(segments.count == 5)
         #expect(details.requestsJoined <= 100)
         _ = verdict

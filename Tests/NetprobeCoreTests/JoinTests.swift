@@ -225,7 +225,7 @@ struct JoinTests {
         join.forEachRow { r in if r.sightingCount == 2 { both += 1 } else { single += 1 } }
         #expect(both == 19_999)
         #expect(single == 2) // request 0 at vantage 0, and its late sighting at vantage 1
-        let (_, _, details) = Attribution.compute(join, inputs: AttributionInputs(vantages: [("virbr0", "bridge"), ("vnet0", "tap")]))
+        let (_, _, details) = AttributionText.describe(Attribution.compute(join, inputs: AttributionInputs(vantages: [("virbr0", .bridge), ("vnet0", .tap)])))
         #expect(details.notes.contains { $0.contains("too high to hold") && $0.contains("at most 1000") })
     }
 }

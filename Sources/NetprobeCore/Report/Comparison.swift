@@ -148,20 +148,12 @@ public struct SetupComparison: Codable, Sendable, Equatable {
     /// The outermost vantage point on the attribution path; else the one with the most requests.
     public static func figuresVantage(_ report: Report) -> (VantageReport?, String) {
         if let first = report.attribution?.path.first {
-            let name = interfaceName(pathEntry: first)
-            if let v = report.vantages.first(where: { $0.name == name }) {
+            if let v = report.vantages.first(where: { $0.name == first.interface }) {
                 return (v, outermostChoice)
             }
         }
         let busiest = report.vantages.max { $0.requests.total < $1.requests.total }
         return (busiest, busiest == nil ? "the trace has no vantage point" : "the most requests (no attribution path)")
-    }
-
-    /// `virbr0 (bridge)` -> `virbr0`: attribution path entries carry the role in parentheses.
-    static func interfaceName(pathEntry: String) -> String {
-        guard pathEntry.hasSuffix(")"), let open = pathEntry.lastIndex(of: "("),
-              open > pathEntry.startIndex, pathEntry[pathEntry.index(before: open)] == " " else { return pathEntry }
-        return String(pathEntry[..<pathEntry.index(before: open)])
     }
 
     /// The segment called `name` (client, bridge, tap, guest-stack, redis), if the report has it.

@@ -80,8 +80,11 @@ extension ReportBuilder {
                           client: ClientRecords, redisInfo: String?) {
         let roles = report.capture?.roles ?? [:]
         var inputs = AttributionInputs(vantages: analysis.vantages.map { v in
-            let described = v.interfaces.first.flatMap { analysis.interfaces[$0].description }
-            let role = roles[v.name] ?? described.flatMap { knownRoles.contains($0) ? $0 : nil } ?? Attribution.guessRole(v.name)
+            // The role the capture recorded, else the interface's description when it names a
+            // role (netprobe's if_description), else a guess from the name.
+            let described = v.interfaces.first.flatMap { analysis.interfaces[$0].description }.flatMap(VantageRole.init(rawValue:))
+            let role = roles[v.name].map { VantageRole(rawValue: $0) ?? .other } ?? described.flatMap { $0 == .other ? nil : $0 }
+                ?? VantageRole.guess(interface: v.name)
             return (v.name, role)
         })
         inputs.client = client
@@ -95,16 +98,14 @@ extension ReportBuilder {
             for (name, stat) in RedisInfo.commandStats(redisInfo) where stat.calls > 0 {
                 inputs.redisUsecPerCall[name] = Double(stat.usec) / Double(stat.calls)
             }
-            inputs.redisInfoSource = "from --redis-info, cumulative since Redis started"
+            inputs.redisInfoSource = .file
         } else if let commands = report.capture?.redisCommands, !commands.isEmpty {
             for c in commands { inputs.redisUsecPerCall[c.command] = c.usecPerCall }
-            inputs.redisInfoSource = "delta over the run"
+            inputs.redisInfoSource = .captureDelta
         }
-        let (segments, verdict, details) = Attribution.compute(join, inputs: inputs)
+        let (segments, verdict, details) = AttributionText.describe(Attribution.compute(join, inputs: inputs))
         report.segments = segments
         report.verdict = verdict
         report.attribution = details
     }
-
-    static let knownRoles: Set<String> = ["bridge", "tap", "macvtap", "parent", "client", "host", "veth"]
 }

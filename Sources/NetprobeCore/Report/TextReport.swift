@@ -59,7 +59,7 @@ public enum TextReport {
 
     static func renderAttribution(_ r: Report) -> String {
         guard let d = r.attribution, let v = r.verdict else { return "" }
-        var out = "\nWhere the time goes (path: \(d.path.joined(separator: " -> ")); \(d.requestsJoined) requests)\n"
+        var out = "\nWhere the time goes (path: \(d.path.map(\.description).joined(separator: " -> ")); \(d.requestsJoined) requests)\n"
         out += "  end-to-end = \(d.endToEndDefinition)\n"
         var t = Table(["SEGMENT", "p50 us", "p99 us", "mean us", "TYPICAL", "SLOWEST 1%", "WHAT IT IS"])
         for s in r.segments {
