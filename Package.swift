@@ -31,13 +31,20 @@ let package = Package(
         // The typed vocabulary every module shares: vantage roles, segments, setups, durations,
         // HOST:PORT, lab state. No dependencies, no C.
         .target(name: "NetprobeModel"),
-        // Pure Swift core: no C, no root. Reads traces and analyses them.
+        // The trace pipeline: trace files -> decode -> TCP reassembly -> RESP -> pairs per vantage
+        // point -> the join across vantage points. Pure Swift, no C, no root. The one module with
+        // speed tricks: release builds skip the dynamic exclusivity checks on the per-packet path
+        // (~10 % of `report`'s time in perf); debug builds and the tests keep them.
         .target(
-            name: "NetprobeCore",
+            name: "NetprobeTrace",
             dependencies: ["NetprobeModel", .product(name: "Histogram", package: "hdrhistogram-swift")],
-            // Release builds skip the dynamic exclusivity checks on the per-packet path (~10 % of
-            // `report`'s time in perf); debug builds and the tests keep them.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        // Where each joined request's time goes, in stages, and the verdict as enums and numbers.
+        .target(name: "NetprobeAttribution", dependencies: ["NetprobeModel", "NetprobeTrace"]),
+        // The report model and every sentence netprobe prints: text, JSON, HTML, compare.
+        .target(name: "NetprobeReport", dependencies: ["NetprobeModel", "NetprobeTrace", "NetprobeAttribution"]),
+        // One import for all of the above (no code of its own).
+        .target(name: "NetprobeCore", dependencies: ["NetprobeModel", "NetprobeTrace", "NetprobeAttribution", "NetprobeReport"]),
         // Live capture, netlink statistics and libvirt lookups.
         .target(
             name: "NetprobeCapture",
@@ -64,7 +71,9 @@ let package = Package(
             name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture"], path: "Benchmarks/CaptureBenchmark"),
 
         .testTarget(name: "NetprobeModelTests", dependencies: ["NetprobeModel"]),
-        .testTarget(name: "NetprobeCoreTests", dependencies: ["NetprobeCore"]),
+        .testTarget(
+            name: "NetprobeCoreTests",
+            dependencies: ["NetprobeCore", "NetprobeTrace", "NetprobeAttribution", "NetprobeReport"]),
         .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"], exclude: ["golden"]),
         .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore", "netprobe"]),
         .testTarget(name: "NetprobeLabTests", dependencies: ["NetprobeLab", "NetprobeCore", "netprobe"]),

@@ -1,5 +1,8 @@
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// End-to-end analysis of small synthetic conversations written as pcap files.
 @Suite("request/response pairing")

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// Each stage of the attribution on its own (the whole is tested in AttributionTests).
 @Suite("attribution stages")

@@ -1,5 +1,8 @@
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// Attribution on synthetic requests whose true split is known.
 @Suite("attribution and verdict")

@@ -1,5 +1,8 @@
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// `client-requests` blocks are read by a strict fast reader; whatever it accepts must decode
 /// exactly as JSONDecoder does, and whatever it declines still decodes through JSONDecoder.

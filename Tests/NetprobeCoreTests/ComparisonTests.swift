@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// `Comparison` against the reports it is built from: real traces in traces/, named as setups.
 @Suite("comparison of setups")

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// Replays every input in Fuzz/regressions/ through the same code paths as the fuzz targets.
 @Suite("fuzz regressions")

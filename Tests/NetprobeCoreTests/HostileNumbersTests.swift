@@ -1,5 +1,8 @@
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// Numbers a damaged or hostile trace can carry: never a trap, always a bounded answer.
 @Suite("hostile numbers")

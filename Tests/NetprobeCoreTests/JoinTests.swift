@@ -1,5 +1,8 @@
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// The cross-vantage join: memory bounded by its time window, rows intact through the spill.
 @Suite("request join")

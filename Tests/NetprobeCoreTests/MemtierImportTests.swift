@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// memtier_benchmark is not packaged for Debian 12, so these fixtures follow its documented
 /// --json-out-file shapes (1.2: Ops/sec + Latency; 1.3+: Count, Average Latency, Percentile

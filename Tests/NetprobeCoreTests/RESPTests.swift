@@ -1,5 +1,8 @@
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 @Suite("RESP decoding")
 struct RESPTests {

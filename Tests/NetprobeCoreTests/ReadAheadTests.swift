@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// `report` reads traces on a thread of its own (ReadAhead): the analysis must see exactly what
 /// the reader gives, in order, then the same end or error.

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// netprobe against real captures in traces/, compared with figures computed independently
 /// (traces/tools/expected.py: tshark fields + a few lines of Python, see traces/README.md).

@@ -1,5 +1,8 @@
 import Foundation
 @testable import NetprobeCore
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// A small deterministic generator (a test built on it fails the same way every time).
 struct SeededNumbers {

@@ -1,0 +1,114 @@
+import NetprobeModel
+import NetprobeTrace
+import NetprobeAttribution
+/// Reads a trace file and builds its report: the whole of `netprobe report` minus the printing.
+public enum ReportBuilder {
+    /// Analyses `path`. Throws only when the file cannot be opened or is not a trace at all; damage
+    /// later in the file is recorded in the report (`trace.error`) after everything before it.
+    public static func build(path: String, options: AnalysisOptions = AnalysisOptions(), redisInfo: String? = nil,
+                             onRequest: @escaping (RequestTiming) -> Void = { _ in }) throws -> (Report, TraceAnalysis) {
+        try build(reader: TraceReader(path: path), options: options, redisInfo: redisInfo, onRequest: onRequest)
+    }
+
+    /// The same for an opened reader (a trace in memory: `TraceReader(bytes:)`).
+    public static func build(reader: TraceReader, options: AnalysisOptions = AnalysisOptions(), redisInfo: String? = nil,
+                             onRequest: @escaping (RequestTiming) -> Void = { _ in }) -> (Report, TraceAnalysis) {
+        let path = reader.path
+        // The load generator's records (one per request: most of a long trace's custom blocks) go
+        // into their compact table as they are read, on the reading thread; their payloads are
+        // never kept. The table is read only after that thread has finished.
+        let client = ClientRecordsBox()
+        reader.onCustomBlock = { pen, payload in
+            guard let r = NetprobeBlock.fastClientRequests(enterpriseNumber: pen, payload: payload) else { return false }
+            client.records.add(r)
+            client.requests += r.sendNs.count
+            return true
+        }
+        defer { reader.onCustomBlock = nil }
+        let join = RequestJoin()
+        let joining = JoinThread(join: join)
+        // With a second CPU, reading runs on a thread of its own too (ReadAhead) and the join on
+        // another (JoinThread): the analysis's thread only decodes and pairs.
+        let analyzer = TraceAnalyzer(options: options)
+        let sink = { (t: RequestTiming) in
+            joining.add(t)
+            onRequest(t)
+        }
+        let analysis: TraceAnalysis
+        if onlineCPUs > 1 {
+            let ahead = ReadAhead(reader)
+            analysis = analyzer.analyze(ahead, onRequest: sink)
+            ahead.finish()
+        } else {
+            analysis = analyzer.analyze(reader, onRequest: sink)
+        }
+        joining.finish()
+        // The other custom blocks (and any client records the fast reader declined).
+        var blocks: [NetprobeBlock] = []
+        for c in reader.customBlocks {
+            switch NetprobeBlock.decode(enterpriseNumber: c.pen, payload: c.payload) {
+            case let .clientRequests(r)?:
+                client.records.add(r)
+                client.requests += r.sendNs.count
+            case let b?: blocks.append(b)
+            case nil: break
+            }
+        }
+        reader.dropCustomBlocks()
+        var context = CaptureContext(blocks: blocks)
+        context.clientRequests = client.requests
+        var report = Report(analysis: analysis, file: path, format: reader.format.rawValue, sections: reader.sections,
+                            context: context)
+        // netprobe traces name each interface's role in if_description; show it in the listing.
+        if let roles = report.capture?.roles {
+            for i in report.trace.vantagePoints.indices where report.trace.vantagePoints[i].description == nil {
+                report.trace.vantagePoints[i].description = roles[report.trace.vantagePoints[i].name]
+            }
+        }
+        attribute(&report, analysis: analysis, join: join, blocks: blocks, client: client.records, redisInfo: redisInfo)
+        return (report, analysis)
+    }
+}
+
+/// The client records `build` collects while the trace is read (filled on the reading thread).
+private final class ClientRecordsBox: @unchecked Sendable {
+    var records = ClientRecords()
+    var requests = 0
+}
+
+extension ReportBuilder {
+    /// Adds segments, verdict and attribution details to `report`. `blocks` are netprobe's custom
+    /// blocks but the load generator's records, which come as `client`.
+    static func attribute(_ report: inout Report, analysis: TraceAnalysis, join: RequestJoin, blocks: [NetprobeBlock],
+                          client: ClientRecords, redisInfo: String?) {
+        let roles = report.capture?.roles ?? [:]
+        var inputs = AttributionInputs(vantages: analysis.vantages.map { v in
+            // The role the capture recorded, else the interface's description when it names a
+            // role (netprobe's if_description), else a guess from the name.
+            let described = v.interfaces.first.flatMap { analysis.interfaces[$0].description }.flatMap(VantageRole.init(rawValue:))
+            let role = roles[v.name].map { VantageRole(rawValue: $0) ?? .other } ?? described.flatMap { $0 == .other ? nil : $0 }
+                ?? VantageRole.guess(interface: v.name)
+            return (v.name, role)
+        })
+        inputs.client = client
+        for b in blocks {
+            switch b {
+            case let .netlink(s): inputs.netlink[s.interface, default: []].append(s)
+            default: break
+            }
+        }
+        if let redisInfo {
+            for (name, stat) in RedisInfo.commandStats(redisInfo) where stat.calls > 0 {
+                inputs.redisUsecPerCall[name] = Double(stat.usec) / Double(stat.calls)
+            }
+            inputs.redisInfoSource = .file
+        } else if let commands = report.capture?.redisCommands, !commands.isEmpty {
+            for c in commands { inputs.redisUsecPerCall[c.command] = c.usecPerCall }
+            inputs.redisInfoSource = .captureDelta
+        }
+        let (segments, verdict, details) = AttributionText.describe(Attribution.compute(join, inputs: inputs))
+        report.segments = segments
+        report.verdict = verdict
+        report.attribution = details
+    }
+}
