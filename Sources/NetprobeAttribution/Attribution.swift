@@ -81,6 +81,9 @@ public struct AttributionResult: Sendable {
     public var redisUsecPerCall: [String: Double]
     public var redisInfoSource: RedisInfoSource?
     public var tapCounters: TapCounters?
+    /// End-to-end times of the requests in the split (at the client with its records, else at
+    /// the outermost vantage point).
+    public var endToEnd: LatencyRecorder
     /// Rows the join had to close before their window ended (request rate too high).
     public var rowsClosedEarly: Int
     public var joinWindowNs: Int64
@@ -99,7 +102,7 @@ public enum Attribution {
         -> AttributionResult {
         join.finish()
         let path = AttributionPath(vantages: inputs.vantages.map { ($0.name, $0.role) })
-        let tapSamples = path.guestDevice.flatMap { inputs.netlink[$0.interface] } ?? []
+        let tapSamples = path.queueDevice.flatMap { inputs.netlink[$0.interface] } ?? []
         let passes = Passes(
             join: join, runs: join.rowRuns(threads), paths: RequestPaths(path, client: inputs.client),
             tap: TapQueueModel(samples: path.hasTwoSides ? tapSamples : []),
@@ -126,8 +129,8 @@ public enum Attribution {
             verdict: VerdictRule.decide(typical: typical, tail: tail, resolution: resolution),
             replyHopResolved: first.anyResponseHop, fastestRoundTripNs: timeline?.fastestRoundTrip,
             redisUsecPerCall: inputs.redisUsecPerCall, redisInfoSource: inputs.redisInfoSource,
-            tapCounters: path.guestDevice.flatMap { TapCounters(inputs.netlink[$0.interface] ?? [], interface: $0.interface) },
-            rowsClosedEarly: join.rowsClosedEarly, joinWindowNs: join.windowNs, joinMaximumOpenRows: join.maximumOpenRows)
+            tapCounters: path.queueDevice.flatMap { TapCounters(inputs.netlink[$0.interface] ?? [], interface: $0.interface) },
+            endToEnd: first.e2e, rowsClosedEarly: join.rowsClosedEarly, joinWindowNs: join.windowNs, joinMaximumOpenRows: join.maximumOpenRows)
     }
 }
 

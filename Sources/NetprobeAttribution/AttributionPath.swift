@@ -32,7 +32,10 @@ public struct AttributionPath: Sendable, Equatable {
     public var inner: Hop? { hops.last }
     /// Whether there is something between two vantage points to measure.
     public var hasTwoSides: Bool { hops.count >= 2 }
-    /// The innermost vantage point when it is the device a guest's NIC backend reads (tap or
-    /// macvtap): the one whose qdisc the tap-queue model reads.
-    public var guestDevice: Hop? { inner.flatMap { $0.role.isGuestDevice ? $0 : nil } }
+    /// The innermost vantage point when it is the device in front of the server side whose qdisc
+    /// can hold a queue: a tap or macvtap (a guest's NIC backend reads it) or a veth (a
+    /// namespace's stack reads it). The tap-queue model reads its netlink samples.
+    public var queueDevice: Hop? {
+        inner.flatMap { $0.role.isGuestDevice || $0.role == .veth ? $0 : nil }
+    }
 }

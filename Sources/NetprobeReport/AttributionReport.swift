@@ -3,7 +3,11 @@ import NetprobeTrace
 import NetprobeAttribution
 /// One segment's share of the time.
 public struct SegmentSummary: Codable, Sendable, Equatable {
+    /// The segment's key, the same on every path (client, bridge, tap, guest-stack, redis).
     public var name: String
+    /// What the segment is on this path (`server-stack` behind a veth, `veth` for its queue,
+    /// `guest-stack+redis` without INFO ...); nil in reports saved before labels existed.
+    public var label: String?
     public var p50Us: Double?
     public var p99Us: Double?
     public var meanUs: Double?
@@ -14,11 +18,16 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     public var resolved: Bool
     /// What the segment contains here, or why it could not be measured.
     public var note: String
+
+    /// The label where the report has one, else the key.
+    public var shownName: String { label ?? name }
 }
 
 public struct VerdictPart: Codable, Sendable, Equatable {
-    /// The segment with the largest share, among the resolved ones.
+    /// The segment with the largest share, among the resolved ones (its key) ...
     public var bottleneck: String?
+    /// ... and what it is on this path (see `SegmentSummary.label`).
+    public var bottleneckLabel: String?
     public var share: Double?
     /// End-to-end time of this group (mean, us) and how many requests it holds.
     public var endToEndMeanUs: Double?
@@ -34,13 +43,40 @@ public struct Verdict: Codable, Sendable, Equatable {
     public var median: VerdictPart
     public var tail: VerdictPart
     public var evidence: [String]
+    /// What limits the answer: capture loss, requests paired at one vantage point only ... Empty
+    /// when nothing does.
+    public var caveats: [String] = []
 
-    enum CodingKeys: String, CodingKey { case question, networkIsBottleneck, answer, median, tail, evidence }
+    public init(question: String, networkIsBottleneck: Bool?, answer: String, median: VerdictPart, tail: VerdictPart,
+                evidence: [String], caveats: [String] = []) {
+        self.question = question
+        self.networkIsBottleneck = networkIsBottleneck
+        self.answer = answer
+        self.median = median
+        self.tail = tail
+        self.evidence = evidence
+        self.caveats = caveats
+    }
+
+    enum CodingKeys: String, CodingKey { case question, networkIsBottleneck, answer, caveats, median, tail, evidence }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        question = try c.decode(String.self, forKey: .question)
+        networkIsBottleneck = try c.decodeIfPresent(Bool.self, forKey: .networkIsBottleneck)
+        answer = try c.decode(String.self, forKey: .answer)
+        median = try c.decode(VerdictPart.self, forKey: .median)
+        tail = try c.decode(VerdictPart.self, forKey: .tail)
+        evidence = try c.decode([String].self, forKey: .evidence)
+        caveats = try c.decodeIfPresent([String].self, forKey: .caveats) ?? []
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(question, forKey: .question)
         try c.encode(networkIsBottleneck, forKey: .networkIsBottleneck)
         try c.encode(answer, forKey: .answer)
+        try c.encode(caveats, forKey: .caveats)
         try c.encode(median, forKey: .median)
         try c.encode(tail, forKey: .tail)
         try c.encode(evidence, forKey: .evidence)
@@ -89,6 +125,9 @@ public struct AttributionDetails: Codable, Sendable, Equatable {
     /// Requests whose hop came out negative (clocks or stamps out of order): left out.
     public var negativeHops: Int
     public var endToEndDefinition: String
+    /// The distribution of end-to-end times of the requests in the split (as defined above);
+    /// nil in reports saved before it was recorded.
+    public var endToEndUs: LatencySummary?
     public var notes: [String]
 }
 

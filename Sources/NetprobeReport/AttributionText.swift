@@ -1,51 +1,138 @@
 import NetprobeModel
 import NetprobeTrace
 import NetprobeAttribution
-/// The attribution in words: segment notes, the verdict's answer and evidence, the notes on what
-/// could not be placed. The attribution computes numbers and enums; this is the one place that
-/// writes its English (text, JSON, compare and HTML all show these strings).
+
+/// The attribution in words: segment labels and notes, the verdict's question, answer and
+/// evidence, the notes on what could not be placed. The attribution computes numbers and enums;
+/// this is the one place that writes its English (text, JSON, compare and HTML show these strings).
+///
+/// Words follow what is on the path: a guest's stack only where the innermost vantage point is a
+/// tap or macvtap, a server's stack behind a veth or on loopback, and no virtual network where
+/// the client and Redis share loopback.
 public enum AttributionText {
     /// The report's segments, verdict and attribution details for `r`.
     public static func describe(_ r: AttributionResult) -> (segments: [SegmentSummary], verdict: Verdict, details: AttributionDetails) {
         let words = Words(r)
         let segments = r.segments.map { m in
-            SegmentSummary(name: m.segment.rawValue, p50Us: us(m.p50Ns), p99Us: us(m.p99Ns), meanUs: m.meanNs.map { $0 / 1000 },
-                           share: m.typicalShare, tailShare: m.tailShare, resolved: m.resolved, note: words.note(m.segment))
+            // Redis's time per request is its command's mean from INFO plus rebuilt waits: a mean
+            // is a mean, never shown as a percentile.
+            let isMeanBased = m.segment == .redis
+            return SegmentSummary(name: m.segment.rawValue, label: words.label(m.segment),
+                                  p50Us: isMeanBased ? nil : us(m.p50Ns), p99Us: isMeanBased ? nil : us(m.p99Ns),
+                                  meanUs: m.meanNs.map { $0 / 1000 }, share: m.typicalShare, tailShare: m.tailShare,
+                                  resolved: m.resolved, note: words.note(m.segment))
         }
         let verdict = Verdict(
-            question: "Is the virtual network (bridge + tap) the bottleneck?",
-            networkIsBottleneck: r.verdict.networkIsBottleneck, answer: words.answer(),
-            median: VerdictPart(bottleneck: r.verdict.typicalTop?.segment.rawValue, share: r.verdict.typicalTop?.share,
+            question: words.question(), networkIsBottleneck: r.verdict.networkIsBottleneck, answer: words.answer(),
+            median: VerdictPart(bottleneck: r.verdict.typicalTop?.segment.rawValue,
+                                bottleneckLabel: r.verdict.typicalTop.map { words.label($0.segment) },
+                                share: r.verdict.typicalTop?.share,
                                 endToEndMeanUs: r.typical.endToEndMeanNs.map { $0 / 1000 }, requests: r.typical.requests),
-            tail: VerdictPart(bottleneck: r.verdict.tailTop?.segment.rawValue, share: r.verdict.tailTop?.share,
+            tail: VerdictPart(bottleneck: r.verdict.tailTop?.segment.rawValue,
+                              bottleneckLabel: r.verdict.tailTop.map { words.label($0.segment) },
+                              share: r.verdict.tailTop?.share,
                               endToEndMeanUs: r.tail.endToEndMeanNs.map { $0 / 1000 }, requests: r.tail.requests),
             evidence: words.evidence(segments))
         let details = AttributionDetails(
             path: r.path.hops.map { PathEntry(interface: $0.interface, role: $0.role.rawValue) },
             requestsJoined: r.resolution.requests, innerOnly: r.unplaced.innerOnly, outerOnly: r.unplaced.outerOnly,
-            negativeHops: r.unplaced.negative, endToEndDefinition: words.endToEnd(), notes: words.notes())
+            negativeHops: r.unplaced.negative, endToEndDefinition: words.endToEnd(),
+            endToEndUs: r.endToEnd.count > 0 ? LatencySummary(r.endToEnd) : nil, notes: words.notes())
         return (segments, verdict, details)
     }
 
     static func us(_ ns: Int64?) -> Double? { ns.map { Double($0) / 1000 } }
+
+    /// What serves Redis behind the innermost vantage point.
+    enum ServerSide {
+        /// A VM behind a tap or a macvtap.
+        case guest
+        /// A namespace behind a veth (a container-like setup).
+        case namespace
+        /// Client and Redis on one kernel, over loopback.
+        case loopback
+        /// The trace's innermost vantage point is not next to the server (a bridge, a client NIC).
+        case beyond
+
+        init(_ inner: VantageRole?) {
+            switch inner {
+            case .tap?, .macvtap?: self = .guest
+            case .veth?: self = .namespace
+            case .host?: self = .loopback
+            default: self = .beyond
+            }
+        }
+    }
 
     /// The sentences, from one result.
     private struct Words {
         let r: AttributionResult
         let outer: String, inner: String
         let twoSides: Bool
+        let side: ServerSide
+        let innerRole: VantageRole?
 
         init(_ r: AttributionResult) {
             self.r = r
             outer = r.path.outer?.interface ?? "-"
             inner = r.path.inner?.interface ?? "-"
             twoSides = r.path.hasTwoSides
+            innerRole = r.path.inner?.role
+            side = ServerSide(innerRole)
         }
 
         func pct(_ x: Double?) -> String { x.map { TextReport.fmt($0 * 100, 1) + " %" } ?? "-" }
         func us(_ x: Double?) -> String { x.map { TextReport.fmt($0, $0 < 10 ? 2 : 0) + " us" } ?? "-" }
 
+        /// What a segment is on this path.
+        func label(_ s: SegmentName) -> String {
+            switch s {
+            case .client, .redis: return s.rawValue
+            case .bridge: return innerRole == .macvtap ? "macvlan" : "bridge"
+            case .tap:
+                switch innerRole {
+                case .macvtap?: return "macvtap"
+                case .veth?: return "veth"
+                default: return "tap"
+                }
+            case .guestStack:
+                let stack: String
+                switch side {
+                case .guest: stack = "guest-stack"
+                case .namespace, .loopback: stack = "server-stack"
+                case .beyond: stack = "server-side"
+                }
+                return r.resolution.redisInfo ? stack : stack + "+redis"
+            }
+        }
+
+        /// The virtual network in words: "bridge + tap", "macvlan + macvtap", "bridge + veth".
+        var network: String { "\(label(.bridge)) + \(label(.tap))" }
+
+        /// The stack behind the innermost vantage point, in words.
+        var stack: String {
+            switch side {
+            case .guest: "the guest stack"
+            case .namespace: "the server namespace's stack"
+            case .loopback: "the host's stack"
+            case .beyond: "the server side"
+            }
+        }
+
+        /// Where to capture to see both sides of the virtual network.
+        var advice: String {
+            switch innerRole {
+            case .tap?: "capture on \(inner) and on the bridge it is a port of (netprobe capture -i BRIDGE -i \(inner), or --vm NAME)"
+            case .macvtap?: "capture on \(inner) and on its parent link (or --vm NAME)"
+            case .veth?: "capture on \(inner) and on the bridge it is a port of"
+            default: "capture on \(inner) and on the tap, macvtap or veth behind it"
+            }
+        }
+
         func note(_ s: SegmentName) -> String {
+            if side == .loopback && !twoSides && (s == .bridge || s == .tap) {
+                return "no virtual network on this path: the client and Redis talk over \(inner)"
+            }
             switch s {
             case .client:
                 return r.resolution.clientRecords
@@ -55,16 +142,29 @@ public enum AttributionText {
                 let reply = r.replyHopResolved ? " and, where stamps differ, on the reply path"
                     : "; the reply path is unresolved (the kernel stamps a received frame once: both vantage points show the same time)"
                 return twoSides ? "\(outer) -> \(inner) on the request path\(reply)"
-                    : "needs captures on both sides of the virtual network (e.g. bridge and tap): this trace has one vantage point"
+                    : "needs captures on both sides of the virtual network: this trace has one vantage point (\(advice))"
             case .tap:
-                return r.resolution.tapQueue ? "queueing in \(r.path.guestDevice?.interface ?? inner)'s qdisc, from netlink backlog/overlimits/drops"
-                    : twoSides ? "no netlink samples for the tap: included in bridge" : "needs two vantage points and netlink samples"
+                if r.resolution.tapQueue {
+                    return "queueing in \(r.path.queueDevice?.interface ?? inner)'s qdisc, from netlink backlog/overlimits/drops"
+                }
+                if !twoSides { return "needs two vantage points and netlink samples" }
+                return r.path.queueDevice == nil
+                    ? "\(inner) has no queue of its own to measure: any queueing is included in \(label(.bridge))"
+                    : "no netlink samples for \(inner): its queueing is included in \(label(.bridge))"
             case .guestStack:
-                return twoSides ? "at \(inner): request in -> reply out, less Redis's time (hypervisor, virtio, guest kernel; without vhost-net also the tun queue)"
-                    : "at \(inner): everything between request and reply, less Redis's time"
+                let without = r.resolution.redisInfo ? "less Redis's time" : "Redis's own time included (no INFO in the trace)"
+                let what: String
+                switch side {
+                case .guest: what = "hypervisor, virtio, guest kernel; without vhost-net also the tun queue"
+                case .namespace: what = "the veth peer, the server namespace's kernel stack and socket"
+                case .loopback: what = "the host's loopback and TCP stack, the server's socket and wake-up"
+                case .beyond: what = "everything past \(inner), which this trace cannot split"
+                }
+                return twoSides || side != .beyond ? "at \(inner): request in -> reply out, \(without) (\(what))"
+                    : "at \(inner): everything between request and reply, \(without)"
             case .redis:
                 return r.resolution.redisInfo
-                    ? "execution (INFO commandstats\(r.redisInfoSource.map { ", \(source($0))" } ?? "")) + waiting behind other commands on the single-threaded server"
+                    ? "execution (INFO commandstats\(r.redisInfoSource.map { ", \(source($0))" } ?? "")) + waiting behind other commands on the single-threaded server; each request is given its command's mean execution time, so this segment has a mean, not percentiles"
                     : "needs Redis INFO commandstats (capture with --redis, or --redis-info FILE)"
             }
         }
@@ -76,20 +176,28 @@ public enum AttributionText {
             }
         }
 
+        func question() -> String {
+            side == .loopback && !twoSides ? "Is the virtual network the bottleneck?"
+                : "Is the virtual network (\(network)) the bottleneck?"
+        }
+
         func answer() -> String {
             let v = r.verdict
             switch v.answer {
             case .noRequests:
                 return "inconclusive: no request was seen at \(twoSides ? "both the outer and the inner vantage point" : "any vantage point")"
             case .oneVantagePoint:
-                return "inconclusive: one vantage point (\(inner)) cannot separate the virtual network from the guest; capture on the bridge and the tap"
+                if side == .loopback {
+                    return "inconclusive: one vantage point (\(inner)): the client and Redis share the host's loopback, so there is no virtual network on this path to measure"
+                }
+                return "inconclusive: one vantage point (\(inner)) cannot separate the virtual network from \(stack); \(advice)"
             case .nothingResolved:
                 return "inconclusive: no segment could be resolved"
             case let .decided(yes):
                 let top = v.typicalTop!
                 return yes
-                    ? "yes: the virtual network (bridge + tap) takes \(pct(v.networkShare)) of the typical request's time; \(top.segment.rawValue) dominates"
-                    : "no: the virtual network (bridge + tap) takes \(pct(v.networkShare)) of the typical request's time; \(top.segment.rawValue) takes \(pct(top.share))"
+                    ? "yes: the virtual network (\(network)) takes \(pct(v.networkShare)) of the typical request's time; \(label(top.segment)) dominates"
+                    : "no: the virtual network (\(network)) takes \(pct(v.networkShare)) of the typical request's time; \(label(top.segment)) takes \(pct(top.share))"
             }
         }
 
@@ -97,20 +205,24 @@ public enum AttributionText {
             var out: [String] = []
             let n = r.resolution.requests
             if n > 0 {
-                out.append("\(n) requests seen at \(twoSides ? "\(outer) and \(inner)" : inner); typical end-to-end \(us(r.typical.endToEndMeanNs.map { $0 / 1000 })) (mean of the middle half), slowest 1 % \(us(r.tail.endToEndMeanNs.map { $0 / 1000 }))")
+                let e2e = r.endToEnd
+                let percentiles = [50.0, 99].map { p in e2e.valueNs(atPercentile: p).map { us(Double($0) / 1000) } ?? "-" }
+                out.append("\(n) requests seen at \(twoSides ? "\(outer) and \(inner)" : inner); end-to-end p50 \(percentiles[0]), p99 \(percentiles[1]); mean of the typical request (the middle half) \(us(r.typical.endToEndMeanNs.map { $0 / 1000 })), mean of the slowest 1 % \(us(r.tail.endToEndMeanNs.map { $0 / 1000 }))")
                 for s in segments where s.resolved {
-                    out.append("\(s.name): p50 \(us(s.p50Us)), p99 \(us(s.p99Us)); \(pct(s.share)) of the typical request, \(pct(s.tailShare)) of the slowest 1 %")
+                    let spread = s.p50Us == nil ? "mean \(us(s.meanUs))" : "p50 \(us(s.p50Us)), p99 \(us(s.p99Us))"
+                    out.append("\(s.shownName): \(spread); \(pct(s.share)) of the typical request, \(pct(s.tailShare)) of the slowest 1 %")
                 }
             }
             if let t = r.tapCounters {
-                out.append("\(t.interface) during the run: tx_dropped +\(t.txDropped) (the tun queue overflowing: a guest too slow to read), rx_dropped +\(t.rxDropped), qdisc \(t.qdiscKind ?? "none") drops +\(t.qdiscDrops), overlimits +\(t.qdiscOverlimits), peak backlog \(t.peakBacklog.map { "\($0) B" } ?? "-")")
+                let why = innerRole == .tap ? " (the tun queue overflowing: a guest too slow to read)" : ""
+                out.append("\(t.interface) during the run: tx_dropped +\(t.txDropped)\(why), rx_dropped +\(t.rxDropped), qdisc \(t.qdiscKind ?? "none") drops +\(t.qdiscDrops), overlimits +\(t.qdiscOverlimits), peak backlog \(t.peakBacklog.map { "\($0) B" } ?? "-")")
             }
             if r.resolution.redisInfo {
                 let top = r.redisUsecPerCall.sorted { $0.key < $1.key }.prefix(6).map { "\($0.key) \(TextReport.fmt($0.value, 2)) us" }
-                out.append("Redis executes (INFO commandstats, per call): " + top.joined(separator: ", "))
+                out.append("Redis executes (INFO commandstats, mean per call): " + top.joined(separator: ", "))
             }
             if let tail = r.verdict.tailTop, let typical = r.verdict.typicalTop, tail.segment != typical.segment {
-                out.append("the slowest 1 % are dominated by \(tail.segment.rawValue) (\(pct(tail.share))), unlike the typical request")
+                out.append("the slowest 1 % are dominated by \(label(tail.segment)) (\(pct(tail.share))), unlike the typical request")
             }
             return out
         }
@@ -123,13 +235,16 @@ public enum AttributionText {
         func notes() -> [String] {
             var notes: [String] = []
             let u = r.unplaced
-            if twoSides && !r.resolution.tapQueue {
-                notes.append("no netlink samples for the tap: its queueing is included in the bridge hop")
+            if twoSides && !r.resolution.tapQueue, r.path.queueDevice != nil {
+                notes.append("no netlink samples for \(inner): its queueing is included in the \(label(.bridge)) hop")
             }
             if let fastest = r.fastestRoundTripNs {
-                notes.append("waiting behind commands shorter than the guest's fastest round trip (\(TextReport.fmt(Double(fastest) / 1000, 1)) us here) cannot be told from queueing in the guest stack and is counted there")
+                notes.append("waiting behind commands shorter than the fastest round trip through \(stack) (\(TextReport.fmt(Double(fastest) / 1000, 1)) us here) cannot be told from queueing there and is counted in \(label(.guestStack))")
+                notes.append("Redis's time per request is its command's mean execution time from INFO: executions slower than their command's mean are counted in \(label(.guestStack))")
+            } else if r.resolution.redisInfo {
+                notes.append("no request could be placed on Redis's timeline: Redis's time is not split out")
             } else {
-                notes.append("no Redis INFO in the trace: Redis's own time cannot be told from the guest stack (capture with --redis, or give --redis-info FILE)")
+                notes.append("no Redis INFO in the trace: Redis's own time cannot be told from \(stack) and is counted in \(label(.guestStack)) (capture with --redis, or give --redis-info FILE)")
             }
             if r.resolution.clientRecords && u.notFromClient > 0 {
                 notes.append("\(u.notFromClient) requests seen on the wire have no matching record of the load generator (other clients, or connections whose SYN was not captured): they are not in the split, but the time Redis spent on them is on its timeline (others wait behind them)")

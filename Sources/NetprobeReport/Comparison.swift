@@ -58,6 +58,23 @@ public struct Comparison: Codable, Sendable, Equatable {
         for i in setups.indices {
             setups[i].vsBaseline = base.map { BaselineRatios(setup: setups[i], baseline: $0) }
         }
+        // A baseline is the fast case the others are measured against; one that another setup beats
+        // makes every ratio against it mislead (a noisy run, or a baseline that is not one).
+        if let base {
+            let beaten = setups.filter { s in
+                s.name != base.name && ((s.vsBaseline?.throughput ?? 0) > 1 || (s.vsBaseline?.p50).map { $0 < 1 } ?? false)
+            }
+            for s in beaten {
+                var how: [String] = []
+                if let t = s.vsBaseline?.throughput, t > 1 {
+                    how.append("\(TextReport.fmt(s.requestsPerSecond ?? 0, 0)) req/s against \(TextReport.fmt(base.requestsPerSecond ?? 0, 0))")
+                }
+                if let p = s.vsBaseline?.p50, p < 1 {
+                    how.append("p50 \(TextReport.us(s.p50Us)) us against \(TextReport.us(base.p50Us)) us")
+                }
+                notes.append("the baseline \(base.name) is slower than \(s.name) (\(how.joined(separator: ", "))): a noisy or inverted baseline, so the ratios against it mislead; run it again or choose another with --baseline")
+            }
+        }
         self.setups = setups
     }
 
@@ -238,7 +255,8 @@ public enum ComparisonText {
             var row = [s.name, s.vantage ?? "-", "\(s.requests)", s.requestsPerSecond.map { TextReport.fmt($0, 0) } ?? "-",
                        TextReport.us(s.p50Us), TextReport.us(s.p99Us)]
             if c.baseline != nil { row += [ratio(s.vsBaseline?.throughput), ratio(s.vsBaseline?.p50)] }
-            row += [s.verdict?.median.bottleneck ?? "-", s.verdict?.tail.bottleneck ?? "-", answer(s.verdict)]
+            row += [s.verdict.map(\.median).map { $0.bottleneckLabel ?? $0.bottleneck ?? "-" } ?? "-",
+                    s.verdict.map(\.tail).map { $0.bottleneckLabel ?? $0.bottleneck ?? "-" } ?? "-", answer(s.verdict)]
             figures.add(row)
         }
         out += figures.render(indent: 2)
@@ -253,12 +271,20 @@ public enum ComparisonText {
             })
         }
         out += shares.render(indent: 2)
+        // Columns are keyed by segment; say what a column is on a setup where it is something else.
+        for s in c.setups {
+            let renamed = s.segments.filter { $0.label != nil && $0.label != $0.name }
+            if !renamed.isEmpty {
+                out += "  (\(s.name): " + renamed.map { "\($0.name.uppercased()) is \($0.label!)" }.joined(separator: ", ") + ")\n"
+            }
+        }
 
-        out += "\nIs the virtual network (bridge + tap) the bottleneck?\n"
+        out += "\nIs the virtual network the bottleneck?\n"
         let width = c.setups.map(\.name.count).max() ?? 0
         for s in c.setups {
             let pad = String(repeating: " ", count: width - s.name.count)
             out += "  \(s.name)\(pad)  \(s.verdict?.answer ?? "no attribution in this report")\n"
+            for caveat in s.verdict?.caveats ?? [] { out += "  \(String(repeating: " ", count: width))    CAVEAT: \(caveat)\n" }
         }
         for s in c.setups {
             if let e = s.traceError { out += "warning: \(s.name): reading stopped: \(e)\n" }
@@ -275,8 +301,9 @@ public enum ComparisonText {
 
     static func percent(_ x: Double?) -> String { x.map { TextReport.fmt($0 * 100, 1) } ?? "-" }
 
+    /// yes / no / inconclusive; with a star when caveats limit it (they are listed below the table).
     static func answer(_ v: Verdict?) -> String {
         guard let v else { return "-" }
-        return v.networkIsBottleneck.map { $0 ? "yes" : "no" } ?? "inconclusive"
+        return (v.networkIsBottleneck.map { $0 ? "yes" : "no" } ?? "inconclusive") + (v.caveats.isEmpty ? "" : " (caveats)")
     }
 }

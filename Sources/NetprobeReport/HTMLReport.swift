@@ -83,9 +83,10 @@ public enum HTMLReport {
                 continue
             }
             out += "<p class=\"answer\">\(escape(capitalized(v.answer)))</p>"
-            out += "<p>Typical request: <b>\(escape(v.median.bottleneck ?? "-"))</b> dominates"
+            for caveat in v.caveats { out += "<p class=\"caveat\"><b>Caveat:</b> \(escape(caveat))</p>" }
+            out += "<p>Typical request: <b>\(escape(v.median.bottleneckLabel ?? v.median.bottleneck ?? "-"))</b> dominates"
             if let share = v.median.share { out += " (\(percent(share)))" }
-            out += "; slowest 1 %: <b>\(escape(v.tail.bottleneck ?? "-"))</b>"
+            out += "; slowest 1 %: <b>\(escape(v.tail.bottleneckLabel ?? v.tail.bottleneck ?? "-"))</b>"
             if let share = v.tail.share { out += " (\(percent(share)))" }
             out += ".</p><ul class=\"evidence\">"
             for e in v.evidence { out += "<li>\(escape(e))</li>" }
@@ -157,7 +158,7 @@ public enum HTMLReport {
                                         parts: resolved.compactMap { x in x.tailShare.map { (x.name, $0) } }))
             let missing = s.segments.filter { !$0.resolved }
             if !missing.isEmpty {
-                unmeasured.append("<li><b>\(escape(s.name))</b>: " + missing.map { "\(escape($0.name)): \(escape($0.note))" }
+                unmeasured.append("<li><b>\(escape(s.name))</b>: " + missing.map { "\(escape($0.shownName)): \(escape($0.note))" }
                     .joined(separator: "; ") + "</li>")
             }
         }
@@ -192,7 +193,8 @@ public enum HTMLReport {
                 guard let seg = s.segment(name), seg.resolved else { cells.append("-"); continue }
                 cells.append("\(seg.share.map(percentNumber) ?? "-") / \(seg.tailShare.map(percentNumber) ?? "-")")
             }
-            cells += [escape(s.verdict?.median.bottleneck ?? "-"), escape(s.verdict?.tail.bottleneck ?? "-"),
+            cells += [escape(s.verdict.map { $0.median.bottleneckLabel ?? $0.median.bottleneck ?? "-" } ?? "-"),
+                      escape(s.verdict.map { $0.tail.bottleneckLabel ?? $0.tail.bottleneck ?? "-" } ?? "-"),
                       s.verdict.map { $0.networkIsBottleneck.map { $0 ? "yes" : "no" } ?? "inconclusive" } ?? "-"]
             out += "<tr>" + cells.enumerated().map { i, cell in i < 2 ? "<td class=\"text\">\(cell)</td>" : "<td>\(cell)</td>" }.joined() + "</tr>\n"
         }
@@ -368,6 +370,7 @@ public enum HTMLReport {
         .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 14px; }
         .card { background: #fff; border: 1px solid #d8dce1; border-radius: 8px; padding: 12px 16px; }
         .answer { font-weight: bold; margin: 4px 0; }
+        .caveat { color: #9a3412; margin: 4px 0; }
         .evidence { font-size: 13px; color: #333; padding-left: 18px; margin: 6px 0 0; }
         .badge { display: inline-block; font-size: 12px; font-weight: bold; padding: 2px 8px; border-radius: 10px; vertical-align: 2px; margin-left: 6px; color: #fff; }
         .badge.yes { background: #c62828; } .badge.no { background: #2e7d32; } .badge.unknown { background: #6b7280; }

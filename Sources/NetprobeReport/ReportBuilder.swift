@@ -110,5 +110,14 @@ extension ReportBuilder {
         report.segments = segments
         report.verdict = verdict
         report.attribution = details
+        let caveats = Caveats.of(report)
+        report.verdict?.caveats = caveats
+        if let latency = report.capture?.redisLatencyPercentilesUs, !latency.isEmpty, redisInfo == nil {
+            let commands = latency.keys.sorted().prefix(6).map { name -> String in
+                let p = latency[name]!
+                return "\(name) " + p.keys.sorted().map { "\($0) \(TextReport.fmt(p[$0]!, 1)) us" }.joined(separator: ", ")
+            }
+            report.verdict?.evidence.append("Redis's own execution percentiles (INFO latencystats, since Redis started, not only this run): " + commands.joined(separator: "; "))
+        }
     }
 }

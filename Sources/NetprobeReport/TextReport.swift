@@ -62,18 +62,27 @@ public enum TextReport {
 
     static func renderAttribution(_ r: Report) -> String {
         guard let d = r.attribution, let v = r.verdict else { return "" }
+        if r.vantages.allSatisfy({ $0.requests.total == 0 }) {
+            // Nothing to attribute: say so, and where the hint is, instead of an empty table.
+            return "\nNo Redis requests in this trace: nothing to attribute (the notes of each vantage point above say what was seen instead).\n"
+        }
         var out = "\nWhere the time goes (path: \(d.path.map(\.description).joined(separator: " -> ")); \(d.requestsJoined) requests)\n"
         out += "  end-to-end = \(d.endToEndDefinition)\n"
+        if let e = d.endToEndUs, e.count > 0 {
+            out += "  end-to-end: p50 \(us(e.p50)), p90 \(us(e.p90)), p99 \(us(e.p99)), p99.9 \(us(e.p999)), max \(us(e.max)) us; mean \(us(e.mean)) us\n"
+        }
         var t = Table(["SEGMENT", "p50 us", "p99 us", "mean us", "TYPICAL", "SLOWEST 1%", "WHAT IT IS"])
         for s in r.segments {
             func share(_ x: Double?) -> String { x.map { fmt($0 * 100, 1) + "%" } ?? "-" }
-            t.add([s.name, us(s.p50Us), us(s.p99Us), us(s.meanUs), share(s.share), share(s.tailShare),
+            t.add([s.shownName, us(s.p50Us), us(s.p99Us), us(s.meanUs), share(s.share), share(s.tailShare),
                    s.resolved ? s.note : "not measured: " + s.note])
         }
         out += t.render(indent: 2)
+        out += "  (TYPICAL: share of the mean end-to-end time of the middle half of requests, p25-p75; SLOWEST 1%: of the slowest 1 %)\n"
         for n in d.notes { out += "  note: \(n)\n" }
         out += "\n\(v.question)\n  \(v.answer.prefix(1).uppercased() + v.answer.dropFirst())\n"
-        out += "  typical request: \(v.median.bottleneck ?? "-") dominates; slowest 1 %: \(v.tail.bottleneck ?? "-") dominates\n"
+        for c in v.caveats { out += "  CAVEAT: \(c)\n" }
+        out += "  typical request: \(v.median.bottleneckLabel ?? v.median.bottleneck ?? "-") dominates; slowest 1 %: \(v.tail.bottleneckLabel ?? v.tail.bottleneck ?? "-") dominates\n"
         for e in v.evidence { out += "  - \(e)\n" }
         return out
     }

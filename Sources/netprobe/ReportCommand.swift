@@ -30,7 +30,8 @@ extension Netprobe {
                 response is never seen is counted as unpaired, never matched to another reply.
 
                 Exit status: 0 the whole trace was read; 1 the file could not be read at all; \
-                2 the file is damaged part-way: the report covers everything before the damage.
+                2 the file is damaged part-way: the report covers everything before the damage; \
+                3 the trace holds no Redis request (the report says which ports carried TCP).
                 """)
 
         @Argument(help: ArgumentHelp("The trace to read.", valueName: "TRACE"))
@@ -113,6 +114,10 @@ extension Netprobe {
             if let error = analysis.error {
                 printError("netprobe: \(error)\nnetprobe: the report covers the \(analysis.packets) packets before that point")
                 throw ExitCode(2)
+            }
+            if report.vantages.allSatisfy({ $0.requests.total == 0 }) {
+                printError("netprobe: \(path): no Redis requests (see the notes for the TCP ports seen; --port names the Redis port)")
+                throw ExitCode(3)
             }
         }
     }

@@ -89,6 +89,18 @@ struct CLITests {
         #expect(r.stdout.isEmpty)
     }
 
+    @Test("no Redis request in the trace: exit 3, the report says so and which ports carried TCP")
+    func noRedisRequests() throws {
+        let trace = CLI.packageRoot.appendingPathComponent("traces/two-iface-dumpcap-nodrop.pcapng").path
+        let r = try CLI.run(["report", trace, "--port", "7000"])
+        #expect(r.status == 3)
+        #expect(r.stdout.contains("No Redis requests in this trace"))
+        #expect(r.stdout.contains("TCP traffic was seen on ports 6379"))
+        #expect(r.stderr.contains("no Redis requests"))
+        let ok = try CLI.run(["report", trace])
+        #expect(ok.status == 0)
+    }
+
     @Test("damage part-way: exit 2, the report covers what came before")
     func damaged() throws {
         let e = PcapngEncoder()

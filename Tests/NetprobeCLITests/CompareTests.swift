@@ -69,7 +69,7 @@ struct CompareTests {
         let rows = r.stdout.split(separator: "\n").filter { $0.hasPrefix("  bridge ") || $0.hasPrefix("  tap ") || $0.hasPrefix("  host ") }
         #expect(rows.count == 9) // figures, shares, verdicts
         #expect(rows[0].contains("virbr0") && rows[0].contains("4001"))
-        #expect(rows[2].contains(" 1.00 ") && rows[2].hasSuffix("guest-stack             inconclusive"))
+        #expect(rows[2].contains(" 1.00 ") && rows[2].hasSuffix("server-side+redis             inconclusive"))
         #expect(r.stdout.contains("  bridge  no: the virtual network (bridge + tap) takes"))
     }
 

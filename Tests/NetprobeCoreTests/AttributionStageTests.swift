@@ -15,14 +15,15 @@ struct AttributionStageTests {
         #expect(p.hops.map(\.interface) == ["np-cli", "virbr0", "vnet0"])
         #expect(p.hops.map(\.vantage) == [1, 2, 0])
         #expect(p.outer?.interface == "np-cli")
-        #expect(p.guestDevice?.interface == "vnet0")
+        #expect(p.queueDevice?.interface == "vnet0")
         #expect(p.hasTwoSides)
     }
 
-    @Test func equalRanksKeepTheTraceOrderAndAVethIsNoGuestDevice() {
+    @Test func equalRanksKeepTheTraceOrderAndOnlyADeviceWithAQueueIsOne() {
         let p = AttributionPath(vantages: [("eth1", .other), ("virbr0", .bridge), ("veth0", .veth)])
         #expect(p.hops.map(\.interface) == ["eth1", "virbr0", "veth0"])
-        #expect(p.guestDevice == nil)
+        #expect(p.queueDevice?.interface == "veth0")
+        #expect(AttributionPath(vantages: [("eth1", .other), ("virbr0", .bridge)]).queueDevice == nil)
         let one = AttributionPath(vantages: [("lo", .host)])
         #expect(!one.hasTwoSides)
         #expect(one.outer == one.inner)
