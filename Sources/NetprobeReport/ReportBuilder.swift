@@ -5,9 +5,33 @@ import NetprobeAttribution
 public enum ReportBuilder {
     /// Analyses `path`. Throws only when the file cannot be opened or is not a trace at all; damage
     /// later in the file is recorded in the report (`trace.error`) after everything before it.
+    /// `portFromTrace`: also analyse the Redis port the trace records (a netprobe capture's Redis
+    /// address), and say so in the report; callers pass false when the user named the ports.
     public static func build(path: String, options: AnalysisOptions = AnalysisOptions(), redisInfo: String? = nil,
+                             portFromTrace: Bool = true,
                              onRequest: @escaping (RequestTiming) -> Void = { _ in }) throws -> (Report, TraceAnalysis) {
-        try build(reader: TraceReader(path: path), options: options, redisInfo: redisInfo, onRequest: onRequest)
+        var options = options
+        let recorded = portFromTrace ? recordedRedis(path: path) : nil
+        if let recorded, !options.serverPorts.contains(recorded.port) { options.serverPorts.insert(recorded.port) }
+        var (report, analysis) = try build(reader: TraceReader(path: path), options: options, redisInfo: redisInfo, onRequest: onRequest)
+        if let recorded, recorded.port != HostPort.redisPort {
+            report.capture?.notes.append("port \(recorded.port) analysed as Redis: the capture recorded Redis at \(recorded) (--port names the ports instead)")
+        }
+        return (report, analysis)
+    }
+
+    /// The Redis address a netprobe capture recorded (its `run` block, written before the first
+    /// packet); nil for other traces, standard input, or a file that cannot be read.
+    public static func recordedRedis(path: String) -> HostPort? {
+        guard path != "-", let reader = try? TraceReader(path: path) else { return nil }
+        _ = try? reader.next() // the blocks before the first packet
+        for c in reader.customBlocks {
+            if case let .run(metadata)? = NetprobeBlock.decode(enterpriseNumber: c.pen, payload: c.payload),
+               let address = metadata.redisAddress {
+                return HostPort(parsing: address)
+            }
+        }
+        return nil
     }
 
     /// The same for an opened reader (a trace in memory: `TraceReader(bytes:)`).

@@ -47,8 +47,8 @@ extension Netprobe {
         var output: String?
 
         @Option(name: .customLong("port"), help: ArgumentHelp(
-            "TCP port of the Redis server in the traces; repeat for several.", valueName: "PORT"))
-        var ports: [UInt16] = [6379]
+            "TCP port of the Redis server in the traces; repeat for several (default: 6379, and the port a netprobe trace records).", valueName: "PORT"))
+        var ports: [UInt16] = []
 
         func validate() throws {
             if !names.isEmpty && names.count != inputs.count {
@@ -63,11 +63,11 @@ extension Netprobe {
 
         func run() throws {
             var options = AnalysisOptions()
-            options.serverPorts = Set(ports)
+            options.serverPorts = ports.isEmpty ? [HostPort.redisPort] : Set(ports)
             var loaded: [Comparison.Input] = []
             for (k, path) in inputs.enumerated() {
                 do {
-                    let report = try ReportInput.load(path: path, options: options)
+                    let report = try ReportInput.load(path: path, options: options, portFromTrace: ports.isEmpty)
                     loaded.append(Comparison.Input(report: report, file: path, name: names.isEmpty ? nil : names[k]))
                 } catch {
                     printError("netprobe: \(error)")
@@ -102,8 +102,8 @@ enum ReportInput {
         var description: String
     }
 
-    static func load(path: String, options: AnalysisOptions) throws -> Report {
-        guard isJSON(path: path) else { return try ReportBuilder.build(path: path, options: options).0 }
+    static func load(path: String, options: AnalysisOptions, portFromTrace: Bool = true) throws -> Report {
+        guard isJSON(path: path) else { return try ReportBuilder.build(path: path, options: options, portFromTrace: portFromTrace).0 }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LoadError(description: "\(path): cannot read the file")
         }

@@ -52,8 +52,8 @@ extension Netprobe {
         var vantages: [String] = []
 
         @Option(name: .customLong("port"), help: ArgumentHelp(
-            "TCP port of the Redis server; repeat for several.", valueName: "PORT"))
-        var ports: [UInt16] = [6379]
+            "TCP port of the Redis server; repeat for several (default: 6379, and the port a netprobe trace records).", valueName: "PORT"))
+        var ports: [UInt16] = []
 
         @Option(name: .customLong("redis-info"), help: ArgumentHelp(
             "Saved Redis INFO output (commandstats, latencystats) for a trace made by another tool.", valueName: "FILE"))
@@ -72,7 +72,7 @@ extension Netprobe {
         func run() throws {
             let path = (trace ?? readFile)!
             var options = AnalysisOptions()
-            options.serverPorts = Set(ports)
+            options.serverPorts = ports.isEmpty ? [HostPort.redisPort] : Set(ports)
             if !vantages.isEmpty { options.vantages = Set(vantages) }
             var report: Report
             let analysis: TraceAnalysis
@@ -89,7 +89,7 @@ extension Netprobe {
                     }
                     info = text
                 }
-                (report, analysis) = try ReportBuilder.build(path: path, options: options, redisInfo: info)
+                (report, analysis) = try ReportBuilder.build(path: path, options: options, redisInfo: info, portFromTrace: ports.isEmpty)
             } catch let error as TraceError {
                 printError("netprobe: \(error)")
                 throw ExitCode(1)

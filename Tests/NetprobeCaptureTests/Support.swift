@@ -42,7 +42,11 @@ final class TestTopology {
     let server: String
     var redis: ChildProcess?
 
-    init(loopbackOnly: Bool = false) throws {
+    /// Redis's port in the server namespace.
+    let port: Int
+
+    init(loopbackOnly: Bool = false, port: Int = 6379) throws {
+        self.port = port
         let tag = "\(getpid())-\(Int.random(in: 1000...9999))"
         client = "npt-c-\(tag)"
         server = "npt-s-\(tag)"
@@ -76,10 +80,10 @@ final class TestTopology {
         }
         let devnull = open("/dev/null", O_WRONLY)
         defer { close(devnull) }
-        redis = try ChildProcess(["ip", "netns", "exec", namespace, "redis-server", "--bind", bind, "--port", "6379",
+        redis = try ChildProcess(["ip", "netns", "exec", namespace, "redis-server", "--bind", bind, "--port", "\(port)",
                                   "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"],
                                  stdout: devnull)
-        let address = "\(bind):6379"
+        let address = "\(bind):\(port)"
         for _ in 0..<100 {
             if (try? NetworkNamespace.withNamespace(client, { try RedisClient(address: address).command(["PING"]) })) == "PONG" { return }
             usleep(50_000)
