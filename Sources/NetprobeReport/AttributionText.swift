@@ -152,7 +152,7 @@ public enum AttributionText {
                     ? "\(inner) has no queue of its own to measure: any queueing is included in \(label(.bridge))"
                     : "no netlink samples for \(inner): its queueing is included in \(label(.bridge))"
             case .guestStack:
-                let without = r.resolution.redisInfo ? "less Redis's time" : "Redis's own time included (no INFO in the trace)"
+                let without = r.resolution.redisInfo ? "less Redis's time" : "with Redis's own time (no INFO in the trace)"
                 let what: String
                 switch side {
                 case .guest: what = "hypervisor, virtio, guest kernel; without vhost-net also the tun queue"
@@ -160,7 +160,7 @@ public enum AttributionText {
                 case .loopback: what = "the host's loopback and TCP stack, the server's socket and wake-up"
                 case .beyond: what = "everything past \(inner), which this trace cannot split"
                 }
-                return twoSides || side != .beyond ? "at \(inner): request in -> reply out, \(without) (\(what))"
+                return twoSides || side != .beyond ? "at \(inner): request in -> reply out (\(what)), \(without)"
                     : "at \(inner): everything between request and reply, \(without)"
             case .redis:
                 return r.resolution.redisInfo
