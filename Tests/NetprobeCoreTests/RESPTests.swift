@@ -189,3 +189,26 @@ struct RESPTests {
         #expect(fastMessages > 1000)
     }
 }
+
+/// Issue 16, item 14: RESP3 attribute maps (`|`) before a reply, in every shape the protocol
+/// allows (before a reply, nested inside an aggregate, two in a row, empty), on every chunking.
+@Suite("RESP3 attributes")
+struct RESPAttributeTests {
+    @Test(arguments: [
+        "|1\r\n+key-popularity\r\n%2\r\n$1\r\na\r\n,0.1923\r\n$1\r\nb\r\n,0.0012\r\n*2\r\n:2039123\r\n:9543892\r\n",
+        "|1\r\n+ttl\r\n:3600\r\n+OK\r\n",
+        "|0\r\n+OK\r\n",
+        "*2\r\n|1\r\n+a\r\n+b\r\n:1\r\n:2\r\n",
+        "|1\r\n+a\r\n|1\r\n+b\r\n+c\r\n+d\r\n+OK\r\n",
+        "|1\r\n+a\r\n+b\r\n$5\r\nvalue\r\n",
+        "|1\r\n$3\r\nttl\r\n:10\r\n*1\r\n$2\r\nok\r\n",
+    ])
+    func anAttributeIsNotAReply(text: String) {
+        let bytes = Array(text.utf8)
+        for cut in 0...bytes.count {
+            let (events, failure) = RESPTests.decode(bytes, role: .responses, cuts: cut == 0 ? [] : [cut])
+            #expect(failure == nil, "cut \(cut): \(String(describing: failure))")
+            #expect(events.count == 1, "cut \(cut)")
+        }
+    }
+}
