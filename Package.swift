@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.6.0"),
     ],
     targets: [
         // C libraries from Debian packages, found through pkg-config.
@@ -27,6 +28,14 @@ let package = Package(
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         // What Swift cannot import directly (function-like macros, thread-local error copies).
         .target(name: "CNetprobeShims", dependencies: ["CPcap", "CNetlink", "CLibvirt"]),
+
+        // The plumbing every layer above uses: one child-process spawner (posix_spawn, clean signal
+        // mask, stdout and stderr drained together), one errno error with EINTR retried, one thread
+        // helper. CNetprobeSystem: the GNU calls Swift's Glibc does not import (no library behind it).
+        .target(name: "CNetprobeSystem"),
+        .target(
+            name: "NetprobeSystem",
+            dependencies: ["CNetprobeSystem", .product(name: "SystemPackage", package: "swift-system")]),
 
         // The typed vocabulary every module shares: vantage roles, segments, setups, durations,
         // HOST:PORT, lab state. No dependencies, no C.
@@ -71,6 +80,7 @@ let package = Package(
             name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture"], path: "Benchmarks/CaptureBenchmark"),
 
         .testTarget(name: "NetprobeModelTests", dependencies: ["NetprobeModel"]),
+        .testTarget(name: "NetprobeSystemTests", dependencies: ["NetprobeSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "NetprobeCoreTests",
             dependencies: ["NetprobeCore", "NetprobeTrace", "NetprobeAttribution", "NetprobeReport"]),
