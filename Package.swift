@@ -57,17 +57,22 @@ let package = Package(
         // Live capture, netlink statistics and libvirt lookups.
         .target(
             name: "NetprobeCapture",
-            dependencies: ["NetprobeCore", "CPcap", "CNetlink", "CLibvirt", "CNetprobeShims"]),
+            dependencies: ["NetprobeCore", "NetprobeSystem", "CPcap", "CNetlink", "CLibvirt", "CNetprobeShims"]),
         // The built-in testbed: namespaces, bridge/tap/macvtap/veth, the Redis guest, QEMU, libvirtd.
-        .target(name: "NetprobeLab", dependencies: ["NetprobeModel", "NetprobeCore"]),
+        .target(name: "NetprobeLab", dependencies: ["NetprobeModel", "NetprobeCore", "NetprobeSystem"]),
         // The built-in RESP load generator (memtier-like), stamping requests on the capture clock.
         .target(
             name: "NetprobeLoad",
-            dependencies: ["NetprobeModel", "NetprobeCore", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+            dependencies: ["NetprobeModel", "NetprobeCore", "NetprobeSystem", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        // Orchestration over the layers below: the lab run (up, warm-up, capture, report, down) that
+        // the experiment and the selftest share, the selftest's faults, and capture planning.
+        .target(
+            name: "NetprobeHarness",
+            dependencies: ["NetprobeCore", "NetprobeCapture", "NetprobeLab", "NetprobeLoad", "NetprobeSystem", "CNetprobeShims"]),
         .executableTarget(
             name: "netprobe",
             dependencies: [
-                "NetprobeCore", "NetprobeCapture", "NetprobeLab", "NetprobeLoad",
+                "NetprobeCore", "NetprobeCapture", "NetprobeLab", "NetprobeLoad", "NetprobeHarness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -80,7 +85,7 @@ let package = Package(
             name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture"], path: "Benchmarks/CaptureBenchmark"),
 
         .testTarget(name: "NetprobeModelTests", dependencies: ["NetprobeModel"]),
-        .testTarget(name: "NetprobeSystemTests", dependencies: ["NetprobeSystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(name: "NetprobeSystemTests", dependencies: ["NetprobeSystem"]),
         .testTarget(
             name: "NetprobeCoreTests",
             dependencies: ["NetprobeCore", "NetprobeTrace", "NetprobeAttribution", "NetprobeReport"]),

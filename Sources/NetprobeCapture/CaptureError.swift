@@ -3,6 +3,7 @@ import CLibvirt
 import CNetlink
 import CPcap
 import Glibc
+import NetprobeSystem
 
 /// An error from live capture, netlink or libvirt, in words that say what to check.
 public struct CaptureError: Error, CustomStringConvertible, Sendable {
@@ -33,7 +34,7 @@ public struct CaptureError: Error, CustomStringConvertible, Sendable {
 
     /// From errno.
     static func posix(_ what: String, _ code: Int32 = errno) -> CaptureError {
-        CaptureError("\(what): \(String(cString: strerror(code)))")
+        CaptureError("\(what): \(Errno(rawValue: code).message)")
     }
 }
 

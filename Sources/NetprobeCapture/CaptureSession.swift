@@ -1,6 +1,7 @@
 import CNetprobeShims
 import Foundation
 import NetprobeCore
+import NetprobeSystem
 
 /// One capture point of a capture: an interface, its role on the path (bridge, tap, macvtap,
 /// parent, client, host, veth, other), its network namespace (nil: netprobe's own). The same
@@ -189,8 +190,8 @@ public final class CaptureSession {
         }
         // Wind down: the load, the sampler, the last packets, INFO after, statistics.
         if let load {
-            load.terminate()
-            loadStatus = load.wait(timeout: 10)
+            load.signal(SIGTERM)
+            loadStatus = load.wait(orStopAfter: 10).code
         }
         for sample in sampler.stop() {
             if failure == nil { do { try writeBlock(.netlink(sample)); samples += 1 } catch { failure = error } }
@@ -258,7 +259,8 @@ public final class CaptureSession {
     static func startLoad(_ command: [String], namespace: String?) throws -> ChildProcess {
         var argv = command
         if let namespace { argv = ["ip", "netns", "exec", namespace] + argv }
-        do { return try ChildProcess(argv) } catch {
+        // The load's output is the capture's own (as if run by hand beside it).
+        do { return try ChildProcess(argv, stdin: .inherit) } catch {
             throw CaptureError("cannot start the load command \(command.joined(separator: " ")): \(error)")
         }
     }

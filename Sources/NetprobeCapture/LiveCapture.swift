@@ -1,5 +1,6 @@
 import CPcap
 import Glibc
+import NetprobeSystem
 
 /// Settings of one live capture handle.
 public struct LiveCaptureSettings: Sendable {
@@ -88,7 +89,7 @@ public final class LiveCapture {
                 receivedCopiesPerPacket = 1
             } else {
                 receivedCopiesPerPacket = 2
-                let why = String(cString: strerror(errno))
+                let why = Errno(rawValue: errno).message
                 activationWarning = [activationWarning, "PACKET_IGNORE_OUTGOING not set (\(why)): the kernel counts each loopback packet twice"]
                     .compactMap { $0 }.joined(separator: "; ")
             }

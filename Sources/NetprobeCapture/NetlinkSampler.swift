@@ -1,5 +1,6 @@
 import Foundation
 import NetprobeCore
+import NetprobeSystem
 
 /// Samples netlink counters of every vantage interface on its own thread, at a fixed interval.
 final class NetlinkSampler: @unchecked Sendable {
@@ -8,8 +9,7 @@ final class NetlinkSampler: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [NetlinkSample] = []
     private var running = false
-    private var thread: Thread?
-    private let finished = DispatchSemaphore(value: 0)
+    private var thread: JoinableThread?
     /// One netlink reader per namespace (nil key: netprobe's own namespace).
     private var readers: [(namespace: String?, stats: NetlinkStats, interfaces: [String])] = []
     private(set) var notes: [String] = []
@@ -29,7 +29,7 @@ final class NetlinkSampler: @unchecked Sendable {
         }
         running = true
         sampleOnce()
-        let t = Thread { [self] in
+        thread = try JoinableThread(name: "netprobe-netlink") { [self] in
             var next = realtimeNanoseconds() + intervalNs
             while isRunning {
                 let wait = next - realtimeNanoseconds()
@@ -40,11 +40,7 @@ final class NetlinkSampler: @unchecked Sendable {
                     if next < realtimeNanoseconds() { next = realtimeNanoseconds() + intervalNs } // fell behind
                 }
             }
-            finished.signal()
         }
-        t.name = "netprobe-netlink"
-        thread = t
-        t.start()
     }
 
     private var isRunning: Bool {
@@ -89,10 +85,8 @@ final class NetlinkSampler: @unchecked Sendable {
         let wasRunning = running
         running = false
         lock.unlock()
-        if wasRunning, thread != nil {
-            finished.wait()
-            // The thread's block holds self and self holds the thread: break the cycle, or the
-            // sampler and its netlink sockets and caches are never freed (found by LeakSanitizer).
+        if wasRunning, let t = thread {
+            t.join()
             thread = nil
             sampleOnce()
         }

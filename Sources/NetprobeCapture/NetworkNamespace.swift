@@ -1,5 +1,6 @@
 import CNetprobeShims
 import Foundation
+import NetprobeSystem
 
 /// Network namespaces by name, as `ip netns` makes them (/run/netns/NAME).
 ///
@@ -30,12 +31,12 @@ public enum NetworkNamespace {
         defer { close(saved) }
         let rc = CNetprobe_enter_netns(path)
         guard rc == 0 else {
-            throw CaptureError("cannot enter network namespace \(name): \(String(cString: strerror(-rc)))\(rc == -EPERM ? " (needs CAP_SYS_ADMIN: run as root)" : "")")
+            throw CaptureError("cannot enter network namespace \(name): \(Errno(rawValue: -rc).message)\(rc == -EPERM ? " (needs CAP_SYS_ADMIN: run as root)" : "")")
         }
         defer {
             let back = CNetprobe_setns_fd(saved)
             if back != 0 {
-                fatalError("netprobe: could not return to the original network namespace: \(String(cString: strerror(-back)))")
+                fatalError("netprobe: could not return to the original network namespace: \(Errno(rawValue: -back).message)")
             }
         }
         return try body()

@@ -1,4 +1,5 @@
 import Foundation
+import NetprobeSystem
 
 /// How the lab's QEMU runs guests: `kvm` (hardware virtualization) or `tcg` (QEMU's software
 /// emulation), and why.
@@ -68,7 +69,7 @@ public enum HypervisorProbe {
         }
         let fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else {
-            return verdict("tcg", "/dev/kvm cannot be opened read-write (\(String(cString: strerror(errno)))): software emulation (TCG)")
+            return verdict("tcg", "/dev/kvm cannot be opened read-write (\(Errno(rawValue: errno).message)): software emulation (TCG)")
         }
         close(fd)
 
@@ -81,8 +82,8 @@ public enum HypervisorProbe {
         launch.extraKernelArguments = ["np.probe=1"]
         let argv = [QEMULaunch.binary] + launch.arguments(network: nil)
         let started = Date()
-        let qemu: RunningCommand
-        do { qemu = try RunningCommand(argv) } catch {
+        let qemu: ChildProcess
+        do { qemu = try Command.start(argv) } catch {
             return verdict("tcg", "QEMU could not be started for the KVM probe (\(error)): TCG")
         }
         defer { qemu.stop() }
@@ -92,9 +93,9 @@ public enum HypervisorProbe {
                 let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
                 return verdict("kvm", "KVM works: a probe guest booted to its init under -accel kvm in \(seconds) s")
             }
-            if qemu.isFinished {
-                let out = qemu.finish()
-                let detail = (out.stderr + out.stdout).split(separator: "\n").first.map(String.init) ?? "exit status \(out.status)"
+            if !qemu.isRunning {
+                let status = qemu.wait()!
+                let detail = (qemu.standardError + qemu.standardOutput).split(separator: "\n").first.map(String.init) ?? "exit status \(status.code)"
                 return verdict("tcg", "QEMU refused -accel kvm (\(detail)): software emulation (TCG)")
             }
             usleep(100_000)

@@ -76,14 +76,14 @@ public enum Lab {
         if let foreign = foreignNamespaces(name, state: existing).first {
             throw foreignNamespaceError(foreign, lab: name)
         }
-        if let existing, existing.setup == options.setup.rawValue,
+        if let existing, existing.setup == options.setup,
            (existing.libvirtDomain != nil) == options.libvirt, status(name)?.healthy == true {
-            progress("lab \(name) is already up (setup \(existing.setup)): nothing to do")
+            progress("lab \(name) is already up (setup \(existing.setup.rawValue)): nothing to do")
             return existing
         }
         if hasLeftovers(name) {
-            if let existing, existing.setup != options.setup.rawValue || (existing.libvirtDomain != nil) != options.libvirt {
-                progress("lab \(name) exists as setup \(existing.setup)\(existing.libvirtDomain == nil ? "" : " with libvirt"): removing it first")
+            if let existing, existing.setup != options.setup || (existing.libvirtDomain != nil) != options.libvirt {
+                progress("lab \(name) exists as setup \(existing.setup.rawValue)\(existing.libvirtDomain == nil ? "" : " with libvirt"): removing it first")
             } else if existing == nil {
                 progress("lab \(name): its namespace carries the lab's marker but its state is gone (a crash, or \(LabState.stateDirectory) was emptied): removing it first")
             } else {
@@ -107,7 +107,7 @@ public enum Lab {
         let port = LabNetwork.redisPort
         let address = options.setup == .host ? "127.0.0.1:\(port)" : "\(LabNetwork.guestAddress):\(port)"
         let initial = LabState(
-            name: name, setup: options.setup.rawValue, namespace: namespace.name,
+            name: name, setup: options.setup, namespace: namespace.name,
             extraNamespaces: options.setup == .veth ? [serverNamespace(for: name)] : [],
             redisAddress: address, hypervisor: verdict?.mode, hypervisorReason: verdict?.reason,
             libvirtDomain: libvirt == nil ? nil : name, libvirtURI: libvirt?.uri,
@@ -118,7 +118,7 @@ public enum Lab {
             try namespace.create(marker: marker(for: name))
             switch options.setup {
             case .host:
-                builder.addVantage("lo", role: "host")
+                builder.addVantage("lo", role: .host)
                 let pid = try RedisProcess.start(in: namespace, bind: "127.0.0.1", paths: paths)
                 try builder.addProcess(pid, "redis-server")
             case .veth:
@@ -161,7 +161,7 @@ public enum Lab {
             let pid = try libvirt.defineAndStart(name: builder.options.name, xml: xml)
             try builder.addProcess(pid, "qemu")
             for row in try libvirt.interfaces(of: builder.options.name) where row.source == LabNetwork.bridge {
-                builder.addVantage(row.interface, role: "tap")
+                builder.addVantage(row.interface, role: .tap)
             }
             try builder.save()
             return

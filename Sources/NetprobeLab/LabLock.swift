@@ -1,4 +1,5 @@
 import Foundation
+import NetprobeSystem
 import NetprobeCore
 
 /// One `netprobe lab` command at a time per lab name: `up` and `down` of the same lab from two
@@ -32,15 +33,17 @@ enum LabLock {
         }
         mutex.unlock()
         try FileManager.default.createDirectory(atPath: LabState.stateDirectory, withIntermediateDirectories: true)
-        let fd = open(path(name), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw LabError.file(path: path(name), detail: "cannot open the lab's lock file: \(String(cString: strerror(errno)))")
+        let fd: Int32
+        do {
+            fd = try systemCall("open") { open(path(name), O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+        } catch {
+            throw LabError.file(path: path(name), detail: "cannot open the lab's lock file: \(error.errno.message)")
         }
         let start = Date()
         var told = false
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
-                let reason = String(cString: strerror(errno))
+                let reason = Errno(rawValue: errno).message
                 close(fd)
                 throw LabError.file(path: path(name), detail: "cannot lock: \(reason)")
             }

@@ -53,7 +53,7 @@ final class LabBuilder {
         try save()
     }
 
-    func addVantage(_ interface: String, role: String, namespace: Netns? = nil) {
+    func addVantage(_ interface: String, role: VantageRole, namespace: Netns? = nil) {
         state.vantages.append(LabState.Vantage(interface: interface, role: role, namespace: (namespace ?? self.namespace).name))
     }
 
@@ -67,14 +67,14 @@ final class LabBuilder {
     /// virbr0 with the host address (vantage: bridge).
     func buildBridge() throws {
         try namespace.addBridge(LabNetwork.bridge, address: LabNetwork.hostCIDR)
-        addVantage(LabNetwork.bridge, role: "bridge")
+        addVantage(LabNetwork.bridge, role: .bridge)
         try save()
     }
 
     /// vnet0 on virbr0 (vantage: tap), for QEMU's `-netdev tap,ifname=vnet0`.
     func buildTap() throws {
         try namespace.addTap(LabNetwork.tap, bridge: LabNetwork.bridge)
-        addVantage(LabNetwork.tap, role: "tap")
+        addVantage(LabNetwork.tap, role: .tap)
         try save()
     }
 
@@ -88,9 +88,9 @@ final class LabBuilder {
         try namespace.ip("link", "add", "link", LabNetwork.parent, "name", LabNetwork.client, "type", "macvlan", "mode", "bridge")
         try namespace.ip("addr", "add", LabNetwork.hostCIDR, "dev", LabNetwork.client)
         try namespace.ip("link", "set", LabNetwork.client, "up")
-        addVantage(LabNetwork.macvtap, role: "macvtap")
-        addVantage(LabNetwork.parent, role: "parent")
-        addVantage(LabNetwork.client, role: "client")
+        addVantage(LabNetwork.macvtap, role: .macvtap)
+        addVantage(LabNetwork.parent, role: .parent)
+        addVantage(LabNetwork.client, role: .client)
         try save()
         let info = try namespace.link(LabNetwork.macvtap)
         guard let mac = info.address else { throw LabError.conflict("\(LabNetwork.macvtap) has no MAC address (ip -n \(namespace.name) link show \(LabNetwork.macvtap))") }
@@ -127,7 +127,7 @@ final class LabBuilder {
         try namespace.ip("link", "set", LabNetwork.vethHost, "up")
         try server.ip("addr", "add", LabNetwork.guestCIDR, "dev", LabNetwork.vethServer)
         try server.ip("link", "set", LabNetwork.vethServer, "up")
-        addVantage(LabNetwork.vethHost, role: "veth")
+        addVantage(LabNetwork.vethHost, role: .veth)
         try save()
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import NetprobeCore
+import NetprobeSystem
 
 /// Writes a `--timestamps-out` file (see `ClientRecordFormat`) through one reusable buffer.
 ///
@@ -22,7 +23,7 @@ public final class ClientRecordWriter {
     public init(path: String) throws(TraceError) {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw TraceError(file: path, offset: 0, "cannot create: \(errnoText(errno))") }
+        guard fd >= 0 else { throw TraceError(file: path, offset: 0, "cannot create: \(Errno(rawValue: errno).message)") }
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         let header = ClientRecordFormat.header()
         header.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -56,7 +57,7 @@ public final class ClientRecordWriter {
         closed = true
         if close(fd) != 0 && firstError == nil { firstError = errno }
         if let code = firstError {
-            throw TraceError(file: path, offset: 0, "writing the timestamps failed: \(errnoText(code))")
+            throw TraceError(file: path, offset: 0, "writing the timestamps failed: \(Errno(rawValue: code).message)")
         }
     }
 
@@ -101,7 +102,7 @@ public final class ClientRecordReader {
     public init(path: String) throws(TraceError) {
         self.path = path
         let opened = open(path, O_RDONLY | O_CLOEXEC)
-        guard opened >= 0 else { throw TraceError(file: path, offset: 0, "cannot open: \(errnoText(errno))") }
+        guard opened >= 0 else { throw TraceError(file: path, offset: 0, "cannot open: \(Errno(rawValue: errno).message)") }
         var header = [UInt8](repeating: 0, count: ClientRecordFormat.headerLength)
         let n = header.withUnsafeMutableBytes { read(opened, $0.baseAddress!, $0.count) }
         let problem = header.withUnsafeBytes { raw in
@@ -172,7 +173,7 @@ public final class ClientRecordReader {
             } else if n == 0 {
                 atEOF = true
             } else if errno != EINTR {
-                throw TraceError(file: path, offset: fileOffset + Int64(end), "read failed: \(errnoText(errno))")
+                throw TraceError(file: path, offset: fileOffset + Int64(end), "read failed: \(Errno(rawValue: errno).message)")
             }
         }
     }

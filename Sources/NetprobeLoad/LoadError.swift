@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import NetprobeSystem
 
 /// Why a load run could not start (or had to stop as a whole). Problems of single requests or
 /// single connections during a run are counted in `LoadResult` instead.
@@ -12,7 +13,7 @@ public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The target's host name did not resolve.
     case resolve(target: String, message: String)
     /// A connection to the target could not be opened (errno: ECONNREFUSED, EHOSTUNREACH, ...).
-    case connect(target: String, address: String, errno: Int32)
+    case connect(target: String, address: String, errno: Errno)
     /// A system call the run depends on failed (epoll, timerfd).
     case system(SystemCallError)
 
@@ -24,11 +25,11 @@ public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
             return "cannot resolve the target \(target): \(message)"
         case let .connect(target, address, code):
             let via = address == target ? "" : " (\(address))"
-            var text = "cannot connect to \(target)\(via): \(errnoText(code))"
+            var text = "cannot connect to \(target)\(via): \(code.message)"
             switch code {
-            case ECONNREFUSED: text += ": is Redis listening on that address and port?"
-            case EHOSTUNREACH, ENETUNREACH: text += ": no route to that address from here"
-            case ETIMEDOUT: text += ": no answer within the connect timeout"
+            case .connectionRefused: text += ": is Redis listening on that address and port?"
+            case .noRouteToHost, .networkUnreachable: text += ": no route to that address from here"
+            case .timedOut: text += ": no answer within the connect timeout"
             default: break
             }
             return text

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import NetprobeCore
+import NetprobeSystem
 
 /// One run's event loop: a single thread, poll(2) over every connection.
 ///
@@ -159,7 +160,7 @@ final class LoadRun {
     private func flush(_ c: LoadConnection) {
         let code = c.sendQueued()
         if code != 0 {
-            fail(c, "send failed: \(errnoText(code))")
+            fail(c, "send failed: \(Errno(rawValue: code).message)")
             return
         }
         let blocked = c.hasUnsentBytes
@@ -192,7 +193,7 @@ final class LoadRun {
             if n == 0 {
                 fail(c, "the server closed the connection")
             } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
-                fail(c, "receive failed: \(errnoText(errno))")
+                fail(c, "receive failed: \(Errno(rawValue: errno).message)")
             }
             return
         }

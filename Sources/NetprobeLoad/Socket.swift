@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import NetprobeCore
+import NetprobeSystem
 
 /// A resolved IPv4 or IPv6 socket address (a sockaddr_storage and its length).
 struct SocketAddress {
@@ -70,7 +71,7 @@ final class TCPSocket {
     init(connectingTo address: SocketAddress, target: LoadTarget, timeoutNs: Int64) throws(LoadError) {
         let remote = address.endpoint
         func failure(_ code: Int32) -> LoadError {
-            .connect(target: target.description, address: remote.description, errno: code)
+            .connect(target: target.description, address: remote.description, errno: Errno(rawValue: code))
         }
         let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let fd = socket(address.family, flags, 0)

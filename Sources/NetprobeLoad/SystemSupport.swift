@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import NetprobeSystem
 
 /// The two clocks a run reads.
 ///
@@ -23,37 +24,6 @@ enum LoadClock {
         var ts = timespec()
         clock_gettime(clock, &ts)
         return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
-    }
-}
-
-/// A failed system call: its name and errno.
-public struct SystemCallError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var call: String
-    public var errno: Int32
-
-    public init(_ call: String, errno: Int32) {
-        self.call = call
-        self.errno = errno
-    }
-
-    public var description: String { "\(call) failed: \(errnoText(errno))" }
-}
-
-/// strerror(3) text, lower-cased as in the rest of netprobe's messages ("connection refused").
-func errnoText(_ code: Int32) -> String {
-    let text = String(cString: strerror(code))
-    guard let first = text.first else { return "errno \(code)" }
-    return first.lowercased() + text.dropFirst()
-}
-
-/// Runs a system call that returns -1 and sets errno on failure, retrying on EINTR: the one
-/// place that does so.
-@inline(__always)
-func systemCall<T: FixedWidthInteger>(_ name: @autoclosure () -> String, _ body: () -> T) throws(SystemCallError) -> T {
-    while true {
-        let result = body()
-        if result != -1 { return result }
-        if errno != EINTR { throw SystemCallError(name(), errno: errno) }
     }
 }
 
@@ -90,7 +60,7 @@ final class Poller {
         let n = poll(slots, nfds_t(count), timeoutMs)
         if n >= 0 { return Int(n) }
         if errno == EINTR { return 0 }
-        throw SystemCallError("poll", errno: errno)
+        throw SystemCallError.current("poll")
     }
 
     /// The events of slot `i` from the last `wait`.

@@ -9,10 +9,10 @@ public struct LabState: Codable, Sendable, Equatable {
     public struct Vantage: Codable, Sendable, Equatable {
         /// Interface name inside `namespace` (virbr0, vnet0, macvtap0, np-parent, lo ...).
         public var interface: String
-        /// bridge, tap, macvtap, parent, client, host, veth
-        public var role: String
+        /// Where it sits on the path (stored as the role's name: bridge, tap, macvtap ...).
+        public var role: VantageRole
         public var namespace: String
-        public init(interface: String, role: String, namespace: String) {
+        public init(interface: String, role: VantageRole, namespace: String) {
             self.interface = interface
             self.role = role
             self.namespace = namespace
@@ -31,8 +31,8 @@ public struct LabState: Codable, Sendable, Equatable {
 
     /// Lab name (also the libvirt domain name with --libvirt).
     public var name: String
-    /// bridge, macvtap, vhost-net, veth or host.
-    public var setup: String
+    /// The topology (stored as its name: bridge, macvtap, vhost-net, veth or host).
+    public var setup: LabSetup
     /// The network namespace everything lives in (the client side runs here).
     public var namespace: String
     /// Other namespaces the lab made (veth: Redis's own namespace).
@@ -53,7 +53,7 @@ public struct LabState: Codable, Sendable, Equatable {
     /// ISO 8601 creation time.
     public var createdAt: String
 
-    public init(name: String, setup: String, namespace: String, extraNamespaces: [String] = [],
+    public init(name: String, setup: LabSetup, namespace: String, extraNamespaces: [String] = [],
                 redisAddress: String, hypervisor: String? = nil, hypervisorReason: String? = nil,
                 vantages: [Vantage] = [], processes: [Process] = [], libvirtDomain: String? = nil,
                 libvirtURI: String? = nil, guestKernel: String? = nil, createdAt: String) {

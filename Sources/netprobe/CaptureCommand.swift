@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import NetprobeCapture
 import NetprobeCore
-import NetprobeLoad
+import NetprobeHarness
 
 extension Netprobe {
     /// `netprobe capture`: several vantage points, netlink statistics and Redis INFO into one pcapng.
@@ -130,148 +130,29 @@ extension Netprobe {
             }
         }
 
+        /// The options as the harness's typed request.
+        var request: CaptureRequest {
+            var r = CaptureRequest()
+            r.interfaces = interfaces
+            r.vm = vm
+            r.libvirtURI = connectOption
+            r.filter = filter
+            r.snapLength = snapLength
+            r.bufferKiB = bufferKiB
+            r.duration = duration
+            r.output = output
+            r.namespace = netns
+            r.redis = redis
+            r.roles = role.compactMap(CaptureRequest.RoleAssignment.init(parsing:))
+            r.immediateMode = immediateMode
+            r.quiet = quiet
+            r.load = load
+            return r
+        }
+
         /// Resolves vantage points, namespaces and the Redis address into a configuration.
         func plan() throws -> CaptureConfiguration {
-            var roles: [String: String] = [:]
-            for r in role {
-                let parts = r.split(separator: "=", maxSplits: 1).map(String.init)
-                roles[parts[0]] = parts[1]
-            }
-            let labs = LabStates.all()
-            var vantages: [CaptureVantage] = []
-            var lab: LabState?
-            var domainXML: String?
-            var setup: String?
-            if let vm {
-                let connect = connectOption ?? labs.first { $0.libvirtDomain == vm }?.libvirtURI ?? "qemu:///system"
-                let domain = try LibvirtConnection(uri: connect).domain(named: vm)
-                guard domain.active else {
-                    throw CaptureError("domain \(vm) is not running: its interfaces exist only while it runs (virsh -c \(connect) start \(vm))")
-                }
-                guard !domain.interfaces.isEmpty else { throw CaptureError("domain \(vm) has no network interface") }
-                domainXML = domain.xml
-                setup = domain.interfaces.first?.setupKind
-                lab = labs.first { $0.libvirtDomain == vm }
-                for i in domain.interfaces {
-                    for (name, r) in i.vantages where !vantages.contains(where: { $0.interface == name }) {
-                        vantages.append(CaptureVantage(interface: name, role: roles[name] ?? r, namespace: nil))
-                    }
-                }
-            } else {
-                for name in interfaces {
-                    vantages.append(CaptureVantage(interface: name, role: roles[name] ?? guessedRole(name), namespace: nil))
-                }
-                lab = labs.first { l in vantages.allSatisfy { v in l.vantages.contains { $0.interface == v.interface } } && (netns == nil || l.namespace == netns) }
-            }
-            // Namespaces: --netns, else the lab's, else wherever the interface is found.
-            for k in vantages.indices {
-                if let netns {
-                    vantages[k].namespace = netns
-                } else if let lv = lab?.vantages.first(where: { $0.interface == vantages[k].interface }) {
-                    vantages[k].namespace = lv.namespace
-                } else {
-                    let (found, ns) = NetworkNamespace.locate(interface: vantages[k].interface)
-                    guard found else {
-                        throw CaptureError("no interface named \(vantages[k].interface) here or in any network namespace (ip link; ip netns list)")
-                    }
-                    vantages[k].namespace = ns
-                }
-                if lab == nil, let l = labs.first(where: { $0.vantages.contains { $0.interface == vantages[k].interface && $0.namespace == vantages[k].namespace } }) {
-                    lab = l
-                }
-            }
-            let clientNamespace = netns ?? lab?.namespace ?? vantages.first?.namespace
-            let redisAddress = redis ?? lab?.redisAddress ?? Self.redisAddress(fromLoad: load)
-            var c = CaptureConfiguration(vantages: vantages, output: output)
-            c.settings.snapLength = snapLength == 0 ? 262_144 : snapLength
-            c.settings.bufferBytes = bufferKiB * 1024
-            c.settings.immediate = immediateMode
-            let port = redisAddress.flatMap { $0.split(separator: ":").last }.map(String.init) ?? "6379"
-            c.settings.filter = filter ?? "tcp port \(port)"
-            c.durationNs = duration?.nanoseconds
-            c.redisAddress = redisAddress
-            c.redisNamespace = clientNamespace
-            c.loadCommand = load.isEmpty ? nil : load
-            if let records = Self.builtinLoadRecordsPath(load) {
-                // netprobe load: keep its own per-request stamps as the client vantage point.
-                // Run this very binary (the one on PATH may be another version, or absent).
-                let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? load[0]
-                c.loadCommand = [me] + load.dropFirst() + ["--timestamps-out", records, "--quiet"]
-                c.finalBlocks = { try Self.clientBlocks(path: records) }
-            }
-            c.loadNamespace = clientNamespace
-            c.setup = setup ?? lab?.setup
-            c.vm = vm
-            c.libvirtURI = vm == nil ? nil : (connectOption ?? lab?.libvirtURI ?? "qemu:///system")
-            c.domainXML = domainXML
-            c.hypervisor = lab?.hypervisor
-            c.progress = !quiet
-            if c.durationNs == nil && c.loadCommand == nil {
-                FileHandle.standardError.write(Data("netprobe capture: capturing until Ctrl-C (give --duration or a load command after -- to stop by itself)\n".utf8))
-            }
-            return c
-        }
-
-        /// A temporary file for `netprobe load`'s records when the load command is netprobe's own
-        /// (and does not name one itself).
-        static func builtinLoadRecordsPath(_ argv: [String]) -> String? {
-            guard argv.count >= 2, URL(fileURLWithPath: argv[0]).lastPathComponent == "netprobe", argv[1] == "load",
-                  !argv.contains(where: { $0.hasPrefix("--timestamps-out") }) else { return nil }
-            return NSTemporaryDirectory() + "netprobe-load-\(getpid())-\(UUID().uuidString).npts"
-        }
-
-        /// The load generator's records as trace blocks, one block per connection and 20000 requests.
-        static func clientBlocks(path: String) throws -> [NetprobeBlock] {
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            let reader = try ClientRecordReader(path: path)
-            var byConnection: [String: ClientRequests] = [:]
-            var order: [String] = []
-            var blocks: [NetprobeBlock] = []
-            while let r = try reader.next() {
-                let key = "\(r.client)|\(r.server)"
-                if byConnection[key] == nil {
-                    byConnection[key] = ClientRequests(client: "\(r.client)", server: "\(r.server)", requestOffsets: [],
-                                                       commands: [], sendNs: [], receiveNs: [])
-                    order.append(key)
-                }
-                byConnection[key]!.requestOffsets.append(r.requestOffset)
-                byConnection[key]!.commands.append(r.command.name)
-                byConnection[key]!.sendNs.append(r.sendNs)
-                byConnection[key]!.receiveNs.append(r.receiveNs)
-                if byConnection[key]!.sendNs.count >= 20_000 {
-                    blocks.append(.clientRequests(byConnection[key]!))
-                    byConnection[key]!.requestOffsets.removeAll()
-                    byConnection[key]!.commands.removeAll()
-                    byConnection[key]!.sendNs.removeAll()
-                    byConnection[key]!.receiveNs.removeAll()
-                }
-            }
-            for key in order where !(byConnection[key]!.sendNs.isEmpty) { blocks.append(.clientRequests(byConnection[key]!)) }
-            return blocks
-        }
-
-        /// HOST:PORT from a redis-benchmark / memtier_benchmark / netprobe load command line.
-        static func redisAddress(fromLoad argv: [String]) -> String? {
-            guard !argv.isEmpty else { return nil }
-            var host: String?
-            var port: String?
-            var i = 1
-            while i < argv.count {
-                let a = argv[i]
-                let next = i + 1 < argv.count ? argv[i + 1] : nil
-                switch a {
-                case "-h", "-s", "--server", "--host": host = next; i += 1
-                case "-p", "--port": port = next; i += 1
-                case "--target": if let t = next { return t }
-                default:
-                    if a.hasPrefix("--server=") { host = String(a.dropFirst(9)) }
-                    if a.hasPrefix("--port=") { port = String(a.dropFirst(7)) }
-                    if a.hasPrefix("--target=") { return String(a.dropFirst(9)) }
-                }
-                i += 1
-            }
-            guard host != nil || port != nil else { return nil }
-            return "\(host ?? "127.0.0.1"):\(port ?? "6379")"
+            try CapturePlanner.plan(request, notice: { printError("netprobe capture: \($0)") })
         }
     }
 }

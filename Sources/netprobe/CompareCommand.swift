@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NetprobeCore
+import NetprobeHarness
 
 extension Netprobe {
     /// `netprobe compare TRACE ...`: network setups side by side, against the host baseline.

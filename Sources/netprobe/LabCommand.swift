@@ -81,7 +81,7 @@ extension Netprobe.LabCommand {
                 printError("netprobe lab up: \(error)")
                 throw ExitCode(1)
             }
-            print("lab \(state.name) is up (setup \(state.setup), \(TextReport.fmt(Date().timeIntervalSince(started), 1)) s)")
+            print("lab \(state.name) is up (setup \(state.setup.rawValue), \(TextReport.fmt(Date().timeIntervalSince(started), 1)) s)")
             print(LabOutput.describe(state), terminator: "")
         }
     }
@@ -173,7 +173,7 @@ enum LabOutput {
         }
         if let kernel = state.guestKernel { row("guest", "Linux \(kernel), Redis as init; console \(LabState.stateDirectory)/\(state.name)/console.log") }
         for (i, v) in state.vantages.enumerated() {
-            row(i == 0 ? "vantages" : "", "\(v.interface) (\(v.role)) in \(v.namespace)")
+            row(i == 0 ? "vantages" : "", "\(v.interface) (\(v.role.rawValue)) in \(v.namespace)")
         }
         if !state.extraNamespaces.isEmpty { row("namespaces", ([state.namespace] + state.extraNamespaces).joined(separator: " ")) }
         if let domain = state.libvirtDomain { row("libvirt", "domain \(domain) at \(state.libvirtURI ?? "?")") }
@@ -183,7 +183,7 @@ enum LabOutput {
 
     static func describe(_ status: LabStatus) -> String {
         let state = status.state
-        var out = "lab \(state.name): \(status.healthy ? "up" : "NOT HEALTHY") (setup \(state.setup), since \(state.createdAt))\n"
+        var out = "lab \(state.name): \(status.healthy ? "up" : "NOT HEALTHY") (setup \(state.setup.rawValue), since \(state.createdAt))\n"
         out += describe(state)
         func row(_ label: String, _ value: String) { out += "  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
         for (i, p) in status.processes.enumerated() {
@@ -191,7 +191,7 @@ enum LabOutput {
         }
         row("ping", status.redisProblem.map { "no answer: \($0)" } ?? "PONG")
         if !status.missingNamespaces.isEmpty { row("missing", status.missingNamespaces.joined(separator: " ")) }
-        if !status.healthy { row("fix", "netprobe lab up --setup \(state.setup) --name \(state.name)  (rebuilds it)") }
+        if !status.healthy { row("fix", "netprobe lab up --setup \(state.setup.rawValue) --name \(state.name)  (rebuilds it)") }
         return out
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import NetprobeCore
+import NetprobeHarness
 import NetprobeLoad
 
 extension LoadTarget: ExpressibleByArgument {

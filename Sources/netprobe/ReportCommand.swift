@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NetprobeCore
+import NetprobeHarness
 
 /// Output formats of the commands that print text or JSON (lab status, vms, load).
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -120,14 +121,6 @@ extension Netprobe {
                 throw ExitCode(3)
             }
         }
-    }
-}
-
-enum JSONOutput {
-    static func encode(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NetprobeCapture
 import NetprobeCore
+import NetprobeHarness
 
 extension Netprobe {
     /// `netprobe vms`: libvirt domains and their network wiring.

@@ -2,9 +2,10 @@ import Foundation
 import Glibc
 import NetprobeCapture
 import NetprobeCore
+import NetprobeSystem
 
 /// The faults `netprobe selftest` injects, one at a time, each at a known place and of a known size.
-enum SelftestFault: String, CaseIterable, Codable {
+public enum SelftestFault: String, CaseIterable, Codable, Sendable {
     /// A tbf qdisc on the tap: request packets queue there.
     case tapQueue = "tap-queue"
     /// QEMU stopped (SIGSTOP) for a fixed time at a fixed period: the guest gets no CPU.
@@ -75,29 +76,29 @@ enum SelftestClock {
 class InjectorThread: @unchecked Sendable {
     private let lock = NSLock()
     private var quit = false
-    private let done = DispatchSemaphore(value: 0)
+    private var thread: JoinableThread?
 
     var shouldQuit: Bool { lock.withLock { quit } }
 
+    /// Starts `body` on its thread (or, when the system refuses a thread, records why).
     func start() {
-        let t = Thread { [self] in
-            body()
-            done.signal()
+        do {
+            thread = try JoinableThread(name: "netprobe-fault") { [self] in body() }
+        } catch {
+            failed("cannot start the injector's thread: \(error)")
         }
-        t.stackSize = 1 << 20
-        t.start()
     }
 
     /// Subclasses do their work here until `shouldQuit`.
     func body() {}
 
+    /// Called when the thread cannot start.
+    func failed(_ reason: String) {}
+
     /// Stops the thread and waits for it to finish (it undoes its fault before it returns).
     func finish() {
-        let first = lock.withLock { () -> Bool in
-            defer { quit = true }
-            return !quit
-        }
-        if first { done.wait() }
+        lock.withLock { quit = true }
+        thread?.join()
     }
 }
 
@@ -111,6 +112,7 @@ final class DutyCycleStopper: InjectorThread, @unchecked Sendable {
     private let stopsLock = NSLock()
     private var recorded: [(startNs: Int64, endNs: Int64)] = []
     private(set) var error: String?
+    override func failed(_ reason: String) { error = reason }
 
     init(pid: pid_t, stopNs: Int64, runNs: Int64) {
         self.pid = pid
@@ -127,7 +129,7 @@ final class DutyCycleStopper: InjectorThread, @unchecked Sendable {
             SelftestClock.sleep(untilMonotonic: next)
             if shouldQuit { break }
             guard kill(pid, SIGSTOP) == 0 else {
-                error = "kill(\(pid), SIGSTOP): \(String(cString: strerror(errno)))"
+                error = "\(SystemCallError.current("kill(\(pid), SIGSTOP)"))"
                 break
             }
             let start = realtimeNanoseconds()
@@ -159,6 +161,7 @@ final class RedisStaller: InjectorThread, @unchecked Sendable {
     private let lock2 = NSLock()
     private var sent: [(startNs: Int64, endNs: Int64)] = []
     private(set) var error: String?
+    override func failed(_ reason: String) { error = reason }
 
     init(namespace: String, address: String, busyUs: Int, gapNs: Int64) {
         self.namespace = namespace
@@ -200,148 +203,3 @@ final class RedisStaller: InjectorThread, @unchecked Sendable {
     }
 }
 
-/// What the selftest reads from a trace itself (not through netprobe's analysis): every frame that
-/// left the tap towards the guest, in the order it left (the qdisc's FIFO order), with the time the
-/// same frame passed the bridge (its arrival at the qdisc).
-struct RequestPathPackets {
-    struct Arrival {
-        /// When the frame reached the tap's qdisc: its bridge stamp (frames the host sent on the tap
-        /// itself, e.g. IPv6 router solicitations, are not seen at the bridge: the previous frame's).
-        var timeNs: Int64
-        /// Length on the wire (what a qdisc counts: the Ethernet frame, no FCS).
-        var length: Int
-        /// Carries Redis bytes (a request), not a bare ACK / SYN / FIN or another protocol.
-        var isRequest: Bool
-        /// When it was captured leaving the tap.
-        var tapTimeNs: Int64
-        /// Whether it was seen at the bridge.
-        var bridged: Bool
-    }
-    /// Frames towards the guest, in the order they left the tap.
-    var arrivals: [Arrival] = []
-    /// First and last request seen at the bridge.
-    var firstRequestNs: Int64?
-    var lastRequestNs: Int64?
-    /// Frames towards the guest seen at the bridge but never at the tap (dropped, or lost).
-    var bridgeOnly = 0
-
-    /// Reads `path`: frames towards the guest (any frame at the tap whose source MAC is not the
-    /// guest's: the guest's MAC is learnt from Redis's replies) and, by their bytes, their bridge stamps.
-    static func read(path: String, bridge: String, tap: String, redis: Endpoint) throws -> RequestPathPackets {
-        struct Frame { var timeNs: Int64; var length: Int; var hash: UInt64; var source: UInt64; var isRequest: Bool }
-        let reader = try TraceReader(path: path)
-        let decoder = PacketDecoder()
-        var guestMAC: UInt64?
-        var atBridge: [Frame] = [], atTap: [Frame] = []
-        var out = RequestPathPackets()
-        while let p = try reader.next() {
-            let interface = reader.interfaces[p.interface]
-            let isBridge = interface.name == bridge
-            guard isBridge || interface.name == tap, interface.linkType == .ethernet, p.data.count >= 14 else { continue }
-            var source: UInt64 = 0
-            for i in 6..<12 { source = source << 8 | UInt64(p.data[i]) }
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325 // FNV-1a of the captured bytes
-            for b in p.data { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-            var request = false
-            if case let .success(s) = decoder.decode(p.data, linkType: interface.linkType) {
-                if s.source == redis { guestMAC = source }
-                request = s.destination == redis && s.payloadLength > 0
-                if request && isBridge {
-                    out.firstRequestNs = min(out.firstRequestNs ?? .max, p.timestampNs)
-                    out.lastRequestNs = max(out.lastRequestNs ?? .min, p.timestampNs)
-                }
-            }
-            let f = Frame(timeNs: p.timestampNs, length: p.originalLength, hash: hash, source: source, isRequest: request)
-            if isBridge { atBridge.append(f) } else { atTap.append(f) }
-        }
-        let towardsGuest = { (f: Frame) in f.source != guestMAC }
-        var byHash: [UInt64: [Int64]] = [:]
-        for f in atBridge where towardsGuest(f) { byHash[f.hash, default: []].append(f.timeNs) }
-        var used: [UInt64: Int] = [:]
-        var previous: Int64?
-        for f in atTap.sorted(by: { $0.timeNs < $1.timeNs }) where towardsGuest(f) {
-            var arrival: Int64? = nil
-            if let list = byHash[f.hash], used[f.hash, default: 0] < list.count {
-                arrival = list[used[f.hash, default: 0]]
-                used[f.hash, default: 0] += 1
-            }
-            let t = arrival ?? min(previous ?? f.timeNs, f.timeNs)
-            out.arrivals.append(Arrival(timeNs: t, length: f.length, isRequest: f.isRequest, tapTimeNs: f.timeNs, bridged: arrival != nil))
-            previous = t
-        }
-        out.bridgeOnly = byHash.reduce(0) { $0 + $1.value.count - used[$1.key, default: 0] }
-        return out
-    }
-
-    /// How many of `intervals` start while requests were flowing.
-    func count(_ intervals: [(startNs: Int64, endNs: Int64)]) -> Int {
-        guard let a = firstRequestNs, let b = lastRequestNs else { return 0 }
-        return intervals.filter { $0.startNs >= a && $0.startNs <= b }.count
-    }
-}
-
-/// The tbf qdisc's token bucket, replayed over known arrivals: when each packet may leave.
-///
-/// Linux's tbf (net/sched/sch_tbf.c, tbf_dequeue): the bucket holds up to `burst` bytes' worth
-/// of time (buffer = burst / rate), starts full, fills at `rate`; the head packet leaves as soon
-/// as the bucket holds its length's worth (length / rate), in arrival order.
-struct TokenBucketReplay {
-    var rateBytesPerSecond: Double
-    var burstBytes: Int
-
-    struct Result {
-        /// Per packet: departure - arrival, ns.
-        var waitsNs: [Int64]
-        /// Mean wait of the packets carrying requests, ns.
-        var meanRequestWaitNs: Double
-        var requests: Int
-        /// Mean (tap stamp - predicted departure): how well the model matches what the kernel did
-        /// (timer and softirq latency show here).
-        var meanModelErrorNs: Double?
-    }
-
-    func run(_ arrivals: [RequestPathPackets.Arrival]) -> Result {
-        let buffer = Double(burstBytes) / rateBytesPerSecond * 1e9
-        var tokens = buffer
-        var lastNs: Int64 = arrivals.first?.timeNs ?? 0
-        var previousDeparture = Int64.min
-        var waits: [Int64] = []
-        waits.reserveCapacity(arrivals.count)
-        var sum = 0.0, n = 0
-        var errorSum = 0.0, errorCount = 0
-        for a in arrivals {
-            let cost = Double(a.length) / rateBytesPerSecond * 1e9
-            let ready = max(a.timeNs, previousDeparture)
-            let available = min(tokens + Double(ready - lastNs), buffer)
-            let departure = available >= cost ? ready : ready + Int64((cost - available).rounded(.up))
-            tokens = min(tokens + Double(departure - lastNs), buffer) - cost
-            lastNs = departure
-            previousDeparture = departure
-            let wait = departure - a.timeNs
-            waits.append(wait)
-            if a.isRequest {
-                sum += Double(wait)
-                n += 1
-            }
-            errorSum += Double(a.tapTimeNs - departure)
-            errorCount += 1
-        }
-        return Result(waitsNs: waits, meanRequestWaitNs: n > 0 ? sum / Double(n) : 0, requests: n,
-                      meanModelErrorNs: errorCount > 0 ? errorSum / Double(errorCount) : nil)
-    }
-}
-
-/// Runs `tc` (or any command) in the lab's namespace and returns its status and output.
-@discardableResult
-func selftestRun(_ argv: [String]) -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    do { try p.run() } catch { return (127, "\(error)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}

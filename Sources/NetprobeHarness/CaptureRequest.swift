@@ -1,0 +1,74 @@
+import NetprobeCore
+
+/// What `netprobe capture` is asked to do, as typed values: the command line parses into it, the
+/// harness builds one and turns it into that command line (`arguments`) to run capture as a child.
+/// The one place where capture's arguments are written.
+public struct CaptureRequest: Sendable, Equatable {
+    /// An interface's role on the path, as `--role IFACE=ROLE` gives it.
+    public struct RoleAssignment: Sendable, Equatable {
+        public var interface: String
+        /// bridge, tap, macvtap, parent, client, host, veth (stored as given).
+        public var role: String
+        public init(interface: String, role: String) {
+            self.interface = interface
+            self.role = role
+        }
+        /// From `IFACE=ROLE`; nil without an `=`.
+        public init?(parsing text: String) {
+            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else { return nil }
+            self.init(interface: parts[0], role: parts[1])
+        }
+    }
+
+    /// `-i`: capture on these interfaces (or `vm`).
+    public var interfaces: [String] = []
+    /// `--vm`: the libvirt domain whose interfaces to capture on.
+    public var vm: String?
+    /// `-c`: the libvirt URI for `vm`.
+    public var libvirtURI: String?
+    /// `-f`: the BPF filter (default: the Redis port).
+    public var filter: String?
+    /// `-s`: snapshot length; 0 means whole packets.
+    public var snapLength: Int32 = 2048
+    /// `-B`: kernel buffer per interface, KiB.
+    public var bufferKiB: Int32 = 65_536
+    /// `--duration`: stop after this long.
+    public var duration: TimeSpan?
+    /// `-w`: the trace file.
+    public var output = "trace.pcapng"
+    /// `--netns`: the namespace of the interfaces.
+    public var namespace: String?
+    /// `--redis`: Redis to ask for INFO (HOST:PORT).
+    public var redis: String?
+    /// `--role`: roles given on the command line.
+    public var roles: [RoleAssignment] = []
+    /// `--immediate-mode`.
+    public var immediateMode = false
+    /// `--quiet`.
+    public var quiet = false
+    /// After `--`: the load command.
+    public var load: [String] = []
+
+    public init() {}
+
+    /// The command line of `netprobe capture` for this request (without the program).
+    public var arguments: [String] {
+        var a = ["capture"]
+        for i in interfaces { a += ["-i", i] }
+        if let vm { a += ["--vm", vm] }
+        if let libvirtURI { a += ["-c", libvirtURI] }
+        if let namespace { a += ["--netns", namespace] }
+        a += ["-w", output]
+        if let redis { a += ["--redis", redis] }
+        if let duration { a += ["--duration", duration.description] }
+        if let filter { a += ["-f", filter] }
+        if snapLength != 2048 { a += ["-s", "\(snapLength)"] }
+        if bufferKiB != 65_536 { a += ["-B", "\(bufferKiB)"] }
+        for r in roles { a += ["--role", "\(r.interface)=\(r.role)"] }
+        if immediateMode { a.append("--immediate-mode") }
+        if quiet { a.append("--quiet") }
+        if !load.isEmpty { a += ["--"] + load }
+        return a
+    }
+}
