@@ -86,12 +86,13 @@ let package = Package(
 
         .testTarget(name: "NetprobeModelTests", dependencies: ["NetprobeModel"]),
         .testTarget(name: "NetprobeSystemTests", dependencies: ["NetprobeSystem"]),
+        .testTarget(name: "NetprobeHarnessTests", dependencies: ["NetprobeHarness", "NetprobeCore"]),
         .testTarget(
             name: "NetprobeCoreTests",
             dependencies: ["NetprobeCore", "NetprobeTrace", "NetprobeAttribution", "NetprobeReport"]),
-        .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "netprobe"], exclude: ["golden"]),
-        .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore", "netprobe"]),
-        .testTarget(name: "NetprobeLabTests", dependencies: ["NetprobeLab", "NetprobeCore", "netprobe"]),
-        .testTarget(name: "NetprobeLoadTests", dependencies: ["NetprobeLoad", "NetprobeCore"]),
+        .testTarget(name: "NetprobeCLITests", dependencies: ["NetprobeCore", "NetprobeSystem", "netprobe"], exclude: ["golden"]),
+        .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore", "NetprobeHarness", "NetprobeSystem", "netprobe"]),
+        .testTarget(name: "NetprobeLabTests", dependencies: ["NetprobeLab", "NetprobeCore", "NetprobeSystem", "netprobe"]),
+        .testTarget(name: "NetprobeLoadTests", dependencies: ["NetprobeLoad", "NetprobeCore", "NetprobeSystem"]),
     ]
 )

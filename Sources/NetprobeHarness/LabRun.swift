@@ -115,6 +115,9 @@ public final class LabRun {
         }
     }
 
+    /// Tests: a lab run over a state made by hand (no lab is brought up).
+    func setStateForTesting(_ s: LabState) { state = s }
+
     /// Removes the lab (idempotent).
     public func down() {
         say("lab down")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NetprobeCore
+import NetprobeSystem
 
 /// Runs the built `netprobe` binary, as a user would.
 struct CLI {
@@ -26,25 +27,11 @@ struct CLI {
         var stderr: String
     }
 
+    /// Runs the built binary from the package root; both pipes are drained together by the
+    /// project's spawner, so a large stderr (a sanitizer report) cannot block the child.
     static func run(_ arguments: [String]) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = arguments
-        p.currentDirectoryURL = packageRoot
-        // stderr goes to a file, not a second pipe: reading one pipe to its end while the child
-        // fills the other (64 KiB, e.g. a sanitizer report) would block both forever.
-        let out = Pipe(), errPath = NSTemporaryDirectory() + "netprobe-cli-\(UUID().uuidString).stderr"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: errPath) }
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        try? err.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let e = FileManager.default.contents(atPath: errPath) ?? Data()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let r = try ChildProcess.run([binary] + arguments, timeout: 600, directory: packageRoot.path)
+        return Result(status: r.status.code, stdout: r.stdout, stderr: r.stderr)
     }
 
     static func temp(_ bytes: [UInt8], _ suffix: String) throws -> String {
@@ -56,6 +43,17 @@ struct CLI {
 
 @Suite("netprobe command line")
 struct CLITests {
+    @Test("selftest --faults takes the three names, in any order, and rejects others before touching anything (no root needed)")
+    func selftestFaultNames() throws {
+        let bad = try CLI.run(["selftest", "--faults", "tap-queue,disk-full"])
+        #expect(bad.status == 64, "\(bad.stderr)")
+        #expect(bad.stderr.contains("Unknown fault disk-full"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("tap-queue, starved-guest, redis-stall"), "\(bad.stderr)")
+        let setup = try CLI.run(["experiment", "--setups", "host,moon"])
+        #expect(setup.status == 64, "\(setup.stderr)")
+        #expect(setup.stderr.contains("Unknown setup moon"), "\(setup.stderr)")
+    }
+
     @Test("--help teaches the subcommands; report --help matches the golden file")
     func help() throws {
         let top = try CLI.run(["--help"])

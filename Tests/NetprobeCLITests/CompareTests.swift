@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NetprobeCore
+import NetprobeSystem
 
 /// `netprobe compare` and the HTML report, run as a user runs them.
 @Suite("netprobe compare and the HTML report")
@@ -180,20 +181,13 @@ struct HTMLScreenshotTests {
         try? FileManager.default.removeItem(atPath: png)
         let profile = directory + "/profile-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: profile) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: chromium)
-        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(profile)",
-                       "--screenshot=\(png)", "--window-size=1280,2400", URL(fileURLWithPath: page).absoluteString]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        if p.isRunning {
-            p.terminate()
-            Issue.record("chromium took more than 2 minutes for \(page)")
+        let p = try ChildProcess([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(profile)",
+                                  "--screenshot=\(png)", "--window-size=1280,2400", URL(fileURLWithPath: page).absoluteString],
+                                 stdout: .discard, stderr: .discard)
+        if p.wait(timeout: 600) == nil {
+            p.stop()
+            Issue.record("chromium did not finish in 10 minutes for \(page)")
         }
-        p.waitUntilExit()
         return [UInt8](FileManager.default.contents(atPath: png) ?? Data())
     }
 

@@ -2,32 +2,18 @@ import Foundation
 import Testing
 @testable import NetprobeCapture
 import NetprobeCore
+import NetprobeSystem
 
 /// Runs a command; returns (status, stdout). A failure (unless allowed) throws with stderr.
+/// stdout and stderr are drained together by the project's spawner: a child that fills one pipe
+/// (a sanitizer report on stderr) while the other is being read cannot block.
 @discardableResult
 func sh(_ args: [String], allowFailure: Bool = false) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    // stderr goes to a file, not a second pipe: reading one pipe to its end while the child fills
-    // the other (64 KiB, e.g. a sanitizer report) would block both forever.
-    let out = Pipe(), errPath = tempPath(".stderr")
-    guard FileManager.default.createFile(atPath: errPath, contents: nil), let err = FileHandle(forWritingAtPath: errPath) else {
-        throw CaptureError("cannot create \(errPath)")
+    let r = try ChildProcess.run(args, timeout: 900)
+    if !r.status.succeeded && !allowFailure {
+        throw CaptureError("\(args.joined(separator: " ")) failed (\(r.status)): \(r.stderr)")
     }
-    defer { try? FileManager.default.removeItem(atPath: errPath) }
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    try? err.close()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let errors = FileManager.default.contents(atPath: errPath) ?? Data()
-    let text = String(decoding: data, as: UTF8.self)
-    if p.terminationStatus != 0 && !allowFailure {
-        throw CaptureError("\(args.joined(separator: " ")) failed (\(p.terminationStatus)): \(String(decoding: errors, as: UTF8.self))")
-    }
-    return (p.terminationStatus, text)
+    return (r.status.code, r.stdout)
 }
 
 let isRoot = getuid() == 0
@@ -78,13 +64,12 @@ final class TestTopology {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server") else {
             throw CaptureError("redis-server is not installed (scripts/deps installs it)")
         }
-        let devnull = open("/dev/null", O_WRONLY)
-        defer { close(devnull) }
         redis = try ChildProcess(["ip", "netns", "exec", namespace, "redis-server", "--bind", bind, "--port", "\(port)",
                                   "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"],
-                                 stdout: devnull)
+                                 stdout: .discard)
         let address = "\(bind):\(port)"
-        for _ in 0..<100 {
+        // Readiness, not a measurement: up to a minute on a loaded machine.
+        for _ in 0..<1200 {
             if (try? NetworkNamespace.withNamespace(client, { try RedisClient(address: address).command(["PING"]) })) == "PONG" { return }
             usleep(50_000)
         }
@@ -93,8 +78,7 @@ final class TestTopology {
 
     func teardown() {
         if let redis {
-            redis.terminate()
-            redis.wait(timeout: 5)
+            redis.stop(grace: 5)
         }
         redis = nil
         _ = try? sh(["ip", "netns", "del", client], allowFailure: true)

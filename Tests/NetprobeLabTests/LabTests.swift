@@ -32,11 +32,12 @@ struct LabTests {
         #expect(try JSONDecoder().decode(LabState.self, from: data) == state)
         let qemu = try #require(state.processes.first { $0.what == "qemu" })
 
-        // up again: nothing to do, same guest.
-        let started = Date()
-        let again = try Lab.up(LabOptions(name: name, setup: .bridge))
+        // up again: nothing to do, same guest (the same QEMU still running), and it says so.
+        let againLog = ProgressLog()
+        let again = try Lab.up(LabOptions(name: name, setup: .bridge), progress: againLog.sink)
         #expect(again == state)
-        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(againLog.text.contains("is already up (setup bridge): nothing to do"), "\(againLog.text)")
+        #expect(ProcessTable.isAlive(qemu.pid))
         #expect(Lab.status(name)?.healthy == true)
 
         let first = try Lab.down(name)
@@ -58,7 +59,7 @@ struct LabTests {
         defer { _ = try? Lab.down(name) }
 
         let state = try Lab.up(LabOptions(name: name, setup: .macvtap), progress: log.sink)
-        #expect(state.vantages.map(\.role) == ["macvtap", "parent", "client"])
+        #expect(state.vantages.map(\.role) == [.macvtap, .parent, .client])
         #expect(state.vantages.map(\.interface) == ["macvtap0", "np-parent", "np-cli"])
         #expect(try ping(state.redisAddress, from: state.namespace) == "PONG", "\(log.text)")
         let link = try Command.check(["ip", "-n", state.namespace, "-d", "link", "show", "macvtap0"]).stdout
@@ -114,8 +115,8 @@ struct LabTests {
         let status = try NetprobeBinary.run(["lab", "status", name, "--format", "json"])
         #expect(status.status == 0, "\(status.stderr)")
         let state = try JSONDecoder().decode(LabState.self, from: Data(status.stdout.utf8))
-        #expect(state.setup == "host")
-        #expect(state.vantages == [LabState.Vantage(interface: "lo", role: "host", namespace: "np-\(name)")])
+        #expect(state.setup == .host)
+        #expect(state.vantages == [LabState.Vantage(interface: "lo", role: .host, namespace: "np-\(name)")])
         let text = try NetprobeBinary.run(["lab", "status", name])
         #expect(text.stdout.contains("ping        PONG"))
 

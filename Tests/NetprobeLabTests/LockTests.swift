@@ -2,6 +2,7 @@ import Foundation
 import NetprobeCore
 import Testing
 @testable import NetprobeLab
+import NetprobeSystem
 
 /// Two netprobe processes working on one lab wait for each other (flock on the lab's lock file).
 @Suite("netprobe lab: one command per lab at a time (root)", .serialized)
@@ -11,27 +12,22 @@ struct LockTests {
         try requireRoot()
         let name = "locktest"
         _ = try? Lab.down(name)
-        let child = Process()
-        let stderr = Pipe()
+        var child: ChildProcess?
         try LabLock.with(name, progress: { _ in }) {
             // Re-entrant: this process may run up or down inside its own lock.
             _ = try Lab.down(name)
-            child.executableURL = URL(fileURLWithPath: NetprobeBinary.path)
-            child.arguments = ["lab", "down", name]
-            child.standardError = stderr
-            child.standardOutput = FileHandle.nullDevice
-            try child.run()
-            // It must still be waiting a second later.
-            usleep(1_500_000)
-            #expect(child.isRunning, "lab down did not wait for the lock")
+            let c = try ChildProcess([NetprobeBinary.path, "lab", "down", name], stdout: .discard, stderr: .capture)
+            child = c
+            // It says that it waits (however long it takes to start), and it is still waiting then.
+            #expect(eventually(120) { c.standardError.contains("waiting for another netprobe lab command") || !c.isRunning },
+                    "\(c.standardError)")
+            #expect(c.isRunning, "lab down did not wait for the lock: \(c.standardError)")
         }
         // Released: the waiting command now runs to its end.
-        let finished = eventually(20) { !child.isRunning }
-        #expect(finished, "lab down kept waiting after the lock was released")
-        if !finished { child.terminate() }
-        child.waitUntilExit()
-        let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(child.terminationStatus == 0, "\(text)")
-        #expect(text.contains("waiting for another netprobe lab command on this lab (pid \(getpid()))"), "\(text)")
+        let c = try #require(child)
+        let status = c.wait(timeout: 300)
+        #expect(status == .exited(0), "lab down kept waiting after the lock was released, or failed: \(c.standardError)")
+        if status == nil { c.stop() }
+        #expect(c.standardError.contains("waiting for another netprobe lab command on this lab (pid \(getpid()))"), "\(c.standardError)")
     }
 }

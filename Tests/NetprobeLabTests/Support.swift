@@ -50,7 +50,7 @@ func livePids(named name: String) -> [Int32] {
 }
 
 /// Waits up to `seconds` for `condition`.
-func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+func eventually(_ seconds: Double = 60, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }
@@ -62,9 +62,16 @@ func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
 /// Progress lines from the library, kept for failure messages.
 final class ProgressLog: @unchecked Sendable {
     private let lock = NSLock()
-    private var lines: [String] = []
-    var sink: LabProgress { { [self] line in lock.lock(); lines.append(line); lock.unlock() } }
-    var text: String { lock.lock(); defer { lock.unlock() }; return lines.joined(separator: "\n") }
+    private var lines: [(at: Date, text: String)] = []
+    var sink: LabProgress { { [self] line in lock.lock(); lines.append((Date(), line)); lock.unlock() } }
+    var text: String { lock.lock(); defer { lock.unlock() }; return lines.map(\.text).joined(separator: "\n") }
+    /// Seconds from the first line containing `marker` to the line after it (nil when there is none).
+    func secondsAfter(_ marker: String) -> Double? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let k = lines.firstIndex(where: { $0.text.contains(marker) }), k + 1 < lines.count else { return nil }
+        return lines[k + 1].at.timeIntervalSince(lines[k].at)
+    }
 }
 
 /// The built `netprobe` binary, run as a user would.
@@ -80,7 +87,7 @@ enum NetprobeBinary {
         return nextToTests
     }()
 
-    static func run(_ arguments: [String], timeout: Double = 300) throws -> CommandOutput {
+    static func run(_ arguments: [String], timeout: Double = 900) throws -> CommandOutput {
         try Command.run([path] + arguments, timeout: timeout)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NetprobeCore
 @testable import NetprobeLoad
+import NetprobeSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -14,13 +15,13 @@ struct TestFailure: Error, CustomStringConvertible {
 /// A redis-server child process on 127.0.0.1 and a free port, stopped by `stop()` (or deinit).
 /// Only loopback: these tests never send traffic anywhere else.
 ///
-/// Spawned with posix_spawn and an empty signal mask: the test runner's worker threads block
-/// SIGTERM, and a child started from one (Foundation's Process does not reset the mask) would
-/// ignore `terminate()` and outlive the tests.
+/// Started through the project's one spawner (`ChildProcess`), which clears the signal mask: the
+/// test runner's worker threads block SIGTERM, and a child that inherited that mask would ignore
+/// `stop()` and outlive the tests.
 final class LoopbackRedis: @unchecked Sendable {
     static let binary = "/usr/bin/redis-server"
     let port: UInt16
-    private var pid: pid_t = 0
+    private var child: ChildProcess?
     private let lock = NSLock()
 
     init(extraArguments: [String] = []) throws {
@@ -30,14 +31,15 @@ final class LoopbackRedis: @unchecked Sendable {
         port = try freeLoopbackPort()
         let arguments = [Self.binary, "--bind", "127.0.0.1", "--port", "\(port)", "--save", "", "--appendonly", "no",
                          "--daemonize", "no", "--loglevel", "warning"] + extraArguments
-        pid = try spawn(arguments)
-        let deadline = Date().addingTimeInterval(5)
+        child = try ChildProcess(arguments, stdout: .discard, stderr: .discard)
+        // Readiness, not a measurement: generous for a loaded machine under sanitizers.
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if let reply = try? command(["PING"]), reply.hasPrefix("+PONG") || reply.hasPrefix("-NOAUTH") { return }
             usleep(20_000)
         }
         stop()
-        throw TestFailure("redis-server on 127.0.0.1:\(port) did not answer PING within 5 s")
+        throw TestFailure("redis-server on 127.0.0.1:\(port) did not answer PING within 60 s")
     }
 
     deinit { stop() }
@@ -48,19 +50,8 @@ final class LoopbackRedis: @unchecked Sendable {
     func stop() {
         lock.lock()
         defer { lock.unlock() }
-        guard pid > 0 else { return }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        let deadline = Date().addingTimeInterval(3)
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if Date() > deadline {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                break
-            }
-            usleep(10_000)
-        }
-        pid = 0
+        child?.stop(grace: 3)
+        child = nil
     }
 
     /// Sends one command on a fresh blocking connection; returns the raw reply (one read until
@@ -104,29 +95,6 @@ final class LoopbackRedis: @unchecked Sendable {
     }
 }
 
-/// posix_spawn with default signal dispositions, an empty signal mask, output to /dev/null.
-private func spawn(_ arguments: [String]) throws -> pid_t {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t(), all = sigset_t()
-    sigemptyset(&empty)
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let status = posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ)
-    guard status == 0 else { throw TestFailure("posix_spawn \(arguments[0]) failed: \(String(cString: strerror(status)))") }
-    return pid
-}
 
 /// A TCP port on 127.0.0.1 that nothing listens on: bind port 0, read the port, close.
 func freeLoopbackPort() throws -> UInt16 {

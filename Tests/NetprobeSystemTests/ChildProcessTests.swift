@@ -1,6 +1,5 @@
 import Glibc
 import NetprobeSystem
-import SystemPackage
 import Testing
 
 /// The one spawner: output drained from both pipes at once, how a child ended, typed failures.
