@@ -77,12 +77,12 @@ let package = Package(
             ]),
 
         // swift run -c release netprobe-bench: report's speed against a bare libpcap loop, and its peak memory.
-        .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore", "CPcap"], path: "Benchmarks/TraceBenchmark"),
+        .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore", "NetprobeSystem", "CPcap"], path: "Benchmarks/TraceBenchmark"),
         // swift run -c release netprobe-capture-bench: Redis throughput with and without `netprobe capture`
         // (immediate and block delivery), alternating in one run on a lab; needs root and the netprobe binary.
         // NetprobeCapture for --floor: a capture that opens the same libpcap handles and discards every packet.
         .executableTarget(
-            name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture"], path: "Benchmarks/CaptureBenchmark"),
+            name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture", "NetprobeSystem"], path: "Benchmarks/CaptureBenchmark"),
 
         .testTarget(name: "NetprobeModelTests", dependencies: ["NetprobeModel"]),
         .testTarget(name: "NetprobeSystemTests", dependencies: ["NetprobeSystem"]),

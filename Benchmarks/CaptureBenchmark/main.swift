@@ -30,6 +30,7 @@
 import Foundation
 import NetprobeCapture
 import NetprobeCore
+import NetprobeSystem
 
 // MARK: options
 
@@ -162,52 +163,35 @@ struct BenchError: Error, CustomStringConvertible { let description: String; ini
 
 // MARK: child processes
 
-/// A child started with posix_spawnp, a clean signal mask and default handlers; its CPU time
-/// comes from wait4's rusage.
+/// A child started by the project's spawner (`ChildProcess`: clean signal mask, default handlers);
+/// its CPU time comes from wait4's rusage.
 final class Child {
-    let pid: pid_t
     let argv: [String]
+    private let process: ChildProcess
     private(set) var status: Int32?
     private(set) var cpuSeconds: Double = 0
     let started = Date()
     private(set) var ended: Date?
 
+    var pid: pid_t { process.pid }
+
     init(_ argv: [String], stdout: Int32? = nil, stderr: Int32? = nil) throws {
         self.argv = argv
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
-        if let stderr { posix_spawn_file_actions_adddup2(&actions, stderr, 2) }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
-        cargs.append(nil)
-        defer { for p in cargs { free(p) } }
-        var p: pid_t = 0
-        let rc = posix_spawnp(&p, argv[0], &actions, &attr, cargs, environ)
-        guard rc == 0 else { throw BenchError("cannot start \(argv[0]): \(String(cString: strerror(rc)))") }
-        pid = p
+        do {
+            process = try ChildProcess(argv, stdin: .inherit, stdout: stdout.map { .descriptor(FileDescriptor(rawValue: $0)) } ?? .inherit,
+                                       stderr: stderr.map { .descriptor(FileDescriptor(rawValue: $0)) } ?? .inherit)
+        } catch {
+            throw BenchError("\(error)")
+        }
     }
 
     /// Reaps the child if it has exited (non-blocking).
     var isRunning: Bool {
         if status != nil { return false }
-        var s: Int32 = 0
-        var usage = rusage()
-        let r = wait4(pid, &s, WNOHANG, &usage)
-        guard r == pid else { return true }
+        guard !process.isRunning, let s = process.wait(timeout: 0) else { return true }
         ended = Date()
-        cpuSeconds = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
-            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-        status = (s & 0x7f) == 0 ? (s >> 8) & 0xff : 128 + (s & 0x7f)
+        cpuSeconds = process.cpuSeconds ?? 0
+        status = s.code
         return false
     }
 
@@ -220,9 +204,9 @@ final class Child {
         while isRunning {
             if interrupted == nil, let sig = Signals.pending() {
                 interrupted = sig
-                if passSignals { kill(pid, SIGINT) }
+                if passSignals { process.signal(SIGINT) }
             }
-            if Date() > deadline { kill(pid, SIGKILL) }
+            if Date() > deadline { process.signal(SIGKILL) }
             usleep(10_000)
         }
         if let interrupted, passSignals { throw Interrupted(signal: interrupted) }

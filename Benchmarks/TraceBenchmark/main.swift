@@ -29,6 +29,7 @@
 import CPcap
 import Foundation
 import NetprobeCore
+import NetprobeSystem
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -200,17 +201,13 @@ struct Run {
 }
 
 func child(_ kind: String, _ path: String) throws -> Run {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-                          : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
-    p.arguments = ["--child", kind, path]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
+    let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
+        : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+    let r = try ChildProcess([me, "--child", kind, path], stdout: .capture)
+    let status = r.wait()
+    let out = r.standardOutput
     let f = out.split(whereSeparator: \.isWhitespace)
-    guard p.terminationStatus == 0, f.count == 4, let n = Int(f[0]), let s = Double(f[1]), let c = Double(f[2]), let k = Int(f[3]) else {
+    guard status?.succeeded == true, f.count == 4, let n = Int(f[0]), let s = Double(f[1]), let c = Double(f[2]), let k = Int(f[3]) else {
         throw NSError(domain: "netprobe-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(kind) run failed: \(out)"])
     }
     return Run(packets: n, seconds: s, cpuSeconds: c, peakKiB: k)

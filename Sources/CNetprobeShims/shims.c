@@ -6,7 +6,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <spawn.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,26 +67,4 @@ void CNetprobe_reset_stop_signal(void) { atomic_store(&stop_signal, 0); }
 const char *CNetprobe_qdisc_kind(struct rtnl_qdisc *qdisc) {
     const char *kind = rtnl_tc_get_kind(TC_CAST(qdisc));
     return kind ? kind : "";
-}
-
-extern char **environ;
-
-int CNetprobe_spawn(char *const argv[], int stdout_fd, int stderr_fd) {
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_t actions;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawn_file_actions_init(&actions);
-    if (stdout_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
-    if (stderr_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
-    pid_t pid = -1;
-    int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    return rc == 0 ? (int)pid : -rc;
 }

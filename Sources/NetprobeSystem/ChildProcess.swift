@@ -123,6 +123,8 @@ public final class ChildProcess: @unchecked Sendable {
     private var pidfd: Int32 = -1
     private var out: [UInt8] = []
     private var err: [UInt8] = []
+    /// The CPU time (user + system) the child used, once it has been reaped (wait4's rusage).
+    public private(set) var cpuSeconds: Double?
 
     /// Starts `arguments[0]` (looked up in `searchPath`, by default the PATH of `environment` or of
     /// this process, unless it contains a slash) with `arguments`.
@@ -268,9 +270,12 @@ public final class ChildProcess: @unchecked Sendable {
     private func reap() -> Bool {
         if status != nil { return true }
         var raw: Int32 = 0
-        let r = waitpid(pid, &raw, WNOHANG)
+        var usage = rusage()
+        let r = wait4(pid, &raw, WNOHANG, &usage)
         if r == 0 { return false }
         if r == pid {
+            cpuSeconds = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
             status = CNetprobeSystem_signalled(raw) != 0
                 ? .signalled(CNetprobeSystem_term_signal(raw)) : .exited(CNetprobeSystem_exit_code(raw))
         } else if Glibc.errno == EINTR {

@@ -32,12 +32,6 @@ int CNetprobe_stop_signal(void);
 /// Clears the flag (tests).
 void CNetprobe_reset_stop_signal(void);
 
-/// posix_spawnp(argv[0], argv) with every signal unblocked and at its default disposition in the
-/// child (threads of a Swift program often block signals, and a child inherits the mask: a child
-/// spawned that way would ignore SIGTERM). `stdout_fd` / `stderr_fd` < 0 mean "inherit".
-/// Returns the pid, or -errno.
-int CNetprobe_spawn(char *const argv[], int stdout_fd, int stderr_fd);
-
 /// libnl: the qdisc type name ("tbf", "fq_codel" ...) of a qdisc, or "" (rtnl_tc_get_kind via TC_CAST).
 const char *CNetprobe_qdisc_kind(struct rtnl_qdisc *qdisc);
 
