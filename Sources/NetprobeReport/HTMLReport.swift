@@ -11,14 +11,16 @@ import Darwin
 /// SVG charts drawn here, no scripts, nothing fetched from anywhere.
 ///
 /// The page holds the verdict in words per setup, the seed's two charts (requests per second and
-/// latency per setup), where the time goes (a stacked bar per setup, typical request and slowest
-/// 1 %), the figures as a table, latency CDFs per vantage point and the kernel's counters over
-/// time (when the trace carries netlink samples).
+/// latency per setup), the end-to-end latency per setup (percentiles, max and mean), where the
+/// time goes (a stacked bar per setup, typical request and slowest 1 %, with the shares as a
+/// table), the figures as a table, latency CDFs per vantage point and the kernel's counters over
+/// time (when the trace carries netlink samples). A page of one report speaks of the trace, not
+/// of setups, and sizes its charts as a comparison does.
 public enum HTMLReport {
     /// One report (`netprobe report --format html`).
     public static func render(_ report: Report, name: String? = nil) -> String {
         let comparison = Comparison([Comparison.Input(report: report, file: report.trace.file, name: name)], baseline: nil)
-        return page(comparison, reports: [report], title: "netprobe report: \(report.trace.file)")
+        return page(comparison, reports: [report], title: "netprobe report: \(report.trace.file)", single: true)
     }
 
     /// A comparison (`netprobe compare --format html`) with the reports it was built from, in the
@@ -26,19 +28,21 @@ public enum HTMLReport {
     public static func render(_ comparison: Comparison, reports: [Report]) -> String {
         precondition(comparison.setups.count == reports.count, "one report per setup, in the comparison's order")
         let names = comparison.setups.map(\.name).joined(separator: ", ")
-        return page(comparison, reports: reports, title: "netprobe compare: \(names)")
+        return page(comparison, reports: reports, title: "netprobe compare: \(names)", single: false)
     }
 
-    static func page(_ c: Comparison, reports: [Report], title: String) -> String {
+    /// `single`: the page of one report (`netprobe report`), which speaks of "the trace".
+    static func page(_ c: Comparison, reports: [Report], title: String, single: Bool) -> String {
         let sections = [
-            header(c, title: title),
+            header(c, title: title, single: single),
             verdicts(c),
             throughputAndLatency(c, reports: reports),
-            attribution(c),
-            figuresTable(c),
-            distributions(c, reports: reports),
+            endToEnd(c, reports: reports, single: single),
+            attribution(c, single: single),
+            figuresTable(c, single: single),
+            distributions(c, reports: reports, single: single),
             netlink(c, reports: reports),
-            vantageTable(c, reports: reports),
+            vantageTable(c, reports: reports, single: single),
             notes(c, reports: reports),
         ]
         return """
@@ -63,11 +67,16 @@ public enum HTMLReport {
 
     // MARK: Sections
 
-    static func header(_ c: Comparison, title: String) -> String {
+    /// The figures of a single trace: `Comparison.figuresDefinitionText` said of one trace.
+    static let singleFiguresDefinition = "throughput and latency of the trace at its outermost vantage point: the first on the "
+        + "attribution path (the one nearest the client); for a trace without one, the vantage point with the most requests"
+
+    static func header(_ c: Comparison, title: String, single: Bool) -> String {
         var out = "<header><h1>\(escape(title))</h1>\n<p class=\"lead\">Where does Redis request time go? "
-        out += "Throughput and latency per setup, the time split into segments along the request's path, and the answer to "
+        out += single ? "Throughput and latency at each vantage point of the trace, " : "Throughput and latency per setup, "
+        out += "the time split into segments along the request's path, and the answer to "
         out += "<q>is the virtual network (bridge + tap) the bottleneck?</q></p>\n<dl class=\"defs\">"
-        out += "<dt>Figures</dt><dd>\(escape(c.figuresDefinition))</dd>"
+        out += "<dt>Figures</dt><dd>\(escape(single ? singleFiguresDefinition : c.figuresDefinition))</dd>"
         out += "<dt>Latency</dt><dd>\(escape(c.latencyDefinition))</dd>"
         if let b = c.baseline { out += "<dt>Baseline</dt><dd>\(escape(b)): ratios are this setup's figure divided by \(escape(b))'s</dd>" }
         out += "</dl></header>"
@@ -83,7 +92,12 @@ public enum HTMLReport {
                 continue
             }
             out += "<p class=\"answer\">\(escape(capitalized(v.answer)))</p>"
-            for caveat in v.caveats { out += "<p class=\"caveat\"><b>Caveat:</b> \(escape(caveat))</p>" }
+            // What the data lacks comes right under the answer it qualifies, one line per caveat.
+            if !v.caveats.isEmpty {
+                out += "<div class=\"caveats\" role=\"note\">"
+                for caveat in v.caveats { out += "<p class=\"caveat\"><b>Caveat:</b> \(escape(caveat))</p>" }
+                out += "</div>"
+            }
             out += "<p>Typical request: <b>\(escape(v.median.bottleneckLabel ?? v.median.bottleneck ?? "-"))</b> dominates"
             if let share = v.median.share { out += " (\(percent(share)))" }
             out += "; slowest 1 %: <b>\(escape(v.tail.bottleneckLabel ?? v.tail.bottleneck ?? "-"))</b>"
@@ -135,27 +149,85 @@ public enum HTMLReport {
             title: "Requests per second", yLabel: "requests per second", categories: names, subLabels: rateNotes,
             series: [Charts.BarSeries(name: "requests/s", color: Palette.throughput, values: rates)],
             format: { TextReport.fmt($0, 0) })
+        // Latencies of a host and of a guest differ a hundredfold: on a linear axis the host's bars vanish.
+        let log = Charts.spansDecades(p50s + p99s)
         let latency = Charts.bars(
-            title: "Latency", yLabel: "latency (µs)", categories: names, subLabels: p50Notes,
+            title: "Latency", yLabel: log ? "latency (µs, log scale)" : "latency (µs, linear scale)", categories: names,
+            subLabels: p50Notes,
             series: [Charts.BarSeries(name: "p50", color: Palette.p50, values: p50s),
                      Charts.BarSeries(name: "p99", color: Palette.p99, values: p99s)],
-            format: { TextReport.us($0) })
+            log: log, format: { TextReport.us($0) })
         return """
             <section><h2>Throughput and latency</h2>
-            <p class="caption">\(escape(caption))</p>
+            <p class="caption">\(escape(caption + (log ? " " + Charts.logNote : "")))</p>
             <div class="grid"><figure>\(rps)</figure><figure>\(latency)</figure></div></section>
             """
     }
 
-    static func attribution(_ c: Comparison) -> String {
+    /// End-to-end latency per setup: the distribution of the attribution's end-to-end times where
+    /// the report has one (percentiles and max as bars, the mean as a line across them), else the
+    /// outermost vantage point's latency, said under the bars.
+    static func endToEnd(_ c: Comparison, reports: [Report], single: Bool) -> String {
+        var summaries: [LatencySummary?] = [], subLabels: [String?] = []
+        var fallback = false
+        for (s, r) in zip(c.setups, reports) {
+            let mean: (LatencySummary) -> String = { l in l.mean.map { "mean \(TextReport.us($0)) µs" } ?? "no mean" }
+            if let e = r.attribution?.endToEndUs, e.count > 0 {
+                summaries.append(e)
+                subLabels.append(mean(e))
+            } else if let v = r.vantages.first(where: { $0.name == s.vantage }), v.latencyUs.count > 0 {
+                summaries.append(v.latencyUs)
+                subLabels.append("\(mean(v.latencyUs)), at \(v.name)")
+                fallback = true
+            } else {
+                summaries.append(nil)
+                subLabels.append(nil)
+            }
+        }
+        var out = "<section><h2>End-to-end latency</h2>\n"
+        guard summaries.contains(where: { $0 != nil }) else {
+            return out + "<p class=\"caption\">No request was answered in \(single ? "this trace" : "these traces"): no latency to show.</p></section>"
+        }
+        let parts: [(String, String, KeyPath<LatencySummary, Double?>)] = [
+            ("p50", Palette.p50, \.p50), ("p90", Palette.p90, \.p90), ("p99", Palette.p99, \.p99),
+            ("p99.9", Palette.p999, \.p999), ("max", Palette.max, \.max),
+        ]
+        let series = parts.map { name, color, key in Charts.BarSeries(name: name, color: color, values: summaries.map { $0?[keyPath: key] }) }
+        let log = Charts.spansDecades(series.flatMap(\.values))
+        let wide = c.setups.count > 2
+        let chart = Charts.bars(
+            title: "End-to-end latency", yLabel: log ? "end-to-end latency (µs, log scale)" : "end-to-end latency (µs, linear scale)",
+            categories: c.setups.map(\.name), subLabels: subLabels, series: series, log: log,
+            marker: Charts.BarMarker(name: "mean", values: summaries.map { $0?.mean }), width: wide ? 1100 : Charts.width,
+            format: { TextReport.us($0) })
+        var definitions: [String] = []
+        for r in reports {
+            if let d = r.attribution?.endToEndDefinition, !definitions.contains(d) { definitions.append(d) }
+        }
+        out += "<p class=\"caption\">\(single ? "The" : "Per setup, the") median (p50), p90, p99, p99.9 and the slowest request (max) as bars; "
+        out += "the mean, a different statistic, as a dark line across them and in figures under the bars."
+        if log { out += " " + escape(Charts.logNote) }
+        out += "</p>\n"
+        if !definitions.isEmpty {
+            out += "<dl class=\"defs\">" + definitions.map { "<dt>End-to-end</dt><dd>\(escape($0))</dd>" }.joined() + "</dl>\n"
+        }
+        if fallback {
+            out += "<p class=\"caption\">Where a report has no end-to-end split, the bars are the latency at its outermost vantage point, named under them.</p>\n"
+        }
+        out += wide ? "<figure class=\"wide\">\(chart)</figure>" : "<div class=\"grid\"><figure>\(chart)</figure></div>"
+        return out + "</section>"
+    }
+
+    static func attribution(_ c: Comparison, single: Bool) -> String {
         var rows: [Charts.ShareRow] = []
         var unmeasured: [String] = []
         for s in c.setups {
             let resolved = s.segments.filter(\.resolved)
-            rows.append(Charts.ShareRow(setup: s.name, group: "typical request",
-                                        parts: resolved.compactMap { x in x.share.map { (x.name, $0) } }))
-            rows.append(Charts.ShareRow(setup: s.name, group: "slowest 1 %",
-                                        parts: resolved.compactMap { x in x.tailShare.map { (x.name, $0) } }))
+            func parts(_ share: KeyPath<SegmentSummary, Double?>) -> [Charts.SharePart] {
+                resolved.compactMap { x in x[keyPath: share].map { Charts.SharePart(key: x.name, label: x.shownName, share: $0) } }
+            }
+            rows.append(Charts.ShareRow(setup: s.name, group: "typical request", parts: parts(\.share)))
+            rows.append(Charts.ShareRow(setup: s.name, group: "slowest 1 %", parts: parts(\.tailShare)))
             let missing = s.segments.filter { !$0.resolved }
             if !missing.isEmpty {
                 unmeasured.append("<li><b>\(escape(s.name))</b>: " + missing.map { "\(escape($0.shownName)): \(escape($0.note))" }
@@ -164,21 +236,59 @@ public enum HTMLReport {
         }
         var out = "<section><h2>Where the time goes</h2>\n"
         out += "<p class=\"caption\">Each segment's share of the end-to-end time: of the typical request (the middle half by end-to-end time) "
-        out += "and of the slowest 1 %. Bridge and tap are the virtual network.</p>\n"
+        out += "and of the slowest 1 %. A segment is named by what it is on \(single ? "the" : "each") path and coloured by its place on it: "
+        out += "warm colours are the virtual network (bridge and tap, or the veth, macvlan or macvtap in their place). "
+        out += "A share too thin to see is drawn a few pixels wide; its true value is in its tooltip and in the table below.</p>\n"
         out += "<figure class=\"wide\">\(Charts.shares(rows: rows))</figure>\n"
+        out += sharesTable(c, single: single)
         if !unmeasured.isEmpty {
-            out += "<details><summary class=\"caption\">Segments not measured in these traces (left out of the bars), and why</summary>"
+            out += "<details><summary class=\"caption\">Segments not measured in \(single ? "this trace" : "these traces") (left out of the bars), and why</summary>"
             out += "<ul class=\"small\">\(unmeasured.joined())</ul></details>"
         }
         return out + "</section>"
     }
 
-    static func figuresTable(_ c: Comparison) -> String {
-        let segmentNames = SegmentName.allCases.map(\.rawValue)
-        var head: [(String, [String])] = [("setup", []), ("vantage", []), ("requests", []), ("requests/s", []),
+    /// The segments measured in at least one setup, in path order, each with what it is called
+    /// on the paths where it was measured (one name, or several: "guest-stack / server-stack").
+    static func measuredSegments(_ c: Comparison) -> [(key: String, labels: [String])] {
+        SegmentName.allCases.map(\.rawValue).compactMap { key in
+            var labels: [String] = []
+            for s in c.setups {
+                if let seg = s.segment(key), seg.resolved, !labels.contains(seg.shownName) { labels.append(seg.shownName) }
+            }
+            return labels.isEmpty ? nil : (key, labels)
+        }
+    }
+
+    /// The shares of the bars above, as numbers: one column pair per measured segment.
+    static func sharesTable(_ c: Comparison, single: Bool) -> String {
+        let segments = measuredSegments(c)
+        guard !segments.isEmpty else { return "" }
+        let head: [(String, [String])] = [(single ? "trace" : "setup", [])]
+            + segments.map { ($0.labels.joined(separator: " / ") + ", %", ["typical", "slowest 1 %"]) }
+        var out = "<div class=\"scroll\"><table class=\"shares\">\(tableHead(head))<tbody>\n"
+        for s in c.setups {
+            var cells = [escape(s.name)]
+            for (key, labels) in segments {
+                guard let seg = s.segment(key), seg.resolved else {
+                    cells += ["-", "-"]
+                    continue
+                }
+                // Where the column stands for several things, say which one this path has.
+                let which = labels.count > 1 ? "<br><small>\(escape(seg.shownName))</small>" : ""
+                cells += [(seg.share.map(Charts.sharePercent) ?? "-") + which, seg.tailShare.map(Charts.sharePercent) ?? "-"]
+            }
+            out += "<tr>" + cells.enumerated().map { i, cell in i == 0 ? "<td class=\"text\">\(cell)</td>" : "<td>\(cell)</td>" }.joined() + "</tr>\n"
+        }
+        return out + "</tbody></table></div>\n"
+    }
+
+    /// Throughput, latency, ratios and the answer per setup. The shares are in their own table
+    /// under the bars, so that this one fits the page.
+    static func figuresTable(_ c: Comparison, single: Bool) -> String {
+        var head: [(String, [String])] = [(single ? "trace" : "setup", []), ("vantage", []), ("requests", []), ("requests/s", []),
                                           ("p50 µs", []), ("p99 µs", [])]
         if let b = c.baseline { head.append(("ratio to \(b)", ["requests/s", "p50"])) }
-        head.append(("share of the time, % of the typical request / of the slowest 1 %", segmentNames))
         head += [("bottleneck", ["typical", "slowest 1 %"]), ("network the bottleneck?", [])]
         var out = "<section><h2>Figures</h2>\n<div class=\"scroll\"><table>\(tableHead(head))<tbody>\n"
         for s in c.setups {
@@ -189,10 +299,6 @@ public enum HTMLReport {
             if c.baseline != nil {
                 cells += [s.vsBaseline?.throughput.map(ratio) ?? "-", s.vsBaseline?.p50.map(ratio) ?? "-"]
             }
-            for name in segmentNames {
-                guard let seg = s.segment(name), seg.resolved else { cells.append("-"); continue }
-                cells.append("\(seg.share.map(percentNumber) ?? "-") / \(seg.tailShare.map(percentNumber) ?? "-")")
-            }
             cells += [escape(s.verdict.map { $0.median.bottleneckLabel ?? $0.median.bottleneck ?? "-" } ?? "-"),
                       escape(s.verdict.map { $0.tail.bottleneckLabel ?? $0.tail.bottleneck ?? "-" } ?? "-"),
                       s.verdict.map { $0.networkIsBottleneck.map { $0 ? "yes" : "no" } ?? "inconclusive" } ?? "-"]
@@ -201,7 +307,7 @@ public enum HTMLReport {
         return out + "</tbody></table></div></section>"
     }
 
-    static func distributions(_ c: Comparison, reports: [Report]) -> String {
+    static func distributions(_ c: Comparison, reports: [Report], single: Bool) -> String {
         var figures: [String] = []
         if c.setups.count > 1 {
             let series = zip(c.setups, reports).enumerated().compactMap { k, pair -> Charts.LineSeries? in
@@ -227,7 +333,7 @@ public enum HTMLReport {
         return """
             <section><h2>Latency distribution</h2>
             <p class="caption">Cumulative distribution of the latency at each vantage point: the share of requests answered within x µs. \
-            Where the lines of one setup coincide, the ones listed first are drawn wider, underneath.</p>
+            Where the lines \(single ? "" : "of one setup ")coincide, the ones listed first are drawn wider, underneath.</p>
             <div class="grid">\(figures.map { "<figure>\($0)</figure>" }.joined())</div></section>
             """
     }
@@ -235,6 +341,7 @@ public enum HTMLReport {
     static func netlink(_ c: Comparison, reports: [Report]) -> String {
         var figures: [String] = []
         var without: [String] = []
+        var cutShort = false
         for (s, r) in zip(c.setups, reports) {
             let series = r.capture?.series.filter { !$0.points.isEmpty } ?? []
             guard !series.isEmpty else {
@@ -246,13 +353,16 @@ public enum HTMLReport {
             for (k, i) in series.enumerated() {
                 let color = Palette.series(k)
                 let role = r.capture?.roles[i.interface].map { " (\($0))" } ?? ""
+                // Rates need whole intervals; the backlog is a level, true at every sample.
+                let rates = completeIntervals(i.points)
+                if rates.count < i.points.count { cutShort = true }
                 packets.append(Charts.LineSeries(name: "\(i.interface)\(role) rx", color: color,
-                                                 points: i.points.map { ($0.t, $0.rxPacketsPerSecond) }))
+                                                 points: rates.map { ($0.t, $0.rxPacketsPerSecond) }))
                 packets.append(Charts.LineSeries(name: "\(i.interface)\(role) tx", color: color, dashed: true,
-                                                 points: i.points.map { ($0.t, $0.txPacketsPerSecond) }))
-                if i.points.contains(where: { $0.droppedPerSecond > 0 }) {
+                                                 points: rates.map { ($0.t, $0.txPacketsPerSecond) }))
+                if rates.contains(where: { $0.droppedPerSecond > 0 }) {
                     packets.append(Charts.LineSeries(name: "\(i.interface) drops", color: Palette.drops, dotted: true,
-                                                     points: i.points.map { ($0.t, $0.droppedPerSecond) }))
+                                                     points: rates.map { ($0.t, $0.droppedPerSecond) }))
                 }
                 let queued = i.points.compactMap { p in p.backlogBytes.map { (p.t, Double($0)) } }
                 if !queued.isEmpty {
@@ -260,19 +370,23 @@ public enum HTMLReport {
                 }
             }
             figures.append(Charts.lines(title: "\(s.name): packets per second", xLabel: "time since the first sample (s)",
-                                        yLabel: "packets per second", series: packets, integral: true, nested: true))
+                                        yLabel: "packets per second", series: packets, integral: true, nested: true, xEndsAtData: true))
             let empty = backlog.allSatisfy { $0.points.allSatisfy { $0.1 == 0 } }
             figures.append(backlog.isEmpty
                 ? Charts.empty(title: "\(s.name): qdisc backlog", message: "no qdisc statistics in the samples")
                 : Charts.lines(title: "\(s.name): qdisc backlog", xLabel: "time since the first sample (s)",
                                yLabel: "backlog (bytes)", series: backlog, integral: true, nested: true,
-                               note: empty ? "0 bytes in every sample: nothing waited in a qdisc" : nil))
+                               note: empty ? "0 bytes in every sample: nothing waited in a qdisc" : nil, xEndsAtData: true))
         }
         var out = "<section><h2>Kernel counters over time (netlink)</h2>\n"
         if !figures.isEmpty {
             out += "<p class=\"caption\">Link counters as rates between samples; on a tap, rx is what the guest sent. "
             out += "Backlog: bytes waiting in the interface's qdisc. Where lines coincide (the same packets passing each interface), "
-            out += "the ones listed first are drawn wider, underneath.</p>\n"
+            out += "the ones listed first are drawn wider, underneath."
+            if cutShort {
+                out += " The last sample, taken as the capture stopped, closes an interval too short to give a rate: no rate is drawn for it."
+            }
+            out += "</p>\n"
             out += "<div class=\"grid\">\(figures.map { "<figure>\($0)</figure>" }.joined())</div>\n"
         }
         if !without.isEmpty {
@@ -280,6 +394,16 @@ public enum HTMLReport {
             out += "(made by another tool, or captured without netlink): <code>netprobe capture</code> records them.</p>"
         }
         return out + "</section>"
+    }
+
+    /// The points whose rate covers a whole interval: all but a last one whose interval is under
+    /// half the usual (the sample taken as the capture stopped, a moment after the one before:
+    /// its counters have barely moved, and its "rate" would read as a fall to 0).
+    static func completeIntervals(_ points: [CaptureContext.SeriesPoint]) -> [CaptureContext.SeriesPoint] {
+        guard points.count >= 3 else { return points }
+        let intervals = zip(points, points.dropFirst()).map { $1.t - $0.t }
+        let usual = intervals.dropLast().sorted()[(intervals.count - 1) / 2]
+        return intervals.last! < usual / 2 ? Array(points.dropLast()) : points
     }
 
     /// A table head of two rows: a column without sub-columns spans both.
@@ -296,8 +420,8 @@ public enum HTMLReport {
         return sub.isEmpty ? "<thead><tr>\(top)</tr></thead>" : "<thead><tr>\(top)</tr><tr>\(sub)</tr></thead>"
     }
 
-    static func vantageTable(_ c: Comparison, reports: [Report]) -> String {
-        let head = ["setup", "vantage", "role / description", "packets", "dropped by capture", "requests", "requests/s",
+    static func vantageTable(_ c: Comparison, reports: [Report], single: Bool) -> String {
+        let head = [single ? "trace" : "setup", "vantage", "role / description", "packets", "dropped by capture", "requests", "requests/s",
                     "unpaired", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"]
         var out = "<section><h2>Vantage points</h2>\n<div class=\"scroll\"><table><thead><tr>"
         out += head.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
@@ -367,18 +491,20 @@ public enum HTMLReport {
         .defs { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; font-size: 13px; color: #444; margin: 0; }
         .defs dt { font-weight: bold; } .defs dd { margin: 0; }
         .caption { color: #444; font-size: 13.5px; margin: 4px 0 8px; }
-        .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 14px; }
+        .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(360px, 100%), 1fr)); gap: 14px; }
         .card { background: #fff; border: 1px solid #d8dce1; border-radius: 8px; padding: 12px 16px; }
         .answer { font-weight: bold; margin: 4px 0; }
-        .caveat { color: #9a3412; margin: 4px 0; }
+        .caveats { background: #fff7ed; border-left: 4px solid #c2410c; border-radius: 0 6px 6px 0; padding: 4px 10px; margin: 6px 0 8px; }
+        .caveat { color: #9a3412; margin: 2px 0; font-size: 14px; }
         .evidence { font-size: 13px; color: #333; padding-left: 18px; margin: 6px 0 0; }
         .badge { display: inline-block; font-size: 12px; font-weight: bold; padding: 2px 8px; border-radius: 10px; vertical-align: 2px; margin-left: 6px; color: #fff; }
         .badge.yes { background: #c62828; } .badge.no { background: #2e7d32; } .badge.unknown { background: #6b7280; }
-        .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 14px; }
+        .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(520px, 100%), 1fr)); gap: 14px; }
         figure { margin: 0; background: #fff; border: 1px solid #d8dce1; border-radius: 8px; padding: 8px; }
         figure svg { width: 100%; height: auto; display: block; }
         svg text { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; fill: #1f2328; }
-        .scroll { overflow-x: auto; }
+        .scroll { overflow-x: auto; max-width: 100%; }
+        table.shares { margin-top: 10px; }
         table { border-collapse: collapse; background: #fff; font-size: 13px; width: 100%; }
         th, td { border: 1px solid #d8dce1; padding: 4px 8px; text-align: right; vertical-align: top; }
         th { background: #eef1f4; text-align: center; font-weight: bold; }
@@ -397,6 +523,11 @@ enum Palette {
     static let throughput = "#3f6fb5"
     static let p50 = "#3f6fb5"
     static let p99 = "#f0a030"
+    static let p90 = "#93b5e1"
+    static let p999 = "#c2410c"
+    static let max = "#6b2f12"
+    /// A line across bars (the mean).
+    static let marker = "#1f2328"
     static let drops = "#c62828"
     static let unattributed = "#c9ced6"
 
@@ -435,42 +566,83 @@ enum Charts {
         var points: [(Double, Double)]
     }
 
-    /// One horizontal stacked bar: segment name -> share of the whole (0...1).
+    /// One horizontal stacked bar: the segments' shares of the whole, in path order.
     struct ShareRow {
         var setup: String
         var group: String
-        var parts: [(String, Double)]
+        var parts: [SharePart]
     }
 
     static let width = 600.0
 
+    /// A value drawn as a line across each category's bars (a mean, among percentiles).
+    struct BarMarker {
+        var name: String
+        var values: [Double?]
+    }
+
+    /// Whether positive values span a decade or more: then bars on a linear axis would hide the
+    /// small ones, and a log axis shows them all.
+    static func spansDecades(_ values: [Double?]) -> Bool {
+        let positive = values.compactMap { $0 }.filter { $0 > 0 }
+        guard let low = positive.min(), let high = positive.max() else { return false }
+        return high / low >= 10
+    }
+
+    static let logNote = "Log scale: each step up the axis multiplies the value by ten, so values that differ a hundredfold all stay visible; the value is written on each bar."
+
     /// Vertical bars: one group per category, one bar per series, the value written on top.
+    /// `log`: a logarithmic value axis, the bars rising from the decade under the smallest value
+    /// (`yLabel` should say which scale). `marker`: a line across each group's bars, in the legend
+    /// and named in the tooltip.
     static func bars(title: String, yLabel: String, categories: [String], subLabels: [String?], series: [BarSeries],
+                     log: Bool = false, marker: BarMarker? = nil, width: Double = Charts.width,
                      format: (Double) -> String) -> String {
-        let legend = series.count > 1 ? ChartLegend(series.map { ChartLegend.Item(label: $0.name, color: $0.color) }, width: width - 94) : nil
+        var keys = series.count > 1 ? series.map { ChartLegend.Item(label: $0.name, color: $0.color) } : []
+        if let marker { keys.append(ChartLegend.Item(label: marker.name, color: Palette.marker, line: true)) }
+        let legend = keys.isEmpty ? nil : ChartLegend(keys, width: width - 94)
         // Room for a legend row even without one, so that charts side by side line up.
         let legendHeight = max(ChartLegend.rowHeight, legend?.height ?? 0)
         let frame = ChartFrame(width: width, height: 330 + legendHeight, left: 78, right: 16, top: 40 + legendHeight, bottom: 58)
-        let maxValue = series.flatMap { $0.values.compactMap { $0 } }.max() ?? 0
-        let y = LinearAxis(max: maxValue)
+        let values = series.flatMap { $0.values.compactMap { $0 } } + (marker?.values.compactMap { $0 } ?? [])
+        let y: any ChartAxis = log
+            ? LogAxis(min: values.filter { $0 > 0 }.min() ?? 1, max: values.max() ?? 1, tight: true)
+            : LinearAxis(max: values.max() ?? 0)
         var svg = SVGDocument(width: frame.width, height: frame.height, title: title)
         svg.title(title)
         if let legend { svg.add(legend.svg(x: frame.left, y: 34)) }
-        svg.yGrid(frame, ticks: y.ticks.map { (frame.y($0 / y.top), y.label($0)) })
+        svg.yGrid(frame, ticks: y.ticks.map { (frame.y(y.position($0)), y.label($0)) })
         svg.yLabel(frame, yLabel)
         let band = frame.plotWidth / Double(max(1, categories.count))
         let barWidth = min(70, band * 0.7 / Double(max(1, series.count)))
+        // Values too wide for their bar are written upwards.
+        let upright = barWidth < SVGDocument.textWidth("00000", size: 11) + 2
+        func top(_ v: Double) -> Double { frame.y(y.position(Swift.max(v, y.lowest))) }
+        func value(_ i: Int, _ s: BarSeries) -> Double? { i < s.values.count ? s.values[i] : nil }
         for (i, name) in categories.enumerated() {
             let center = frame.left + band * (Double(i) + 0.5)
+            let groupLeft = center - barWidth * Double(series.count) / 2
             for (k, s) in series.enumerated() {
-                let x = center - barWidth * Double(series.count) / 2 + barWidth * Double(k)
-                guard i < s.values.count, let v = s.values[i] else {
+                guard let v = value(i, s) else { continue }
+                let x = groupLeft + barWidth * Double(k), y0 = top(v)
+                svg.rect(x + 1, y0, barWidth - 2, frame.bottomY - y0, fill: s.color, tooltip: "\(name) \(s.name): \(format(v))")
+            }
+            if let marker, i < marker.values.count, let m = marker.values[i] {
+                svg.line(groupLeft - 4, top(m), groupLeft + barWidth * Double(series.count) + 4, top(m), color: Palette.marker,
+                         width: 2.5, tooltip: "\(name) \(marker.name): \(format(m))")
+            }
+            // Values last, with a light halo, so that a marker line never hides one.
+            for (k, s) in series.enumerated() {
+                let x = groupLeft + barWidth * Double(k)
+                guard let v = value(i, s) else {
                     svg.text(x + barWidth / 2, frame.bottomY - 6, "n/a", size: 11, anchor: "middle", fill: "#666")
                     continue
                 }
-                let top = frame.y(v / y.top)
-                svg.rect(x + 1, top, barWidth - 2, frame.bottomY - top, fill: s.color, tooltip: "\(name) \(s.name): \(format(v))")
-                svg.text(x + barWidth / 2, top - 4, format(v), size: 11, anchor: "middle")
+                if upright {
+                    svg.text(x + barWidth / 2 + 4, top(v) - 4, format(v), size: 11, rotate: true, halo: true)
+                } else {
+                    svg.text(x + barWidth / 2, top(v) - 4, format(v), size: 11, anchor: "middle", halo: true)
+                }
             }
             svg.text(center, frame.bottomY + 18, SVGDocument.fit(name, width: band - 6, size: 13), size: 13, anchor: "middle",
                      weight: "bold", tooltip: name)
@@ -483,18 +655,70 @@ enum Charts {
         return svg.finish()
     }
 
-    /// Horizontal stacked bars of shares, two rows (typical, slowest 1 %) per setup.
+    /// One segment in a share bar: its key (which sets the colour), what it is on this path, its share (0...1).
+    struct SharePart {
+        var key: String
+        var label: String
+        var share: Double
+    }
+
+    /// "12.3", "0.35", "0.024": a share in percent, with the digits a small one needs to read as non-zero.
+    static func sharePercent(_ x: Double) -> String {
+        let p = x * 100
+        return TextReport.fmt(p, p == 0 || p >= 1 ? 1 : p >= 0.1 ? 2 : 3)
+    }
+
+    /// Widths (fractions of the bar) for shares laid end to end: each share, cut where it would
+    /// pass the end, except that a non-zero share narrower than `minimum` is widened to it, the
+    /// room taken from the widest. A share of 0 stays 0.
+    static func visibleWidths(_ shares: [Double], minimum: Double) -> [Double] {
+        var used = 0.0
+        var widths = shares.map { share -> Double in
+            let w = Swift.max(0, Swift.min(share, 1 - used))
+            used += w
+            return w
+        }
+        var widened = 0.0
+        for i in widths.indices where widths[i] > 0 && widths[i] < minimum {
+            widened += minimum - widths[i]
+            widths[i] = minimum
+        }
+        if widened > 0, let widest = widths.indices.max(by: { widths[$0] < widths[$1] }), widths[widest] - widened >= minimum {
+            widths[widest] -= widened
+        }
+        return widths
+    }
+
+    /// Horizontal stacked bars of shares, two rows (typical, slowest 1 %) per setup. Each part is
+    /// coloured by its key and named by its label; a share too thin to see is drawn `minimumWidth`
+    /// wide with its true value in the tooltip. The legend lists what is drawn, and only that.
     static func shares(rows: [ShareRow]) -> String {
-        let names = SegmentName.allCases.map(\.rawValue)
-        let barHeight = 22.0, gap = 4.0, setupGap = 16.0
+        let order = SegmentName.allCases.map(\.rawValue)
+        let barHeight = 22.0, gap = 4.0, setupGap = 16.0, minimumWidth = 5.0
         let setupsCount = Set(rows.map(\.setup)).count
         let plotHeight = Double(rows.count) * (barHeight + gap) + Double(max(0, setupsCount - 1)) * setupGap
         // Left of the bars: the setup's name, then which group the bar is.
         let groupWidth = SVGDocument.textWidth("typical request", size: 12)
         let nameWidth = min(300, rows.map { SVGDocument.textWidth($0.setup, size: 13) * 1.1 }.max() ?? 0)
         let left = max(250, 24 + nameWidth + 16 + groupWidth + 8), right = 24.0
-        let legend = ChartLegend(names.map { ChartLegend.Item(label: $0, color: Palette.segment($0)) }
-            + [ChartLegend.Item(label: "not attributed", color: Palette.unattributed)], width: 1100 - left - right)
+        let plotWidth = 1100 - left - right
+        let notAttributed = SharePart(key: "", label: "not attributed", share: 0)
+
+        // What each bar draws: the non-zero shares, then what no segment accounts for.
+        let bars: [[(part: SharePart, width: Double)]] = rows.map { row in
+            var parts = row.parts.filter { $0.share > 0 }
+            let rest = 1 - parts.reduce(0) { $0 + $1.share }
+            if !parts.isEmpty && rest >= 0.0005 { parts.append(SharePart(key: "", label: notAttributed.label, share: rest)) }
+            let widths = visibleWidths(parts.map(\.share), minimum: minimumWidth / plotWidth)
+            return zip(parts, widths).filter { $0.1 > 0 }.map { ($0.0, $0.1) }
+        }
+        var labels: [String: [String]] = [:]
+        for part in bars.joined().map(\.part) where !(labels[part.key]?.contains(part.label) ?? false) {
+            labels[part.key, default: []].append(part.label)
+        }
+        let keys = labels.keys.sorted { (order.firstIndex(of: $0) ?? order.count) < (order.firstIndex(of: $1) ?? order.count) }
+        let legend = ChartLegend(keys.map { ChartLegend.Item(label: labels[$0]!.joined(separator: " / "), color: color($0)) },
+                                 width: 1100 - left - right)
         let top = 40 + legend.height + 6
         let frame = ChartFrame(width: 1100, height: top + plotHeight + 50, left: left, right: right, top: top, bottom: 50)
         var svg = SVGDocument(width: frame.width, height: frame.height, title: "Where the time goes")
@@ -504,7 +728,7 @@ enum Charts {
         svg.xGrid(frame, ticks: ticks)
         var yPos = frame.top
         var previous: String?
-        for row in rows {
+        for (row, parts) in zip(rows, bars) {
             if let previous, previous != row.setup { yPos += setupGap }
             if previous != row.setup {
                 svg.text(frame.left - groupWidth - 24, yPos + barHeight - 6, SVGDocument.fit(row.setup, width: 300, size: 13),
@@ -512,40 +736,40 @@ enum Charts {
             }
             previous = row.setup
             svg.text(frame.left - 8, yPos + barHeight - 6, row.group, size: 12, anchor: "end")
-            var x = 0.0
-            if row.parts.isEmpty {
+            if parts.isEmpty {
                 svg.text(frame.left + 8, yPos + barHeight - 6, "no request could be attributed", size: 12, fill: "#666")
             }
-            for (name, share) in row.parts where share > 0 {
-                let w = min(share, 1 - x)
-                guard w > 0 else { break }
-                let x0 = frame.x(x), x1 = frame.x(x + w)
-                svg.rect(x0, yPos, x1 - x0, barHeight, fill: Palette.segment(name),
-                         tooltip: "\(row.setup), \(row.group): \(name) \(TextReport.fmt(share * 100, 1)) %")
-                if x1 - x0 > 52 {
-                    svg.text((x0 + x1) / 2, yPos + barHeight - 6, TextReport.fmt(share * 100, 1) + " %", size: 12,
-                             anchor: "middle", weight: "bold", fill: name == "tap" ? "#1f2328" : "#ffffff")
+            var x = 0.0
+            for (part, width) in parts {
+                let x0 = frame.x(x), x1 = Swift.min(frame.x(x + width), frame.x(1))
+                let value = sharePercent(part.share) + " %"
+                svg.rect(x0, yPos, x1 - x0, barHeight, fill: color(part.key), tooltip: "\(row.setup), \(row.group): \(part.label) \(value)")
+                // The name and the share where they fit, else the share, else only the tooltip.
+                let short = TextReport.fmt(part.share * 100, 1) + " %"
+                let text = [part.label + " " + short, short].first { SVGDocument.textWidth($0, size: 12) + 10 <= x1 - x0 }
+                if let text {
+                    svg.text((x0 + x1) / 2, yPos + barHeight - 6, text, size: 12, anchor: "middle", weight: "bold",
+                             fill: part.key == "tap" || part.key == "" ? "#1f2328" : "#ffffff")
                 }
-                x += w
-            }
-            if !row.parts.isEmpty && x < 0.995 {
-                let x0 = frame.x(x), x1 = frame.x(1)
-                svg.rect(x0, yPos, x1 - x0, barHeight, fill: Palette.unattributed,
-                         tooltip: "\(row.setup), \(row.group): not attributed \(TextReport.fmt((1 - x) * 100, 1)) %")
+                x += width
             }
             yPos += barHeight + gap
         }
         svg.axes(frame, yAxis: false)
         svg.xLabel(frame, "share of the end-to-end time (%)")
         return svg.finish()
+
+        func color(_ key: String) -> String { key.isEmpty ? Palette.unattributed : Palette.segment(key) }
     }
 
     /// Lines over a linear or logarithmic x axis.
     /// `integral`: the y values are counts, so ticks are whole numbers. `nested`: the lines may
     /// coincide (the same packets seen at several interfaces), so earlier ones are drawn wider,
     /// underneath, and stay visible. `note` is written across the plot.
+    /// `xEndsAtData`: a linear x axis ends where the data does (time), not at the next round number.
     static func lines(title: String, xLabel: String, yLabel: String, series: [LineSeries], logX: Bool = false,
-                      yMax: Double? = nil, integral: Bool = false, nested: Bool = false, note: String? = nil) -> String {
+                      yMax: Double? = nil, integral: Bool = false, nested: Bool = false, note: String? = nil,
+                      xEndsAtData: Bool = false) -> String {
         let all = series.flatMap(\.points)
         guard !all.isEmpty else { return empty(title: title, message: "no data") }
         let legend = ChartLegend(series.map { ChartLegend.Item(label: $0.name, color: $0.color, line: true, dashed: $0.dashed, dotted: $0.dotted) },
@@ -554,12 +778,12 @@ enum Charts {
         let frame = ChartFrame(width: width, height: 320 + legend.height, left: 78, right: 18, top: top, bottom: 52)
         let xs = all.map(\.0)
         let x: any ChartAxis = logX ? LogAxis(min: xs.filter { $0 > 0 }.min() ?? 1, max: xs.max() ?? 1)
-            : LinearAxis(max: xs.max() ?? 1)
+            : LinearAxis(max: xs.max() ?? 1, exact: xEndsAtData)
         let y = LinearAxis(max: yMax ?? all.map(\.1).max() ?? 0, integral: integral)
         var svg = SVGDocument(width: frame.width, height: frame.height, title: title)
         svg.title(title)
         svg.add(legend.svg(x: frame.left, y: 34))
-        svg.yGrid(frame, ticks: y.ticks.map { (frame.y($0 / y.top), y.label($0)) })
+        svg.yGrid(frame, ticks: y.ticks.map { (frame.y(y.position($0)), y.label($0)) })
         svg.xGrid(frame, ticks: x.ticks.map { (frame.x(x.position($0)), x.label($0)) })
         for (k, s) in series.enumerated() {
             let points = s.points.map { p in
@@ -607,49 +831,56 @@ protocol ChartAxis {
     func label(_ v: Double) -> String
 }
 
-/// 0 ... a round number above the data, with 4-8 round ticks.
+/// 0 ... a round number above the data (or the data's end), with 4-8 round ticks.
 struct LinearAxis: ChartAxis {
     var top: Double
     var step: Double
     var lowest: Double { 0 }
 
-    /// `integral`: ticks only at whole numbers (for counts).
-    init(max value: Double, integral: Bool = false) {
+    /// `integral`: ticks only at whole numbers (for counts). `exact`: the axis ends at `value`
+    /// itself (time: nothing was measured after the data), ticks at round numbers up to it.
+    init(max value: Double, integral: Bool = false, exact: Bool = false) {
         let target = value > 0 && value.isFinite ? value : 1
         let raw = target / 5
         let magnitude = pow(10, floor(log10(raw)))
         let unit = [1.0, 2, 2.5, 5, 10].first { $0 * magnitude >= raw } ?? 10
         step = integral ? Swift.max(1, (unit * magnitude).rounded(.up)) : unit * magnitude
-        top = (target / step).rounded(.up) * step
+        top = exact ? target : (target / step).rounded(.up) * step
     }
 
-    var ticks: [Double] { stride(from: 0, through: top + step / 2, by: step).map { $0 } }
+    var ticks: [Double] { stride(from: 0, through: top + step * 1e-9, by: step).map { $0 } }
     func position(_ v: Double) -> Double { v / top }
     func label(_ v: Double) -> String { compactNumber(v) }
 }
 
-/// Whole decades around the data; 2 and 5 in between when there are few decades.
+/// From the decade under the data to the decade over it (or, `tight`, to the first 1, 2 or 5
+/// times a power of ten over it); ticks at the decades, with 2 and 5 in between when there are
+/// few decades, and at the top.
 struct LogAxis: ChartAxis {
     var low: Double
     var high: Double
     var lowest: Double { low }
 
-    init(min: Double, max: Double) {
+    init(min: Double, max: Double, tight: Bool = false) {
         low = pow(10, floor(log10(Swift.max(min, 1e-3))))
-        high = pow(10, ceil(log10(Swift.max(max, min * 1.0001, 1e-3))))
+        let top = Swift.max(max, min * 1.0001, 1e-3)
+        high = pow(10, ceil(log10(top)))
+        if tight, let round = [0.1, 0.2, 0.5].map({ $0 * high }).first(where: { $0 >= top * 0.9999 }) { high = round }
         if high <= low { high = low * 10 }
     }
 
     var ticks: [Double] {
-        let decades = Int((log10(high) - log10(low)).rounded())
+        let few = log10(high) - log10(low) <= 3.01
         var out: [Double] = []
         var d = low
-        for _ in 0..<decades {
+        while d <= high * 1.0001 {
             out.append(d)
-            if decades <= 3 { out += [2 * d, 5 * d] }
+            if few { out += [2 * d, 5 * d].filter { $0 <= high * 1.0001 } }
             d *= 10
         }
-        return out + [high]
+        // The top, unless too close to the last tick for both labels to be read.
+        if let last = out.last, log10(high / last) >= (few ? 0.29 : 0.5) { out.append(high) }
+        return out
     }
 
     func position(_ v: Double) -> Double { (log10(v) - log10(low)) / (log10(high) - log10(low)) }
@@ -735,11 +966,13 @@ struct SVGDocument {
 
     mutating func title(_ s: String) { text(12, 22, s, size: 15, weight: "bold") }
 
-    /// Text at (x, y); `tooltip` (shown on hover) when it differs from the text drawn.
+    /// Text at (x, y); `tooltip` (shown on hover) when it differs from the text drawn; `halo`: a
+    /// white outline that keeps it legible over lines.
     mutating func text(_ x: Double, _ y: Double, _ s: String, size: Double, anchor: String = "start", weight: String? = nil,
-                       fill: String? = nil, rotate: Bool = false, tooltip: String? = nil) {
+                       fill: String? = nil, rotate: Bool = false, tooltip: String? = nil, halo: Bool = false) {
         body += "<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor)\""
         if let weight { body += " font-weight=\"\(weight)\"" }
+        if halo { body += " stroke=\"#ffffff\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\"" }
         if let fill { body += " style=\"fill:\(fill)\"" }
         if rotate { body += " transform=\"rotate(-90 \(n(x)) \(n(y)))\"" }
         body += ">"
@@ -757,6 +990,12 @@ struct SVGDocument {
     mutating func rect(_ x: Double, _ y: Double, _ w: Double, _ h: Double, fill: String, tooltip: String? = nil) {
         body += "<rect x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(n(Swift.max(0, w)))\" height=\"\(n(Swift.max(0, h)))\" fill=\"\(fill)\""
         if let tooltip { body += "><title>\(HTMLReport.escape(tooltip))</title></rect>" } else { body += "/>" }
+    }
+
+    /// A line from (x1, y1) to (x2, y2), with a tooltip.
+    mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, color: String, width: Double, tooltip: String) {
+        body += "<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(color)\" stroke-width=\"\(n(width))\">"
+        body += "<title>\(HTMLReport.escape(tooltip))</title></line>"
     }
 
     mutating func polyline(_ points: [(Double, Double)], color: String, width: Double, dash: String?) {

@@ -84,7 +84,7 @@ struct CompareTests {
         let html = try String(contentsOfFile: out, encoding: .utf8)
         Self.expectSelfContained(html)
         #expect(html.contains("<title>netprobe compare: bridge, tap, host</title>"))
-        #expect(html.contains("Requests per second") && html.contains("latency (µs)"))
+        #expect(html.contains("Requests per second") && html.contains("latency (µs, log scale)"))
 
         let single = try CLI.run(["report", Self.traces[0], "--format", "html"])
         #expect(single.status == 0, "\(single.stderr)")
@@ -163,9 +163,12 @@ struct CompareTests {
     }
 }
 
-/// Proof that the HTML renders: a headless Chromium screenshot of a comparison of real traces.
-/// The page and the screenshot stay in $TMPDIR/netprobe-html-screenshot/ to be looked at.
-@Suite("the HTML report renders in a browser")
+
+/// Proof that the HTML renders, and renders what it should: headless Chromium lays out pages of real
+/// traces; a script added to a copy of each page measures tables, figures and the charts' shapes in
+/// CSS pixels (`PageLayout`), and a screenshot must be far from blank. The pages and screenshots
+/// stay in $TMPDIR/netprobe-html-screenshot/ to be looked at.
+@Suite("the HTML report renders in a browser", .serialized)
 struct HTMLScreenshotTests {
     static let directory = NSTemporaryDirectory() + "netprobe-html-screenshot"
 
@@ -176,32 +179,196 @@ struct HTMLScreenshotTests {
         }
     }
 
+    static func requireChromium() -> String? {
+        guard let chromium else {
+            Issue.record("chromium is not installed: run scripts/deps (it installs Debian's chromium; CI does)")
+            return nil
+        }
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return chromium
+    }
+
+    /// The bridge trace's report as `report --format json` writes it, plus what `netprobe capture`
+    /// stores beside the packets: netlink samples of virbr0 and vnet0 every 0.1 s for 3 s, then
+    /// the sample taken as the capture stopped, 0.2 ms after the one before (as in a real capture):
+    /// too short an interval for a rate, its counters unchanged. Every full interval carries packets.
+    static func bridgeReportWithNetlink() throws -> String {
+        let r = try CLI.run(["report", CompareTests.traces[0], "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        var report = try CompareTests.json(r.stdout)
+        func point(_ t: Double, rx: Double, tx: Double, backlog: Int) -> [String: Any] {
+            ["t": t, "rxPacketsPerSecond": rx, "txPacketsPerSecond": tx, "droppedPerSecond": 0.0, "backlogBytes": backlog, "qlen": backlog / 1514]
+        }
+        var points: [[String: Any]] = []
+        for k in 1...30 {
+            let rx = 7000.0 + Double(k % 4) * 400, tx = 7100.0 + Double(k % 3) * 300
+            points.append(point(Double(k) / 10, rx: rx, tx: tx, backlog: (k % 5) * 1514))
+        }
+        points.append(point(3.0002, rx: 0, tx: 0, backlog: 0))
+        report["capture"] = [
+            "setup": "bridge", "roles": ["virbr0": "bridge", "vnet0": "tap"], "interfaces": [] as [Any],
+            "series": [["interface": "virbr0", "points": points], ["interface": "vnet0", "points": points]],
+            "redisCommands": [] as [Any], "redisLatencyPercentilesUs": [:] as [String: Any], "notes": [] as [Any], "clientRequests": 0,
+        ] as [String: Any]
+        let path = directory + "/bridge-with-netlink.json"
+        try JSONSerialization.data(withJSONObject: report).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// The comparison of real traces (bridge + tap with netlink samples, the tap alone, loopback as host).
+    static func comparisonPage() throws -> String {
+        let page = directory + "/compare.html"
+        let inputs = [try bridgeReportWithNetlink(), CompareTests.traces[1], CompareTests.traces[2],
+                      "--name", "bridge", "--name", "tap", "--name", "host"]
+        let r = try CLI.run(["compare", "--format", "html", "-w", page] + inputs)
+        #expect(r.status == 0, "\(r.stderr)")
+        return page
+    }
+
+    /// The last number of a tooltip ("host p50: 59.1" -> 59.1, "bridge: bridge 0.3 %" -> 0.3).
+    static func value(_ title: String?) -> Double? {
+        guard let title, let colon = title.range(of: ": ", options: .backwards) else { return nil }
+        let words = title[colon.upperBound...].split(separator: " ")
+        return words.reversed().lazy.compactMap { Double($0) }.first
+    }
+
+    @Test("wide tables fit the page at 1400 px, and scroll inside their box, not the page, when narrower")
+    func tablesFit() throws {
+        guard let chromium = Self.requireChromium() else { return }
+        let page = try Self.comparisonPage()
+        let wide = try PageLayout.measure(chromium, page: page, width: 1400, directory: Self.directory)
+        try #require(wide.tables.count >= 2)
+        for t in wide.tables {
+            #expect(t.scrollWidth <= t.clientWidth + 1, "\(t.section): the table is \(t.scrollWidth) px wide in a \(t.clientWidth) px box")
+            #expect(t.last.right <= t.box.right + 1 && t.last.right <= wide.viewport,
+                    "\(t.section): its last column (\(t.lastHeader)) ends at \(t.last.right) px, the box at \(t.box.right), the window at \(wide.viewport)")
+        }
+        for width in [1000, 700] {
+            let narrow = try PageLayout.measure(chromium, page: page, width: width, directory: Self.directory)
+            #expect(narrow.pageWidth <= narrow.viewport + 1, "at \(width) px the page itself is \(narrow.pageWidth) px wide")
+            for t in narrow.tables {
+                #expect(t.box.right <= narrow.viewport + 1, "at \(width) px, \(t.section): the table's box ends at \(t.box.right) px")
+            }
+        }
+    }
+
+    @Test("latency bars: values spanning decades on a labelled log scale, heights in the order of the values")
+    func latencyLogScale() throws {
+        guard let chromium = Self.requireChromium() else { return }
+        let layout = try PageLayout.measure(chromium, page: try Self.comparisonPage(), width: 1400, directory: Self.directory)
+        let chart = try #require(layout.charts("Latency").first)
+        let bars = chart.bars.compactMap { bar in Self.value(bar.title).map { (value: $0, height: bar.box.h) } }
+        try #require(bars.count == 6, "p50 and p99 of 3 setups: \(chart.bars.map(\.title))")
+        let low = try #require(bars.min { $0.value < $1.value }), high = try #require(bars.max { $0.value < $1.value })
+        try #require(high.value / low.value >= 10, "these traces' latencies span more than a decade")
+        #expect(chart.texts.contains { $0.contains("log scale") }, "the axis says which scale: \(chart.texts)")
+        #expect(low.height >= 20, "the smallest bar (\(low.value) µs) is \(low.height) px tall: it must stay visible")
+        for a in bars {
+            for b in bars where a.value < b.value {
+                #expect(a.height < b.height, "\(a.value) µs is drawn \(a.height) px tall, \(b.value) µs \(b.height) px")
+            }
+            // On a log axis a bar's height is linear in log(value).
+            let expected = low.height + (high.height - low.height) * log10(a.value / low.value) / log10(high.value / low.value)
+            #expect(abs(a.height - expected) < 1.5, "\(a.value) µs: \(a.height) px tall, \(expected) on a log axis")
+        }
+    }
+
+    @Test("share bars: every share drawn visibly, the legend lists only what is drawn, labels named")
+    func shares() throws {
+        guard let chromium = Self.requireChromium() else { return }
+        let layout = try PageLayout.measure(chromium, page: try Self.comparisonPage(), width: 1400, directory: Self.directory)
+        let chart = try #require(layout.charts("Where the time goes").first)
+        let drawn = Set(chart.bars.map(\.fill)), listed = Set(chart.legendKeys.map(\.fill))
+        #expect(!drawn.isEmpty)
+        #expect(listed == drawn, "legend colours \(listed.sorted()), bar colours \(drawn.sorted())")
+        for bar in chart.bars {
+            #expect(bar.box.w >= 4, "\(bar.title ?? "?") is \(bar.box.w) px wide")
+            let share = try #require(Self.value(bar.title), "\(bar.title ?? "?")")
+            #expect(share > 0 && share <= 100, "the tooltip gives the true share: \(bar.title ?? "?")")
+        }
+        // Segments are named by what they are on the path: the loopback trace's one segment is the server side with Redis.
+        #expect(chart.texts.contains { $0.contains("server-side+redis") }, "\(chart.texts)")
+        #expect(chart.texts.contains { $0.contains("guest-stack+redis") }, "\(chart.texts)")
+    }
+
+    @Test("packets per second: no rate for the last, incomplete interval; the time axis ends at the data")
+    func rates() throws {
+        guard let chromium = Self.requireChromium() else { return }
+        let layout = try PageLayout.measure(chromium, page: try Self.comparisonPage(), width: 1400, directory: Self.directory)
+        for label in ["bridge: packets per second", "bridge: qdisc backlog"] {
+            let chart = try #require(layout.charts(label).first, "\(layout.charts.map(\.label))")
+            let axis = try #require(chart.xAxis)
+            try #require(!chart.polylines.isEmpty)
+            let end = chart.polylines.compactMap { $0.last?.first }.max() ?? 0
+            #expect(abs(end - axis.x2) <= 1, "\(label): the data ends at x = \(end), the axis at \(axis.x2)")
+        }
+        let packets = try #require(layout.charts("bridge: packets per second").first)
+        let zero = try #require(packets.xAxis).y1
+        for line in packets.polylines {
+            let last = try #require(line.last)
+            #expect(last[1] < zero - 1, "a rate of 0 drawn at the end (y = \(last[1]), the axis at \(zero)) where every full interval had packets")
+        }
+    }
+
+    @Test("end-to-end latency per setup: percentiles and max as bars, the mean marked as a mean")
+    func endToEnd() throws {
+        guard let chromium = Self.requireChromium() else { return }
+        let layout = try PageLayout.measure(chromium, page: try Self.comparisonPage(), width: 1400, directory: Self.directory)
+        let chart = try #require(layout.charts("End-to-end latency").first, "\(layout.charts.map(\.label))")
+        let titles = chart.bars.compactMap(\.title)
+        for setup in ["bridge", "tap", "host"] {
+            for name in ["p50", "p90", "p99", "p99.9", "max"] {
+                #expect(titles.contains { $0.hasPrefix("\(setup) \(name): ") }, "\(setup) \(name) in \(titles)")
+            }
+        }
+        #expect(chart.texts.contains { $0.hasPrefix("mean ") }, "\(chart.texts)")
+        #expect(chart.texts.contains { $0.contains("log scale") }, "\(chart.texts)")
+        // The bridge trace's end-to-end p50, as report --format json gives it.
+        let report = try CompareTests.json(try CLI.run(["report", CompareTests.traces[0], "--format", "json"]).stdout)
+        let p50 = try #require(((report["attribution"] as? [String: Any])?["endToEndUs"] as? [String: Any])?["p50"] as? Double)
+        let drawn = try #require(Self.value(chart.bars.first { $0.title?.hasPrefix("bridge p50: ") == true }?.title))
+        #expect(abs(drawn - p50) < 0.5)
+    }
+
+    @Test("one trace: charts sized like the comparison's, worded for one trace, the verdict's caveats shown")
+    func singleTrace() throws {
+        guard let chromium = Self.requireChromium() else { return }
+        let page = Self.directory + "/one.html"
+        let lossy = "traces/two-iface-dumpcap.pcapng"
+        let r = try CLI.run(["report", lossy, "--format", "html", "-w", page])
+        #expect(r.status == 0, "\(r.stderr)")
+        let layout = try PageLayout.measure(chromium, page: page, width: 1400, directory: Self.directory)
+        try #require(!layout.figures.isEmpty)
+        for f in layout.figures {
+            #expect(f.box.w <= layout.main.w * 0.55, "\(f.chart) is \(f.box.w) px wide in a \(layout.main.w) px page")
+        }
+        #expect(!layout.text.lowercased().contains("setup"), "a page about one trace speaks of setups")
+
+        let json = try CompareTests.json(try CLI.run(["report", lossy, "--format", "json"]).stdout)
+        let caveats = try #require((json["verdict"] as? [String: Any])?["caveats"] as? [String])
+        try #require(caveats.count >= 2, "the lossy trace's verdict has caveats")
+        #expect(layout.caveats.count == caveats.count)
+        for (shown, caveat) in zip(layout.caveats, caveats) {
+            #expect(shown.text.contains(caveat))
+            #expect(shown.visible && shown.box.w > 0 && shown.box.h > 0 && shown.box.right <= layout.viewport)
+            #expect(shown.color != layout.bodyColor, "a caveat looks like any other line")
+        }
+    }
+
     /// Takes a 1280 x 2400 screenshot of `page`; returns the PNG's bytes.
     static func screenshot(_ chromium: String, page: String, png: String) throws -> [UInt8] {
         try? FileManager.default.removeItem(atPath: png)
         let profile = directory + "/profile-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: profile) }
-        let p = try ChildProcess([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(profile)",
-                                  "--screenshot=\(png)", "--window-size=1280,2400", URL(fileURLWithPath: page).absoluteString],
-                                 stdout: .discard, stderr: .discard)
-        if p.wait(timeout: 600) == nil {
-            p.stop()
-            Issue.record("chromium did not finish in 10 minutes for \(page)")
-        }
+        _ = try PageLayout.run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(profile)",
+                                          "--screenshot=\(png)", "--window-size=1280,2400", URL(fileURLWithPath: page).absoluteString])
         return [UInt8](FileManager.default.contents(atPath: png) ?? Data())
     }
 
     @Test("headless Chromium draws the comparison of real traces: a PNG far from blank")
     func chromiumScreenshot() throws {
-        guard let chromium = Self.chromium else {
-            Issue.record("chromium is not installed: run scripts/deps (it installs Debian's chromium; CI does)")
-            return
-        }
-        try FileManager.default.createDirectory(atPath: Self.directory, withIntermediateDirectories: true)
-        let page = Self.directory + "/compare.html"
-        let r = try CLI.run(["compare", "--format", "html", "-w", page] + CompareTests.named)
-        #expect(r.status == 0, "\(r.stderr)")
-
+        guard let chromium = Self.requireChromium() else { return }
+        let page = try Self.comparisonPage()
         let blankPage = Self.directory + "/blank.html"
         try Data("<!DOCTYPE html><html><body></body></html>\n".utf8).write(to: URL(fileURLWithPath: blankPage))
         let blank = try Self.screenshot(chromium, page: blankPage, png: Self.directory + "/blank.png")

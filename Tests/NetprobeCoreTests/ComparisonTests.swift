@@ -153,12 +153,12 @@ struct ComparisonTests {
         #expect(!html.contains("http://") && !html.contains("https://"))
         #expect(!html.contains("<script"))
         #expect(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"))
-        for title in ["Requests per second", "Latency", "Share of the end-to-end time per segment",
+        for title in ["Requests per second", "Latency", "End-to-end latency", "Share of the end-to-end time per segment",
                       "All setups, at their outermost vantage point", "Kernel counters over time", "Figures"] {
             #expect(html.contains(title), "missing: \(title)")
         }
-        // 2 seed charts + attribution + 1 combined CDF + 3 per-vantage CDFs (no netlink in these traces).
-        #expect(html.components(separatedBy: "<svg ").count - 1 == 7)
+        // 2 seed charts + end-to-end + attribution + 1 combined CDF + 3 per-vantage CDFs (no netlink in these traces).
+        #expect(html.components(separatedBy: "<svg ").count - 1 == 8)
         #expect(HTMLReport.escape("<a href=\"x\">&'") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;")
     }
 
@@ -184,5 +184,42 @@ struct ComparisonTests {
         #expect(html.contains("vnet0 drops"))
         #expect(html.contains("backlog (bytes)"))
         #expect(!html.contains("No netlink samples"))
+    }
+
+    @Test("share bars: a thin non-zero share is widened to the minimum, the room taken from the widest; 0 stays 0")
+    func visibleWidths() {
+        let w = Charts.visibleWidths([0.3, 0.001, 0, 0.699], minimum: 0.01)
+        #expect(w == [0.3, 0.01, 0, 0.699 - 0.009])
+        #expect(abs(w.reduce(0, +) - 1) < 1e-12)
+        // Shares past the end are cut; nothing is widened that is wide enough.
+        #expect(Charts.visibleWidths([0.6, 0.6], minimum: 0.01) == [0.6, 0.4])
+        #expect(Charts.sharePercent(0.00024) == "0.024" && Charts.sharePercent(0.0035) == "0.35" && Charts.sharePercent(0.5) == "50.0")
+    }
+
+    @Test("rates: the last point goes when its interval is under half the usual (the sample taken as the capture stopped)")
+    func completeIntervals() {
+        func points(_ times: [Double]) -> [CaptureContext.SeriesPoint] {
+            times.map { CaptureContext.SeriesPoint(t: $0, rxPacketsPerSecond: 1, txPacketsPerSecond: 1, droppedPerSecond: 0, backlogBytes: nil, qlen: nil) }
+        }
+        let stopped = points([0.1, 0.2, 0.3, 0.4, 0.4002])
+        #expect(HTMLReport.completeIntervals(stopped).map(\.t) == [0.1, 0.2, 0.3, 0.4])
+        let whole = points([0.1, 0.2, 0.3, 0.4, 0.5])
+        #expect(HTMLReport.completeIntervals(whole).map(\.t) == whole.map(\.t))
+        #expect(HTMLReport.completeIntervals(points([0.1, 0.1001])).count == 2)
+    }
+
+    @Test("axes: time ends at the data; a tight log axis ends at 1, 2 or 5 times a power of ten, its top tick readable")
+    func axes() {
+        let time = LinearAxis(max: 3.0002, exact: true)
+        #expect(time.top == 3.0002 && time.ticks == [0, 1, 2, 3])
+        #expect(LinearAxis(max: 3.0002).top == 4)
+        let log = LogAxis(min: 59, max: 11706, tight: true)
+        #expect(log.low == 10 && log.high == 20000)
+        #expect(log.ticks == [10, 100, 1000, 10000]) // 20k would crowd 10k
+        #expect(LogAxis(min: 84, max: 28309, tight: true).ticks == [10, 100, 1000, 10000, 50000])
+        #expect(LogAxis(min: 337, max: 3847, tight: true).ticks == [100, 200, 500, 1000, 2000, 5000])
+        // The CDFs' axis, as before: whole decades.
+        #expect(LogAxis(min: 11, max: 2835).ticks == [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000])
+        #expect(Charts.spansDecades([47.7, nil, 1818]) && !Charts.spansDecades([344, 2043]))
     }
 }
