@@ -159,7 +159,7 @@ public enum HTMLReport {
             log: log, format: { TextReport.us($0) })
         return """
             <section><h2>Throughput and latency</h2>
-            <p class="caption">\(escape(caption + (log ? " " + Charts.logNote : "")))</p>
+            <p class="caption">\(escape(caption + (log ? " " + Charts.logNote("Latency") : "")))</p>
             <div class="grid"><figure>\(rps)</figure><figure>\(latency)</figure></div></section>
             """
     }
@@ -206,7 +206,7 @@ public enum HTMLReport {
         }
         out += "<p class=\"caption\">\(single ? "The" : "Per setup, the") median (p50), p90, p99, p99.9 and the slowest request (max) as bars; "
         out += "the mean, a different statistic, as a dark line across them and in figures under the bars."
-        if log { out += " " + escape(Charts.logNote) }
+        if log { out += " " + escape(Charts.logNote("The axis")) }
         out += "</p>\n"
         if !definitions.isEmpty {
             out += "<dl class=\"defs\">" + definitions.map { "<dt>End-to-end</dt><dd>\(escape($0))</dd>" }.joined() + "</dl>\n"
@@ -589,7 +589,10 @@ enum Charts {
         return high / low >= 10
     }
 
-    static let logNote = "Log scale: each step up the axis multiplies the value by ten, so values that differ a hundredfold all stay visible; the value is written on each bar."
+    /// Says that `axis` is logarithmic and how to read it.
+    static func logNote(_ axis: String) -> String {
+        "\(axis) is on a log scale: each step up multiplies the value by ten, so values that differ a hundredfold all stay visible; the value is written on each bar."
+    }
 
     /// Vertical bars: one group per category, one bar per series, the value written on top.
     /// `log`: a logarithmic value axis, the bars rising from the decade under the smallest value
