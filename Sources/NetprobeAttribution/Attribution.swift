@@ -76,6 +76,8 @@ public struct AttributionResult: Sendable {
     public var verdict: VerdictOutcome
     /// Whether any reply showed a hop between the inner and the outer vantage point.
     public var replyHopResolved: Bool
+    /// Each request's wait behind longer commands on Redis's timeline; nil when it was not rebuilt.
+    public var redisWait: LatencyRecorder?
     /// The guest's fastest round trip (ns), when Redis's timeline was rebuilt.
     public var fastestRoundTripNs: Int64?
     public var redisUsecPerCall: [String: Double]
@@ -127,7 +129,8 @@ public enum Attribution {
             path: path, resolution: resolution, unplaced: first.unplaced, segments: segments,
             typical: typical, tail: tail,
             verdict: VerdictRule.decide(typical: typical, tail: tail, resolution: resolution),
-            replyHopResolved: first.anyResponseHop, fastestRoundTripNs: timeline?.fastestRoundTrip,
+            replyHopResolved: first.anyResponseHop, redisWait: timeline == nil ? nil : split.redisWait,
+            fastestRoundTripNs: timeline?.fastestRoundTrip,
             redisUsecPerCall: inputs.redisUsecPerCall, redisInfoSource: inputs.redisInfoSource,
             tapCounters: path.queueDevice.flatMap { TapCounters(inputs.netlink[$0.interface] ?? [], interface: $0.interface) },
             endToEnd: first.e2e, rowsClosedEarly: join.rowsClosedEarly, joinWindowNs: join.windowNs, joinMaximumOpenRows: join.maximumOpenRows)

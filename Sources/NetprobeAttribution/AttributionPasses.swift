@@ -97,10 +97,11 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
                 let k = ordinal
                 ordinal += 1
                 guard row.counted else { return }
-                SegmentSplit.split(row, redis: timeline?.time(row, ordinal: k) ?? 0,
-                                   queued: tap.queued(at: row.outerIn, cursor: &cursor), forwarding: forwarding,
-                                   into: &values)
+                let redis = timeline?.time(row, ordinal: k) ?? 0
+                SegmentSplit.split(row, redis: redis, queued: tap.queued(at: row.outerIn, cursor: &cursor),
+                                   forwarding: forwarding, into: &values)
                 split.record(e2e: row.e2e, values)
+                if timeline != nil { split.redisWait.record(max(0, redis - exec.ns(row.command))) }
             }
             return split
         }

@@ -33,6 +33,9 @@ struct SegmentSplit: Sendable {
     let bounds: Bounds?
     var typical = Group(), tail = Group()
     var recorders = [LatencyRecorder](repeating: LatencyRecorder(), count: SegmentName.allCases.count)
+    /// Redis's part beyond the command's mean execution: the wait behind longer commands, rebuilt
+    /// from the wire (a real per-request distribution, unlike the execution time from INFO).
+    var redisWait = LatencyRecorder()
 
     /// `e2e`: the end-to-end times of every request in the split (pass 1).
     init(e2e: LatencyRecorder) {
@@ -68,6 +71,7 @@ struct SegmentSplit: Sendable {
         typical.add(o.typical)
         tail.add(o.tail)
         for s in recorders.indices { recorders[s].add(o.recorders[s]) }
+        redisWait.add(o.redisWait)
     }
 }
 

@@ -38,14 +38,7 @@ public final class RedisClient {
     deinit { close(fd) }
 
     static func split(_ address: String) -> (String, String)? {
-        if address.hasPrefix("["), let end = address.firstIndex(of: "]") {
-            let host = String(address[address.index(after: address.startIndex)..<end])
-            let rest = address[address.index(after: end)...]
-            guard rest.hasPrefix(":") else { return nil }
-            return (host, String(rest.dropFirst()))
-        }
-        guard let colon = address.lastIndex(of: ":") else { return nil }
-        return (String(address[..<colon]), String(address[address.index(after: colon)...]))
+        HostPort(parsing: address).map { ($0.host, String($0.port)) }
     }
 
     /// Sends one command and returns its reply: the text of a simple or bulk string, "(nil)",

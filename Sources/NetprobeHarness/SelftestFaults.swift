@@ -42,7 +42,7 @@ public enum SelftestFault: String, CaseIterable, Codable, Sendable {
             return "redis-stall: injected = how long each EVAL ran, from Redis's own INFO commandstats (usec per call, delta over the run); "
                 + "the script busy-loops on Redis's TIME until 50 ms have passed. The next request of every load connection reaches Redis "
                 + "while the EVAL runs and waits for the rest of it (EVALs x (connections + 1), checked to be >= 1.5 % of all requests). "
-                + "measured = redis p99 - the baseline's redis p50 (the request's own execution). netprobe caps a wait at the blocking "
+                + "measured = the p99 of the requests' wait behind other commands on Redis's timeline, less the baseline's p50 wait. netprobe caps a wait at the blocking "
                 + "command's INFO time, so a request held through a whole EVAL shows exactly that: the check is that the waits are found "
                 + "and put on redis (tail verdict redis, guest-stack p99 not grown), not that they exceed it."
         }

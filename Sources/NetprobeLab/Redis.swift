@@ -1,4 +1,5 @@
 import Foundation
+import NetprobeModel
 
 /// Redis as the lab runs and checks it: the host's redis-server for the host and veth setups,
 /// and `redis-cli ping` from the client namespace to tell when any Redis (guest or host) answers.
@@ -58,8 +59,8 @@ enum RedisPing {
 
     /// ("10.77.0.2", "6379") from "10.77.0.2:6379".
     static func split(_ address: String) -> (String, String) {
-        guard let colon = address.lastIndex(of: ":") else { return (address, String(LabNetwork.redisPort)) }
-        return (String(address[..<colon]), String(address[address.index(after: colon)...]))
+        guard let hp = HostPort(parsing: address) else { return (address, String(LabNetwork.redisPort)) }
+        return (hp.host, String(hp.port))
     }
 }
 

@@ -18,6 +18,9 @@ public struct SegmentSummary: Codable, Sendable, Equatable {
     public var resolved: Bool
     /// What the segment contains here, or why it could not be measured.
     public var note: String
+    /// For `redis`: the distribution of each request's wait behind longer commands (rebuilt from
+    /// the wire), beside the mean that includes execution; nil elsewhere.
+    public var waitUs: LatencySummary?
 
     /// The label where the report has one, else the key.
     public var shownName: String { label ?? name }

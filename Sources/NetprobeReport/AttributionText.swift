@@ -20,7 +20,8 @@ public enum AttributionText {
             return SegmentSummary(name: m.segment.rawValue, label: words.label(m.segment),
                                   p50Us: isMeanBased ? nil : us(m.p50Ns), p99Us: isMeanBased ? nil : us(m.p99Ns),
                                   meanUs: m.meanNs.map { $0 / 1000 }, share: m.typicalShare, tailShare: m.tailShare,
-                                  resolved: m.resolved, note: words.note(m.segment))
+                                  resolved: m.resolved, note: words.note(m.segment),
+                                  waitUs: isMeanBased && m.resolved ? r.redisWait.map(LatencySummary.init) : nil)
         }
         let verdict = Verdict(
             question: words.question(), networkIsBottleneck: r.verdict.networkIsBottleneck, answer: words.answer(),
@@ -209,7 +210,8 @@ public enum AttributionText {
                 let percentiles = [50.0, 99].map { p in e2e.valueNs(atPercentile: p).map { us(Double($0) / 1000) } ?? "-" }
                 out.append("\(n) requests seen at \(twoSides ? "\(outer) and \(inner)" : inner); end-to-end p50 \(percentiles[0]), p99 \(percentiles[1]); mean of the typical request (the middle half) \(us(r.typical.endToEndMeanNs.map { $0 / 1000 })), mean of the slowest 1 % \(us(r.tail.endToEndMeanNs.map { $0 / 1000 }))")
                 for s in segments where s.resolved {
-                    let spread = s.p50Us == nil ? "mean \(us(s.meanUs))" : "p50 \(us(s.p50Us)), p99 \(us(s.p99Us))"
+                    var spread = s.p50Us == nil ? "mean \(us(s.meanUs))" : "p50 \(us(s.p50Us)), p99 \(us(s.p99Us))"
+                    if let wait = s.waitUs { spread += " (of which waiting behind longer commands: p99 \(us(wait.p99)), max \(us(wait.max)))" }
                     out.append("\(s.shownName): \(spread); \(pct(s.share)) of the typical request, \(pct(s.tailShare)) of the slowest 1 %")
                 }
             }

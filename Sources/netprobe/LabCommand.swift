@@ -164,7 +164,8 @@ enum LabOutput {
     static func describe(_ state: LabState) -> String {
         var out = ""
         func row(_ label: String, _ value: String) { out += "  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
-        let (host, port) = (state.redisAddress.split(separator: ":").first.map(String.init) ?? "", state.redisAddress.split(separator: ":").last.map(String.init) ?? "")
+        let redis = HostPort(parsing: state.redisAddress)
+        let (host, port) = (redis?.host ?? state.redisAddress, redis.map { String($0.port) } ?? "")
         row("redis", "\(state.redisAddress) from namespace \(state.namespace)  (ip netns exec \(state.namespace) redis-cli -h \(host) -p \(port) ping)")
         if let hypervisor = state.hypervisor {
             row("hypervisor", "\(hypervisor): \(state.hypervisorReason ?? "")")

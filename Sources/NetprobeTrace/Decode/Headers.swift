@@ -186,7 +186,9 @@ public struct TCPFlags: OptionSet, Sendable, Hashable {
 }
 
 extension Endpoint {
-    /// Parses "a.b.c.d:port" or "[v6]:port".
+    /// Parses what `description` writes ("a.b.c.d:port", and for IPv6 "v6:port" without brackets,
+    /// as older traces store it) or "[v6]:port". Not `HostPort`: this format needs the port and
+    /// reads the last colon as the port's even in an unbracketed IPv6 address.
     public init?(parsing text: String) {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
         var host = String(text[..<colon])
