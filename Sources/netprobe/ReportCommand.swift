@@ -45,7 +45,8 @@ extension Netprobe {
         var format: ReportFormat = .text
 
         @Option(name: [.customShort("w"), .customLong("output")], help: ArgumentHelp(
-            "Write the report to FILE instead of standard output.", valueName: "FILE"))
+            "Write the report to FILE instead of standard output (a new file, or one that is neither a pcap/pcapng trace nor the input).",
+            valueName: "FILE"))
         var output: String?
 
         @Option(name: .customLong("vantage"), help: ArgumentHelp(
@@ -72,6 +73,8 @@ extension Netprobe {
 
         func run() throws {
             let path = (trace ?? readFile)!
+            let inputs = [path, redisInfo, loadJSON].compactMap { $0 }
+            try checkOutput(output, inputs: inputs)
             var options = AnalysisOptions()
             options.serverPorts = ports.isEmpty ? [HostPort.redisPort] : Set(ports)
             if !vantages.isEmpty { options.vantages = Set(vantages) }
@@ -108,9 +111,9 @@ extension Netprobe {
                 throw ExitCode(1)
             }
             switch format {
-            case .text: try writeOutput(TextReport.render(report), to: output)
-            case .json: try writeOutput(try JSONOutput.encode(report) + "\n", to: output)
-            case .html: try writeOutput(HTMLReport.render(report), to: output)
+            case .text: try writeOutput(TextReport.render(report), to: output, inputs: inputs)
+            case .json: try writeOutput(try JSONOutput.encode(report) + "\n", to: output, inputs: inputs)
+            case .html: try writeOutput(HTMLReport.render(report), to: output, inputs: inputs)
             }
             if let error = analysis.error {
                 printError("netprobe: \(error)\nnetprobe: the report covers the \(analysis.packets) packets before that point")

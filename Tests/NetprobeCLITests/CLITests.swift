@@ -12,6 +12,9 @@ struct CLI {
     }()
 
     static let binary: String = {
+        // NETPROBE_CLI_BINARY runs the tests against another build (an older one, to see that a
+        // regression test fails there).
+        if let other = ProcessInfo.processInfo.environment["NETPROBE_CLI_BINARY"], !other.isEmpty { return other }
         let nextToTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("netprobe").path
         if FileManager.default.isExecutableFile(atPath: nextToTests) { return nextToTests }
         for candidate in [".build/debug/netprobe", ".build/release/netprobe"] {

@@ -50,4 +50,65 @@ struct SafetyTests {
         #expect(!r.stderr.contains("double free"))
         #expect(!FileManager.default.fileExists(atPath: out), "no trace is created when a handle cannot be opened")
     }
+
+    /// A copy of a real trace in a temporary directory of its own (removed by the caller).
+    static func scratchCopy(of trace: String = "traces/two-iface-dumpcap-nodrop.pcapng") throws -> (dir: String, copy: String) {
+        let dir = tempPath(".d")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        let copy = dir + "/copy." + (trace as NSString).pathExtension
+        try FileManager.default.copyItem(atPath: CLI.packageRoot.appendingPathComponent(trace).path, toPath: copy)
+        return (dir, copy)
+    }
+
+    @Test("report -w refuses the trace it reads and any pcap or pcapng file, says why, and leaves them intact; other files are written")
+    func reportWriteRefusesTraces() throws {
+        let (dir, copy) = try Self.scratchCopy()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let original = try Data(contentsOf: URL(fileURLWithPath: copy))
+
+        // -r copy -w copy (was: the 2 MB trace replaced by a 4 KB text report, exit 0).
+        var r = try CLI.run(["report", "-r", copy, "-w", copy])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains(copy) && r.stderr.contains("the file being read"), "\(r.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == original)
+
+        // The same file under another name (a hard link) is the input too.
+        let hard = dir + "/hard.pcapng"
+        try FileManager.default.linkItem(atPath: copy, toPath: hard)
+        r = try CLI.run(["report", copy, "-w", hard])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("the file being read"), "\(r.stderr)")
+
+        // Another trace, pcap or pcapng, is refused by its magic whatever its name.
+        for (name, trace) in [("other.txt", "traces/loopback-pipelined.pcap"), ("other.json", "traces/two-iface-dumpcap.pcapng")] {
+            let other = dir + "/" + name
+            try FileManager.default.copyItem(atPath: CLI.packageRoot.appendingPathComponent(trace).path, toPath: other)
+            let before = try Data(contentsOf: URL(fileURLWithPath: other))
+            r = try CLI.run(["report", copy, "--format", "json", "-w", other])
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("holds a \(trace.hasSuffix(".pcap") ? "pcap" : "pcapng") trace"), "\(r.stderr)")
+            #expect(r.stderr.contains("not packets"))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: other)) == before)
+        }
+
+        // A new file, and an existing file that is not a trace, are written as before.
+        let fresh = dir + "/report.json"
+        r = try CLI.run(["report", copy, "--format", "json", "-w", fresh])
+        #expect(r.status == 0, "\(r.stderr)")
+        let written = try String(contentsOfFile: fresh, encoding: .utf8)
+        #expect(written.hasPrefix("{"))
+        try "old text\n".write(toFile: fresh, atomically: false, encoding: .utf8)
+        r = try CLI.run(["report", copy, "--format", "json", "-w", fresh])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try String(contentsOfFile: fresh, encoding: .utf8) == written)
+
+        // compare -w: the same rule, with all its inputs protected.
+        r = try CLI.run(["compare", copy, hard, "-w", copy])
+        #expect(r.status == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == original)
+        r = try CLI.run(["compare", fresh, copy, "--format", "json", "-w", fresh])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("the file being read"), "\(r.stderr)")
+        #expect(try String(contentsOfFile: fresh, encoding: .utf8) == written)
+    }
 }

@@ -56,6 +56,16 @@ public final class TraceReader: PacketSource {
         }
     }
 
+    /// The format of a file that starts with `head` (its first 4 bytes or more), as this reader
+    /// recognises it; nil when it is not a trace (`report -w` will not write over one).
+    public static func format(ofFileStart head: [UInt8]) -> Format? {
+        guard head.count >= 4 else { return nil }
+        return head.withUnsafeBytes { raw in
+            if PcapReader.magic(raw) != nil { return .pcap }
+            return raw.loadUnaligned(as: UInt32.self) == PcapngReader.BlockType.sectionHeader ? .pcapng : nil
+        }
+    }
+
     /// Forgets the custom blocks' payloads (after they were decoded: they can be most of a
     /// long netprobe trace's metadata).
     public func dropCustomBlocks() { customBlocks = [] }
