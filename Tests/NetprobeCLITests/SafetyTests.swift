@@ -111,4 +111,33 @@ struct SafetyTests {
         #expect(r.stderr.contains("the file being read"), "\(r.stderr)")
         #expect(try String(contentsOfFile: fresh, encoding: .utf8) == written)
     }
+
+    @Test("a trace cut short (head -c 100000 of a pcap or pcapng): the report of what came before on stdout, the damage on stderr, exit 2",
+          arguments: ["traces/loopback-pipelined.pcap", "traces/two-iface-dumpcap-nodrop.pcapng"])
+    func truncatedTrace(trace: String) throws {
+        let whole = try Data(contentsOf: CLI.packageRoot.appendingPathComponent(trace))
+        let cut = try CLI.temp(Array(whole.prefix(100_000)), "." + (trace as NSString).pathExtension)
+        defer { try? FileManager.default.removeItem(atPath: cut) }
+        var r = try CLI.run(["report", cut])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains(cut) && r.stderr.contains("byte offset") && r.stderr.contains("cut off"), "\(r.stderr)")
+        #expect(r.stdout.contains("Vantage "), "the report of the packets before the cut is still printed")
+        r = try CLI.run(["report", cut, "--format", "json"])
+        #expect(r.status == 2)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let summary = try #require(json["trace"] as? [String: Any])
+        #expect((summary["packets"] as? Int ?? 0) > 100)
+        #expect((summary["error"] as? String)?.contains("cut off") == true)
+    }
+
+    @Test("a pcapng cut inside its section header cannot be read at all: exit 1 and why (was an empty report, exit 0)", arguments: [8, 12, 20, 100, 163])
+    func cutInsideSectionHeader(length: Int) throws {
+        let whole = try Data(contentsOf: CLI.packageRoot.appendingPathComponent("traces/two-iface-dumpcap-nodrop.pcapng"))
+        let cut = try CLI.temp(Array(whole.prefix(length)), ".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: cut) }
+        let r = try CLI.run(["report", cut])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains(cut) && r.stderr.contains("Section Header Block"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
 }

@@ -41,7 +41,7 @@ public final class TraceReader: PacketSource {
             reader = try PcapReader(source: source)
         } else if magic.loadUnaligned(as: UInt32.self) == PcapngReader.BlockType.sectionHeader {
             format = .pcapng
-            let ng = PcapngReader(source: source)
+            let ng = try PcapngReader(source: source)
             reader = ng
             ng.customBlockHandler = { [unowned self] pen, payload in
                 if let taken = self.onCustomBlock, taken(pen, payload) { return }
