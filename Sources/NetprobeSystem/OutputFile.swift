@@ -109,6 +109,15 @@ public final class OutputFile {
         }
     }
 
+    /// Writes `text` to standard output and checks that it got there (a full disk or a closed
+    /// pipe is an error, not a silent loss). Anything `print` left in stdio's buffer goes first.
+    public static func writeStandardOutput(_ text: String) throws(OutputFileError) {
+        fflush(nil)
+        if let code = writeAll(STDOUT_FILENO, text.utf8) {
+            throw OutputFileError(path: "standard output", "writing failed", errno: code)
+        }
+    }
+
     static let symbolicLinkRefusal =
         "is a symbolic link: netprobe does not write through links (it could empty the file the link points to); remove the link or name the file itself"
 

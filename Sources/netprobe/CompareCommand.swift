@@ -28,7 +28,8 @@ extension Netprobe {
                   netprobe compare experiment/*.json --baseline veth --format json
 
                 Exit status: 0 every input was read; 1 an input could not be read (the message \
-                names it); 2 a trace is damaged part-way: its figures cover what came before.
+                names it), or the output could not be written; 2 a trace is damaged part-way: its \
+                figures cover what came before.
                 """)
 
         @Argument(help: ArgumentHelp("Traces or saved JSON reports, one per setup.", valueName: "TRACE"))
@@ -151,15 +152,15 @@ func reportOutputPolicy(inputs: [String]) -> OutputFile.Policy {
     }
 }
 
-/// Writes `text` to `path` (`-w FILE`) by `reportOutputPolicy`. A write that fails (a full disk,
-/// /dev/full) is an error: exit 1.
+/// Prints `text` to standard output, or writes it to `path` (`-w FILE`) by `reportOutputPolicy`.
+/// A write that fails (a full disk, /dev/full, a closed pipe) is an error: exit 1.
 func writeOutput(_ text: String, to path: String?, inputs: [String]) throws {
-    guard let path else {
-        print(text, terminator: "")
-        return
-    }
     do {
-        try OutputFile.create(path: path, policy: reportOutputPolicy(inputs: inputs)).write(text.utf8)
+        if let path {
+            try OutputFile.create(path: path, policy: reportOutputPolicy(inputs: inputs)).write(text.utf8)
+        } else {
+            try OutputFile.writeStandardOutput(text)
+        }
     } catch {
         printError("netprobe: cannot write the report to \(error)")
         throw ExitCode(1)

@@ -30,9 +30,10 @@ extension Netprobe {
                 responses in order on each connection, so pipelining is handled; a request whose \
                 response is never seen is counted as unpaired, never matched to another reply.
 
-                Exit status: 0 the whole trace was read; 1 the file could not be read at all; \
-                2 the file is damaged part-way: the report covers everything before the damage; \
-                3 the trace holds no Redis request (the report says which ports carried TCP).
+                Exit status: 0 the whole trace was read; 1 the file could not be read at all, or \
+                the report could not be written; 2 the file is damaged or cut off part-way: the \
+                report covers everything before the damage; 3 the trace holds no Redis request \
+                (the report says which ports carried TCP).
                 """)
 
         @Argument(help: ArgumentHelp("The trace to read.", valueName: "TRACE"))

@@ -140,4 +140,26 @@ struct SafetyTests {
         #expect(r.stderr.contains(cut) && r.stderr.contains("Section Header Block"), "\(r.stderr)")
         #expect(r.stdout.isEmpty)
     }
+
+    @Test("a report that cannot be written (stdout or -w on /dev/full) is an error: exit 1 and why (was exit 0)",
+          arguments: [["--format", "text"], ["--format", "json"], ["--format", "html"]])
+    func fullDevice(format: [String]) throws {
+        let trace = "traces/loopback-pipelined.pcap"
+        // Standard output on /dev/full, as `netprobe report T > /dev/full`.
+        let full = try FileDescriptor.open("/dev/full", .writeOnly)
+        defer { try? full.close() }
+        let child = try ChildProcess([CLI.binary, "report", trace] + format, directory: CLI.packageRoot.path,
+                                     stdout: .descriptor(full), stderr: .capture)
+        let status = child.wait(orStopAfter: 600)
+        #expect(status == .exited(1), "\(child.standardError)")
+        #expect(child.standardError.contains("standard output") && child.standardError.contains("no space left on device"),
+                "\(child.standardError)")
+        // -w /dev/full.
+        let r = try CLI.run(["report", trace, "-w", "/dev/full"] + format)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("/dev/full") && r.stderr.contains("no space left on device"), "\(r.stderr)")
+        // compare too.
+        let c = try CLI.run(["compare", trace, "-w", "/dev/full"] + format)
+        #expect(c.status == 1)
+    }
 }
