@@ -98,6 +98,11 @@ public final class CaptureSession {
             throw CaptureError("capturing needs \(missing.joined(separator: " and ")) (run netprobe as root, or grant them: setcap cap_net_raw,cap_net_admin+eip $(which netprobe))")
         }
         CNetprobe_install_stop_signals()
+        // A -w path that will be refused is refused before anything starts (checked again when
+        // the file is created).
+        do { try OutputFile.check(path: c.output, policy: PcapngFileWriter.policy) } catch {
+            throw CaptureError("will not write the trace to \(error)")
+        }
         let started = realtimeNanoseconds()
 
         // Redis's INFO before the capture starts, so the question itself is not in the trace.

@@ -162,4 +162,31 @@ struct SafetyTests {
         let c = try CLI.run(["compare", trace, "-w", "/dev/full"] + format)
         #expect(c.status == 1)
     }
+
+    @Test("capture -w never follows a symbolic link planted at the output path (it emptied the link's target); it says why, exit 1",
+          .enabled(if: isRoot, rootNote))
+    func captureRefusesSymbolicLink() throws {
+        let ns = try LoopbackNamespace()
+        let dir = Self.tempPath(".d")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let precious = dir + "/precious", link = dir + "/trace.pcapng", dangling = dir + "/dangling.pcapng"
+        try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: precious))
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: precious)
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: dir + "/created-through-link")
+        for path in [link, dangling] {
+            let r = try CLI.run(["capture", "-i", "lo", "--netns", ns.name, "-w", path, "--duration", "1s", "--quiet"])
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.contains(path) && r.stderr.contains("symbolic link"), "\(r.stderr)")
+        }
+        #expect(FileManager.default.contents(atPath: precious) == Data("keep me\n".utf8))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/created-through-link"))
+
+        // An existing regular file is replaced, as tcpdump -w does.
+        let old = dir + "/old.pcapng"
+        try Data(repeating: 7, count: 100).write(to: URL(fileURLWithPath: old))
+        let r = try CLI.run(["capture", "-i", "lo", "--netns", ns.name, "-w", old, "--duration", "1s", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: old)).prefix(4) == Data([0x0A, 0x0D, 0x0D, 0x0A]))
+    }
 }
