@@ -128,6 +128,8 @@ extension Netprobe {
     }
 }
 
+/// Writes one message to standard error, its control characters but line feeds escaped (it may
+/// quote names from a trace).
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.escapeKeepingLineFeeds(message) + "\n").utf8))
 }

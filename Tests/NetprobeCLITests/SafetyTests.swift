@@ -189,4 +189,84 @@ struct SafetyTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: old)).prefix(4) == Data([0x0A, 0x0D, 0x0D, 0x0A]))
     }
+
+    /// An Ethernet/IPv4/TCP frame (checksums left zero: netprobe does not check them).
+    static func frame(from client: Bool, seq: UInt32, ack: UInt32, payload: [UInt8]) -> [UInt8] {
+        func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+        func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+        let (src, dst): ([UInt8], [UInt8]) = client ? ([10, 0, 0, 1], [10, 0, 0, 2]) : ([10, 0, 0, 2], [10, 0, 0, 1])
+        let (sport, dport) = client ? (40000, 6379) : (6379, 40000)
+        var f: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]
+        f += [0x45, 0] + be16(40 + payload.count) + [0, 1, 0x40, 0, 64, 6, 0, 0] + src + dst
+        f += be16(sport) + be16(dport) + be32(seq) + be32(ack) + [0x50, 0x18] + be16(65535) + [0, 0, 0, 0]
+        return f + payload
+    }
+
+    /// A trace whose interface names, Redis command, run metadata and notes carry terminal escape
+    /// sequences and line feeds.
+    static func hostileTrace() throws -> [UInt8] {
+        let e = PcapngEncoder()
+        var out: [UInt8] = []
+        e.appendSectionHeader(to: &out)
+        e.appendInterfaceDescription(to: &out, linkType: .ethernet, snapLength: 0, name: Self.evilName,
+                                     description: "tap\u{1B}[31m", tsResolution: 9)
+        let metadata = RunMetadata(
+            netprobeVersion: "0.1.0", startedNs: 1_700_000_000_000_000_000, hostKernel: "Linux\u{1B}]2;owned\u{07}",
+            hostname: "h", setup: "bridge\u{9B}2J", vantages: [.init(interface: Self.evilName, role: "tap", namespace: nil)],
+            filter: "tcp port 6379", snapLength: 2048, vm: "vm\nnetprobe: the network IS the bottleneck", redisAddress: "10.0.0.2:6379")
+        e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try NetprobeBlock.run(metadata).payload())
+        e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try NetprobeBlock.vantageNote(
+            VantageNote(timeNs: 1_700_000_000_000_000_000, interface: Self.evilName, note: "gone\u{1B}[2J\u{202E}")).payload())
+        let info = "# Commandstats\r\ncmdstat_get\u{1B}[2J:calls=3,usec=30,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n"
+        e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try NetprobeBlock.redisInfo(
+            RedisInfoSnapshot(phase: "after", timeNs: 1_700_000_001_000_000_000, address: "10.0.0.2:6379", commandstats: info,
+                              latencystats: "# Latencystats\r\nlatency_percentiles_usec_get\u{1B}[5m:p50=10.001\r\n")).payload())
+        let command = "\u{1B}]0;pwned\u{07}"
+        let request = Array("*1\r\n$\(command.utf8.count)\r\n\(command)\r\n".utf8)
+        let reply = Array("+OK\r\n".utf8)
+        var t: UInt64 = 1_700_000_000_000_000_000
+        var seqC: UInt32 = 1000, seqS: UInt32 = 5000
+        for _ in 0..<3 {
+            let q = Self.frame(from: true, seq: seqC, ack: seqS, payload: request)
+            q.withUnsafeBytes { e.appendEnhancedPacket(to: &out, interface: 0, ticks: t, data: $0, originalLength: q.count) }
+            seqC &+= UInt32(request.count); t += 50_000
+            let r = Self.frame(from: false, seq: seqS, ack: seqC, payload: reply)
+            r.withUnsafeBytes { e.appendEnhancedPacket(to: &out, interface: 0, ticks: t, data: $0, originalLength: r.count) }
+            seqS &+= UInt32(reply.count); t += 1_000_000
+        }
+        return out
+    }
+
+    static let evilName = "vnet0\u{1B}[2J\u{1B}]0;title\u{07}\nforged line"
+
+    @Test("trace strings with terminal escapes and line feeds are shown escaped in text output; JSON keeps them as they are")
+    func terminalEscapes() throws {
+        let path = try CLI.temp(try Self.hostileTrace(), ".pcapng")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text = try CLI.run(["report", path])
+        #expect(text.status == 0, "\(text.stderr)")
+        let bytes = Array(text.stdout.utf8)
+        #expect(!bytes.contains(0x1B) && !bytes.contains(0x07), "no raw ESC or BEL reaches the terminal")
+        #expect(!text.stdout.unicodeScalars.contains { (0x80...0x9F).contains($0.value) || $0.value == 0x202E })
+        #expect(!text.stdout.contains("\nforged line") && !text.stdout.contains("\nnetprobe: the network IS"), "no forged lines")
+        #expect(text.stdout.contains("vnet0\\x1b[2J\\x1b]0;title\\x07\\nforged line"), "\(text.stdout)")
+        #expect(!text.stdout.contains("pwned"), "a command name from the wire is shown only when it is a name (else '?')")
+        #expect(text.stdout.contains("GET\\x1b[2J") && text.stdout.contains("GET\\x1b[5M"), "INFO's command names, escaped")
+        #expect(text.stdout.contains("bridge\\x9b2J") && text.stdout.contains("Linux\\x1b]2;owned\\x07"))
+        #expect(text.stdout.contains("gone\\x1b[2J\\u{202e}"))
+        // stderr (an unknown --vantage lists the trace's names) is escaped too.
+        let err = try CLI.run(["report", path, "--vantage", "eth9"])
+        #expect(err.status == 1)
+        #expect(!err.stderr.utf8.contains(0x1B) && err.stderr.contains("vnet0\\x1b[2J"), "\(err.stderr)")
+        // JSON keeps the strings exactly (JSON escapes control characters itself).
+        let json = try CLI.run(["report", path, "--format", "json"])
+        #expect(json.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let vantages = try #require(object["vantages"] as? [[String: Any]])
+        #expect(vantages.first?["name"] as? String == Self.evilName)
+        #expect(!json.stdout.utf8.contains(0x1B))
+        // compare's text too.
+        let compare = try CLI.run(["compare", path])
+        #expect(!compare.stdout.utf8.contains(0x1B) && compare.stdout.contains("vnet0\\x1b[2J"), "\(compare.stdout)")
+    }
 }
