@@ -18,6 +18,9 @@ public struct CaptureConfiguration: Sendable {
     /// Redis to ask for INFO before and after, and the namespace it is reachable from.
     public var redisAddress: String?
     public var redisNamespace: String?
+    /// The password for Redis's INFO (AUTH), if it needs one. Used only for that: never stored in
+    /// the trace nor printed.
+    public var redisPassword: String?
     /// A command to run during the capture (redis-benchmark, memtier_benchmark, netprobe load).
     public var loadCommand: [String]?
     public var loadNamespace: String?
@@ -111,7 +114,7 @@ public final class CaptureSession {
             guard let address = c.redisAddress else { return nil }
             do {
                 return try NetworkNamespace.withNamespace(c.redisNamespace) {
-                    try RedisClient(address: address).infoSnapshot(phase: phase)
+                    try RedisClient(address: address).infoSnapshot(phase: phase, password: c.redisPassword)
                 }
             } catch {
                 notes.append("Redis INFO \(phase) the run from \(address) failed: \(error)")
@@ -180,7 +183,7 @@ public final class CaptureSession {
                 vantages: c.vantages,
                 filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
                 domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
-                loadCommand: c.loadCommand, notes: [])
+                loadCommand: c.loadCommand.map(CommandRedaction.redact), notes: [])
             try writeBlock(.run(metadata))
             try sampler.start()
             try storeSnapshot(before)
@@ -266,7 +269,7 @@ public final class CaptureSession {
         if let namespace { argv = ["ip", "netns", "exec", namespace] + argv }
         // The load's output is the capture's own (as if run by hand beside it).
         do { return try ChildProcess(argv, stdin: .inherit) } catch {
-            throw CaptureError("cannot start the load command \(command.joined(separator: " ")): \(error)")
+            throw CaptureError("cannot start the load command \(CommandRedaction.redact(command).joined(separator: " ")): \(error)")
         }
     }
 

@@ -94,7 +94,7 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         hypervisor = run?.hypervisor
         hostKernel = run?.hostKernel
         redisAddress = run?.redisAddress
-        loadCommand = run?.loadCommand
+        loadCommand = run?.loadCommand.map(CommandRedaction.redact) // traces from before redaction, too
         roles = Dictionary(run?.vantages.map { ($0.interface, $0.role) } ?? [], uniquingKeysWith: { a, _ in a })
         interfaces = samples.keys.sorted().compactMap { name in Self.counters(name, samples[name]!) }
         let start = samples.values.compactMap { $0.map(\.timeNs).min() }.min() ?? 0

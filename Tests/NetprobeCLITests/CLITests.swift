@@ -32,8 +32,10 @@ struct CLI {
 
     /// Runs the built binary from the package root; both pipes are drained together by the
     /// project's spawner, so a large stderr (a sanitizer report) cannot block the child.
-    static func run(_ arguments: [String]) throws -> Result {
-        let r = try ChildProcess.run([binary] + arguments, timeout: 600, directory: packageRoot.path)
+    /// `environment` is added to this process's own.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let env = environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let r = try ChildProcess.run([binary] + arguments, timeout: 600, environment: env, directory: packageRoot.path)
         return Result(status: r.status.code, stdout: r.stdout, stderr: r.stderr)
     }
 
