@@ -63,6 +63,8 @@ public struct CaptureSummary: Sendable {
     public var netlinkSamples: Int
     public var redisInfo: [String]
     public var loadExitStatus: Int32?
+    /// How the load command ended, and whether the capture cut it short (nil without one).
+    public var loadOutcome: RunMetadata.LoadOutcome?
     public var stopReason: String
     public var notes: [String]
 }
@@ -176,14 +178,14 @@ public final class CaptureSession {
         }
 
         var load: ChildProcess?
+        let metadata = RunMetadata(
+            netprobeVersion: NetprobeVersion.string, startedNs: started, hostKernel: "\(sysname) \(kernel)",
+            hostname: hostname, setup: c.setup,
+            vantages: c.vantages,
+            filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
+            domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
+            loadCommand: c.loadCommand.map(CommandRedaction.redact), notes: [])
         do {
-            let metadata = RunMetadata(
-                netprobeVersion: NetprobeVersion.string, startedNs: started, hostKernel: "\(sysname) \(kernel)",
-                hostname: hostname, setup: c.setup,
-                vantages: c.vantages,
-                filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
-                domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
-                loadCommand: c.loadCommand.map(CommandRedaction.redact), notes: [])
             try writeBlock(.run(metadata))
             try sampler.start()
             try storeSnapshot(before)
@@ -197,9 +199,13 @@ public final class CaptureSession {
             stopReason = "error"
         }
         // Wind down: the load, the sampler, the last packets, INFO after, statistics.
+        var loadOutcome: RunMetadata.LoadOutcome?
         if let load {
+            // Still running now means the capture, not the load, decided the end.
+            let cutShort = load.isRunning
             load.signal(SIGTERM)
             loadStatus = load.wait(orStopAfter: 10).code
+            loadOutcome = .init(exitStatus: loadStatus, endedByCapture: cutShort, captureStop: stopReason, durationNs: c.durationNs)
         }
         for sample in sampler.stop() {
             if failure == nil { do { try writeBlock(.netlink(sample)); samples += 1 } catch { failure = error } }
@@ -247,6 +253,12 @@ public final class CaptureSession {
         if failure == nil {
             // Redis's INFO after: the capture no longer reads, so these requests are not in it.
             do { try storeSnapshot(snapshot("after")) } catch { failure = error }
+            if let loadOutcome {
+                // The run's metadata again, now with how the load ended (readers take the last).
+                var end = metadata
+                end.loadOutcome = loadOutcome
+                do { try writeBlock(.run(end)) } catch { failure = error }
+            }
             if let extra = c.finalBlocks {
                 do {
                     for block in try extra() { try writeBlock(block) }
@@ -260,7 +272,7 @@ public final class CaptureSession {
         if let failure { throw failure }
         return CaptureSummary(output: c.output, bytes: writer.size, durationNs: end - started, vantages: summaries,
                               netlinkSamples: samples, redisInfo: redisInfo, loadExitStatus: loadStatus,
-                              stopReason: stopReason, notes: notes + sampler.notes)
+                              loadOutcome: loadOutcome, stopReason: stopReason, notes: notes + sampler.notes)
     }
 
     /// Starts the load command, in `namespace` through `ip netns exec` when given.

@@ -117,6 +117,9 @@ public struct CaptureContext: Codable, Sendable, Equatable {
             redisCommands = []
             redisLatencyPercentilesUs = [:]
         }
+        if let outcome = run?.loadOutcome, outcome.endedByCapture {
+            notes.append("load command: " + outcome.summary)
+        }
         self.notes = notes
         self.clientRequests = clientRequests
     }

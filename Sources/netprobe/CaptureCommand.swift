@@ -124,7 +124,7 @@ extension Netprobe {
                 out += "\n"
             }
             out += "  netlink samples: \(summary.netlinkSamples); Redis INFO: \(summary.redisInfo.isEmpty ? "none" : summary.redisInfo.joined(separator: " and "))\n"
-            if let s = summary.loadExitStatus { out += "  load command exit status: \(s)\n" }
+            if let o = summary.loadOutcome { out += "  load command: \(o.summary)\n" }
             for n in summary.notes { out += "  note: \(n)\n" }
             FileHandle.standardError.write(Data(out.utf8))
             for v in summary.vantages where v.ended == nil {

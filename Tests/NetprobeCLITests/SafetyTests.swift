@@ -335,4 +335,32 @@ struct SafetyTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("NOAUTH") && r.stderr.contains("--redis-password-file"), "\(r.stderr)")
     }
+
+    @Test("a load command that --duration cuts short is said to be cut short, in capture's summary and in the report (was only 'exit status 143')",
+          .enabled(if: isRoot, rootNote))
+    func loadCutShortByDuration() throws {
+        let ns = try LoopbackNamespace()
+        let dir = Self.tempPath(".d")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let trace = dir + "/cut.pcapng"
+        let r = try CLI.run(["capture", "-i", "lo", "--netns", ns.name, "--duration", "1s", "-w", trace, "--quiet", "--", "sleep", "30"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("exit status 143: cut short") && r.stderr.contains("--duration of 1 s ran out"), "\(r.stderr)")
+        let text = try CLI.run(["report", trace])
+        #expect(text.status == 3, "\(text.stderr)") // `sleep` sent no Redis request
+        #expect(text.stdout.contains("note: load command: exit status 143: cut short") && text.stdout.contains("--duration of 1 s ran out"),
+                "\(text.stdout)")
+        let json = try CLI.run(["report", trace, "--format", "json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let notes = (object["capture"] as? [String: Any])?["notes"] as? [String] ?? []
+        #expect(notes.contains { $0.contains("cut short") })
+
+        // A load that ends by itself before --duration is not cut short.
+        let whole = dir + "/whole.pcapng"
+        let w = try CLI.run(["capture", "-i", "lo", "--netns", ns.name, "--duration", "30s", "-w", whole, "--quiet", "--", "true"])
+        #expect(w.status == 0, "\(w.stderr)")
+        #expect(w.stderr.contains("load command: exit status 0") && !w.stderr.contains("cut short"), "\(w.stderr)")
+        #expect(!(try CLI.run(["report", whole]).stdout.contains("cut short")))
+    }
 }
