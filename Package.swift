@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "netprobe",
             dependencies: [
-                "NetprobeCore", "NetprobeCapture", "NetprobeLab", "NetprobeLoad", "NetprobeHarness",
+                "NetprobeCore", "NetprobeCapture", "NetprobeLab", "NetprobeLoad", "NetprobeHarness", "NetprobeSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -18,6 +18,9 @@ public struct CaptureConfiguration: Sendable {
     /// Redis to ask for INFO before and after, and the namespace it is reachable from.
     public var redisAddress: String?
     public var redisNamespace: String?
+    /// The password for Redis's INFO (AUTH), if it needs one. Used only for that: never stored in
+    /// the trace nor printed.
+    public var redisPassword: String?
     /// A command to run during the capture (redis-benchmark, memtier_benchmark, netprobe load).
     public var loadCommand: [String]?
     public var loadNamespace: String?
@@ -60,6 +63,8 @@ public struct CaptureSummary: Sendable {
     public var netlinkSamples: Int
     public var redisInfo: [String]
     public var loadExitStatus: Int32?
+    /// How the load command ended, and whether the capture cut it short (nil without one).
+    public var loadOutcome: RunMetadata.LoadOutcome?
     public var stopReason: String
     public var notes: [String]
 }
@@ -98,6 +103,11 @@ public final class CaptureSession {
             throw CaptureError("capturing needs \(missing.joined(separator: " and ")) (run netprobe as root, or grant them: setcap cap_net_raw,cap_net_admin+eip $(which netprobe))")
         }
         CNetprobe_install_stop_signals()
+        // A -w path that will be refused is refused before anything starts (checked again when
+        // the file is created).
+        do { try OutputFile.check(path: c.output, policy: PcapngFileWriter.policy) } catch {
+            throw CaptureError("will not write the trace to \(error)")
+        }
         let started = realtimeNanoseconds()
 
         // Redis's INFO before the capture starts, so the question itself is not in the trace.
@@ -106,7 +116,7 @@ public final class CaptureSession {
             guard let address = c.redisAddress else { return nil }
             do {
                 return try NetworkNamespace.withNamespace(c.redisNamespace) {
-                    try RedisClient(address: address).infoSnapshot(phase: phase)
+                    try RedisClient(address: address).infoSnapshot(phase: phase, password: c.redisPassword)
                 }
             } catch {
                 notes.append("Redis INFO \(phase) the run from \(address) failed: \(error)")
@@ -168,14 +178,14 @@ public final class CaptureSession {
         }
 
         var load: ChildProcess?
+        let metadata = RunMetadata(
+            netprobeVersion: NetprobeVersion.string, startedNs: started, hostKernel: "\(sysname) \(kernel)",
+            hostname: hostname, setup: c.setup,
+            vantages: c.vantages,
+            filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
+            domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
+            loadCommand: c.loadCommand.map(CommandRedaction.redact), notes: [])
         do {
-            let metadata = RunMetadata(
-                netprobeVersion: NetprobeVersion.string, startedNs: started, hostKernel: "\(sysname) \(kernel)",
-                hostname: hostname, setup: c.setup,
-                vantages: c.vantages,
-                filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
-                domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
-                loadCommand: c.loadCommand, notes: [])
             try writeBlock(.run(metadata))
             try sampler.start()
             try storeSnapshot(before)
@@ -189,9 +199,13 @@ public final class CaptureSession {
             stopReason = "error"
         }
         // Wind down: the load, the sampler, the last packets, INFO after, statistics.
+        var loadOutcome: RunMetadata.LoadOutcome?
         if let load {
+            // Still running now means the capture, not the load, decided the end.
+            let cutShort = load.isRunning
             load.signal(SIGTERM)
             loadStatus = load.wait(orStopAfter: 10).code
+            loadOutcome = .init(exitStatus: loadStatus, endedByCapture: cutShort, captureStop: stopReason, durationNs: c.durationNs)
         }
         for sample in sampler.stop() {
             if failure == nil { do { try writeBlock(.netlink(sample)); samples += 1 } catch { failure = error } }
@@ -239,6 +253,12 @@ public final class CaptureSession {
         if failure == nil {
             // Redis's INFO after: the capture no longer reads, so these requests are not in it.
             do { try storeSnapshot(snapshot("after")) } catch { failure = error }
+            if let loadOutcome {
+                // The run's metadata again, now with how the load ended (readers take the last).
+                var end = metadata
+                end.loadOutcome = loadOutcome
+                do { try writeBlock(.run(end)) } catch { failure = error }
+            }
             if let extra = c.finalBlocks {
                 do {
                     for block in try extra() { try writeBlock(block) }
@@ -252,7 +272,7 @@ public final class CaptureSession {
         if let failure { throw failure }
         return CaptureSummary(output: c.output, bytes: writer.size, durationNs: end - started, vantages: summaries,
                               netlinkSamples: samples, redisInfo: redisInfo, loadExitStatus: loadStatus,
-                              stopReason: stopReason, notes: notes + sampler.notes)
+                              loadOutcome: loadOutcome, stopReason: stopReason, notes: notes + sampler.notes)
     }
 
     /// Starts the load command, in `namespace` through `ip netns exec` when given.
@@ -261,7 +281,7 @@ public final class CaptureSession {
         if let namespace { argv = ["ip", "netns", "exec", namespace] + argv }
         // The load's output is the capture's own (as if run by hand beside it).
         do { return try ChildProcess(argv, stdin: .inherit) } catch {
-            throw CaptureError("cannot start the load command \(command.joined(separator: " ")): \(error)")
+            throw CaptureError("cannot start the load command \(CommandRedaction.redact(command).joined(separator: " ")): \(error)")
         }
     }
 

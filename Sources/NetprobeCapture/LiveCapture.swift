@@ -38,21 +38,41 @@ public final class LiveCapture {
     public let linkType: UInt32
     public let settings: LiveCaptureSettings
     /// A warning from pcap_activate (positive status), if any.
-    public private(set) var activationWarning: String?
+    public let activationWarning: String?
     /// How many times the kernel's received count (ps_recv) counts one captured packet: 2 on
     /// loopback when outgoing copies cannot be kept out of the socket, else 1.
-    public private(set) var receivedCopiesPerPacket: UInt64 = 1
+    public let receivedCopiesPerPacket: UInt64
 
     /// pcap_create -> snaplen, promisc off, nanosecond stamps, immediate mode, buffer, timeout ->
     /// pcap_activate -> pcap_compile + pcap_setfilter -> non-blocking.
     public init(interface: String, settings: LiveCaptureSettings) throws {
+        // The handle is set up by `Self.open`, which closes it on every failure; this object
+        // owns it (and closes it in deinit) only once it is fully working. (A throw from the
+        // initializer after every stored property is set runs deinit, so an initializer that
+        // both owned the handle and closed it on failure closed it twice.)
+        let opened = try Self.open(interface: interface, settings: settings)
         self.interface = interface
         self.settings = settings
+        handle = opened.handle
+        linkType = opened.linkType
+        activationWarning = opened.warning
+        receivedCopiesPerPacket = opened.receivedCopiesPerPacket
+    }
+
+    private struct Opened {
+        var handle: OpaquePointer
+        var linkType: UInt32
+        var warning: String?
+        var receivedCopiesPerPacket: UInt64 = 1
+    }
+
+    /// Creates, configures and activates a handle; on any failure it is closed here and the error
+    /// names the interface and libpcap's text.
+    private static func open(interface: String, settings: LiveCaptureSettings) throws -> Opened {
         var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let h = pcap_create(interface, &errbuf) else {
             throw CaptureError("pcap_create on \(interface): \(errorText(errbuf))")
         }
-        handle = h
         var ok = false
         defer { if !ok { pcap_close(h) } }
         pcap_set_snaplen(h, settings.snapLength)
@@ -66,8 +86,8 @@ public final class LiveCapture {
         }
         let status = pcap_activate(h)
         if status < 0 { throw CaptureError.pcap("cannot start capturing", interface: interface, status: status, handle: h) }
-        if status > 0 { activationWarning = String(cString: pcap_geterr(h)) }
-        linkType = UInt32(pcap_datalink(h))
+        var opened = Opened(handle: h, linkType: UInt32(pcap_datalink(h)))
+        if status > 0 { opened.warning = String(cString: pcap_geterr(h)) }
         if !settings.filter.isEmpty {
             var program = bpf_program()
             guard pcap_compile(h, &program, settings.filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
@@ -75,7 +95,7 @@ public final class LiveCapture {
             }
             defer { pcap_freecode(&program) }
             guard pcap_setfilter(h, &program) == 0 else {
-                throw CaptureError("cannot set the filter on \(interface): \(String(cString: pcap_geterr(h)))")
+                throw CaptureError("cannot set the capture filter \"\(settings.filter)\" on \(interface): \(String(cString: pcap_geterr(h)))")
             }
         }
         if interface == "lo" {
@@ -85,12 +105,10 @@ public final class LiveCapture {
             // the work done in Redis's and the client's context per packet. libpcap 1.10 does not
             // set it itself (pcap_setdirection filters in user space).
             var one: Int32 = 1
-            if setsockopt(pcap_fileno(h), solPacket, packetIgnoreOutgoing, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 {
-                receivedCopiesPerPacket = 1
-            } else {
-                receivedCopiesPerPacket = 2
+            if setsockopt(pcap_fileno(h), solPacket, packetIgnoreOutgoing, &one, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+                opened.receivedCopiesPerPacket = 2
                 let why = Errno(rawValue: errno).message
-                activationWarning = [activationWarning, "PACKET_IGNORE_OUTGOING not set (\(why)): the kernel counts each loopback packet twice"]
+                opened.warning = [opened.warning, "PACKET_IGNORE_OUTGOING not set (\(why)): the kernel counts each loopback packet twice"]
                     .compactMap { $0 }.joined(separator: "; ")
             }
         }
@@ -98,6 +116,7 @@ public final class LiveCapture {
             throw CaptureError("pcap_setnonblock on \(interface): \(errorText(errbuf))")
         }
         ok = true
+        return opened
     }
 
     deinit { pcap_close(handle) }

@@ -1,5 +1,6 @@
 import Glibc
 import NetprobeCore
+import NetprobeSystem
 
 /// Appends pcapng blocks to a file through a buffer, writing only whole blocks.
 ///
@@ -9,7 +10,8 @@ import NetprobeCore
 /// and reports the error; the file stays readable.
 public final class PcapngFileWriter {
     public let path: String
-    private let fd: Int32
+    private let file: OutputFile
+    private var fd: Int32 { file.descriptor }
     public let encoder = PcapngEncoder()
     private var buffer: [UInt8] = []
     /// Byte offsets (within `buffer`) where blocks end, so a partial write can be cut back.
@@ -18,16 +20,19 @@ public final class PcapngFileWriter {
     private let flushThreshold: Int
     public private(set) var failure: CaptureError?
 
-    /// Creates (or truncates) `path`.
+    /// Creates `path`, or replaces the regular file there (as tcpdump -w does); never writes
+    /// through a symbolic link, and refuses directories, FIFOs and the like (see `OutputFile`).
     public init(path: String, flushThreshold: Int = 1 << 20) throws {
         self.path = path
         self.flushThreshold = flushThreshold
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CaptureError.posix("cannot create \(path)") }
+        do { file = try OutputFile.create(path: path, policy: Self.policy) } catch {
+            throw CaptureError("will not write the trace to \(error)")
+        }
         buffer.reserveCapacity(flushThreshold + 65_536)
     }
 
-    deinit { Glibc.close(fd) }
+    /// What `capture -w` may replace: any regular file (an old trace included), nothing else.
+    public static let policy = OutputFile.Policy.replaceRegularFile
 
     /// Bytes on disk plus buffered.
     public var size: Int64 { written + Int64(buffer.count) }

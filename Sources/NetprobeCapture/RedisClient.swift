@@ -92,9 +92,29 @@ public final class RedisClient {
         return nil
     }
 
-    /// INFO commandstats and INFO latencystats (the latter empty before Redis 7).
-    public func infoSnapshot(phase: String) throws -> RedisInfoSnapshot {
+    /// AUTH with `password` (Redis's default user). A Redis without a password accepts the
+    /// connection anyway; a refusal is an error with Redis's reason (never the password).
+    public func authenticate(password: String) throws {
+        let reply = try command(["AUTH", password])
+        if reply == "OK" || reply.contains("without any password configured") { return }
+        throw CaptureError("Redis at \(address) refused the password: \(Self.errorText(reply))")
+    }
+
+    /// An error reply without its "(error) " mark.
+    static func errorText(_ reply: String) -> String {
+        reply.hasPrefix("(error) ") ? String(reply.dropFirst(8)) : reply
+    }
+
+    /// INFO commandstats and INFO latencystats (the latter empty before Redis 7), after AUTH when
+    /// a password is given. An error reply (NOAUTH: Redis wants a password) is an error.
+    public func infoSnapshot(phase: String, password: String? = nil) throws -> RedisInfoSnapshot {
+        if let password { try authenticate(password: password) }
         let commands = try command(["INFO", "commandstats"])
+        if commands.hasPrefix("(error)") {
+            let needsPassword = commands.contains("NOAUTH") || commands.contains("NOPERM")
+            throw CaptureError("Redis at \(address) answered INFO with \(Self.errorText(commands))"
+                + (needsPassword && password == nil ? " (give capture --redis-password-file FILE, or set REDISCLI_AUTH)" : ""))
+        }
         let latency = try command(["INFO", "latencystats"])
         return RedisInfoSnapshot(phase: phase, timeNs: realtimeNanoseconds(), address: address,
                                  commandstats: commands, latencystats: latency.hasPrefix("(error)") ? "" : latency)

@@ -74,6 +74,7 @@ public enum CapturePlanner {
         c.durationNs = request.duration?.nanoseconds
         c.redisAddress = redisAddress
         c.redisNamespace = clientNamespace
+        c.redisPassword = try RedisPassword.load(file: request.redisPasswordFile, environment: ProcessInfo.processInfo.environment)
         c.loadCommand = request.load.isEmpty ? nil : request.load
         if let records = ClientRecordBlocks.temporaryPath(forLoad: request.load) {
             // netprobe load: keep its own per-request stamps as the client vantage point.

@@ -41,6 +41,8 @@ public struct CaptureRequest: Sendable, Equatable {
     public var namespace: String?
     /// `--redis`: Redis to ask for INFO (HOST:PORT).
     public var redis: String?
+    /// `--redis-password-file`: the password for INFO's AUTH (else $REDISCLI_AUTH).
+    public var redisPasswordFile: String?
     /// `--role`: roles given on the command line.
     public var roles: [RoleAssignment] = []
     /// `--immediate-mode`.
@@ -61,6 +63,7 @@ public struct CaptureRequest: Sendable, Equatable {
         if let namespace { a += ["--netns", namespace] }
         a += ["-w", output]
         if let redis { a += ["--redis", redis] }
+        if let redisPasswordFile { a += ["--redis-password-file", redisPasswordFile] }
         if let duration { a += ["--duration", duration.description] }
         if let filter { a += ["-f", filter] }
         if snapLength != 2048 { a += ["-s", "\(snapLength)"] }

@@ -94,7 +94,7 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         hypervisor = run?.hypervisor
         hostKernel = run?.hostKernel
         redisAddress = run?.redisAddress
-        loadCommand = run?.loadCommand
+        loadCommand = run?.loadCommand.map(CommandRedaction.redact) // traces from before redaction, too
         roles = Dictionary(run?.vantages.map { ($0.interface, $0.role) } ?? [], uniquingKeysWith: { a, _ in a })
         interfaces = samples.keys.sorted().compactMap { name in Self.counters(name, samples[name]!) }
         let start = samples.values.compactMap { $0.map(\.timeNs).min() }.min() ?? 0
@@ -116,6 +116,9 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         } else {
             redisCommands = []
             redisLatencyPercentilesUs = [:]
+        }
+        if let outcome = run?.loadOutcome, outcome.endedByCapture {
+            notes.append("load command: " + outcome.summary)
         }
         self.notes = notes
         self.clientRequests = clientRequests

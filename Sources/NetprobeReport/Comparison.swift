@@ -291,7 +291,7 @@ public enum ComparisonText {
             if let note = s.vsBaseline?.note { out += "note: \(s.name): \(note)\n" }
         }
         for n in c.notes { out += "note: \(n)\n" }
-        return out
+        return TerminalText.escapeKeepingLineFeeds(out) // names and notes come from the traces
     }
 
     static func ratio(_ x: Double?) -> String {

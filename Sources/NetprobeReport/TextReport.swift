@@ -1,15 +1,22 @@
 import NetprobeModel
 import NetprobeTrace
 import NetprobeAttribution
-/// Renders a `Report` as aligned text tables for people.
+/// Renders a `Report` as aligned text tables for people. Strings from the trace (names, commands,
+/// notes, warnings, the capture's metadata) are shown with their control characters escaped
+/// (`TerminalText`): one by one where they are printed, and the whole text once more as a net.
 public enum TextReport {
     public static func render(_ r: Report) -> String {
+        TerminalText.escapeKeepingLineFeeds(renderUnescaped(r))
+    }
+
+    private static func renderUnescaped(_ r: Report) -> String {
+        let esc = TerminalText.escape
         var out = ""
-        out += "netprobe \(r.netprobe) report: \(r.trace.file) (\(r.trace.format), \(r.trace.packets) packets)\n"
+        out += "netprobe \(r.netprobe) report: \(esc(r.trace.file)) (\(r.trace.format), \(r.trace.packets) packets)\n"
         if let error = r.trace.error {
-            out += "ERROR: reading stopped: \(error)\n       everything before that point is analysed below\n"
+            out += "ERROR: reading stopped: \(esc(error))\n       everything before that point is analysed below\n"
         }
-        for w in r.trace.warnings { out += "warning: \(w)\n" }
+        for w in r.trace.warnings { out += "warning: \(esc(w))\n" }
         out += "\nVantage points in the trace\n"
         var table = Table(["NAME", "ROLE / DESCRIPTION", "LINK", "SNAPLEN", "PACKETS", "DROPPED"])
         for p in r.trace.vantagePoints {
@@ -19,7 +26,7 @@ public enum TextReport {
         out += table.render(indent: 2)
         out += "\nLatency = \(r.latencyDefinition).\n"
         for v in r.vantages {
-            out += "\nVantage \(v.name): \(v.requests.total) requests"
+            out += "\nVantage \(esc(v.name)): \(v.requests.total) requests"
             if let d = v.durationSeconds { out += " in \(fmt(d, 3)) s" }
             if let rate = v.requests.perSecond { out += " (\(fmt(rate, 0)) req/s)" }
             out += ", \(v.tcp.connections) connections\n"
@@ -43,12 +50,12 @@ public enum TextReport {
                 out += "; not analysed: " + v.otherTraffic.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             }
             out += "\n"
-            for n in v.notes { out += "  note: \(n)\n" }
+            for n in v.notes { out += "  note: \(esc(n))\n" }
         }
         if let c = r.capture { out += renderContext(c) }
         out += renderAttribution(r)
         if let l = r.loadClient {
-            out += "\nThe load generator's own view (\(l.tool), \(l.file)):\n"
+            out += "\nThe load generator's own view (\(esc(l.tool)), \(esc(l.file))):\n"
             var t = Table(["OPS", "OPS/S", "COUNT", "AVG us", "PERCENTILES us"])
             for row in l.rows {
                 t.add([row.name, row.opsPerSecond.map { fmt($0, 0) } ?? "-", row.count.map { fmt($0, 0) } ?? "-",
@@ -66,8 +73,9 @@ public enum TextReport {
             // Nothing to attribute: say so, and where the hint is, instead of an empty table.
             return "\nNo Redis requests in this trace: nothing to attribute (the notes of each vantage point above say what was seen instead).\n"
         }
-        var out = "\nWhere the time goes (path: \(d.path.map(\.description).joined(separator: " -> ")); \(d.requestsJoined) requests)\n"
-        out += "  end-to-end = \(d.endToEndDefinition)\n"
+        let esc = TerminalText.escape
+        var out = "\nWhere the time goes (path: \(esc(d.path.map(\.description).joined(separator: " -> "))); \(d.requestsJoined) requests)\n"
+        out += "  end-to-end = \(esc(d.endToEndDefinition))\n"
         if let e = d.endToEndUs, e.count > 0 {
             out += "  end-to-end: p50 \(us(e.p50)), p90 \(us(e.p90)), p99 \(us(e.p99)), p99.9 \(us(e.p999)), max \(us(e.max)) us; mean \(us(e.mean)) us\n"
         }
@@ -79,15 +87,16 @@ public enum TextReport {
         }
         out += t.render(indent: 2)
         out += "  (TYPICAL: share of the mean end-to-end time of the middle half of requests, p25-p75; SLOWEST 1%: of the slowest 1 %)\n"
-        for n in d.notes { out += "  note: \(n)\n" }
-        out += "\n\(v.question)\n  \(v.answer.prefix(1).uppercased() + v.answer.dropFirst())\n"
-        for c in v.caveats { out += "  CAVEAT: \(c)\n" }
+        for n in d.notes { out += "  note: \(esc(n))\n" }
+        out += "\n\(v.question)\n  \(esc(v.answer.prefix(1).uppercased() + v.answer.dropFirst()))\n"
+        for c in v.caveats { out += "  CAVEAT: \(esc(c))\n" }
         out += "  typical request: \(v.median.bottleneckLabel ?? v.median.bottleneck ?? "-") dominates; slowest 1 %: \(v.tail.bottleneckLabel ?? v.tail.bottleneck ?? "-") dominates\n"
-        for e in v.evidence { out += "  - \(e)\n" }
+        for e in v.evidence { out += "  - \(esc(e))\n" }
         return out
     }
 
     static func renderContext(_ c: CaptureContext) -> String {
+        let esc = TerminalText.escape
         var out = "\nCapture context"
         var facts: [String] = []
         if let s = c.setup { facts.append("setup \(s)") }
@@ -95,7 +104,7 @@ public enum TextReport {
         if let h = c.hypervisor { facts.append("hypervisor \(h)") }
         if let r = c.redisAddress { facts.append("Redis \(r)") }
         if let k = c.hostKernel { facts.append("host \(k)") }
-        out += facts.isEmpty ? "\n" : ": " + facts.joined(separator: ", ") + "\n"
+        out += facts.isEmpty ? "\n" : ": " + esc(facts.joined(separator: ", ")) + "\n"
         if !c.interfaces.isEmpty {
             out += "  Kernel counters during the run (netlink; on a tap, rx = what the guest sent):\n"
             var t = Table(["IFACE", "SAMPLES", "RX PKTS", "TX PKTS", "RX DROP", "TX DROP", "ERRORS", "QDISC", "Q DROPS", "OVERLIMITS", "PEAK BACKLOG B"])
@@ -117,11 +126,11 @@ public enum TextReport {
         if !c.redisLatencyPercentilesUs.isEmpty {
             let lines = c.redisLatencyPercentilesUs.keys.sorted().map { name -> String in
                 let p = c.redisLatencyPercentilesUs[name]!
-                return "\(name) " + p.keys.sorted().map { "\($0)=\(p[$0]!)" }.joined(separator: " ")
+                return esc("\(name) " + p.keys.sorted().map { "\($0)=\(p[$0]!)" }.joined(separator: " "))
             }
             out += "  Redis INFO latencystats (us, since Redis started): " + lines.joined(separator: "; ") + "\n"
         }
-        for n in c.notes { out += "  note: \(n)\n" }
+        for n in c.notes { out += "  note: \(esc(n))\n" }
         return out
     }
 
@@ -166,7 +175,8 @@ public struct Table {
                 .contains { header[i].hasPrefix($0) }
         })
     }
-    public mutating func add(_ row: [String]) { rows.append(row) }
+    /// Adds a row; its cells are shown with control characters escaped (`TerminalText`).
+    public mutating func add(_ row: [String]) { rows.append(row.map(TerminalText.escape)) }
     public func render(indent: Int) -> String {
         let all = [header] + rows
         var widths = [Int](repeating: 0, count: header.count)

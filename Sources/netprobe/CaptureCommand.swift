@@ -22,6 +22,12 @@ extension Netprobe {
                 Ctrl-C / SIGTERM / SIGHUP; in every case the file is complete. Drops are reported \
                 per interface (and stored in the file, where tshark and capinfos see them too).
 
+                A Redis that needs a password for INFO: --redis-password-file FILE, or the \
+                REDISCLI_AUTH environment variable (as redis-cli); the password is used only for \
+                AUTH. The load command is stored in the trace with its credentials redacted \
+                (-a, --pass, --user, AUTH arguments, redis://user:pass@ URIs ...); the packets \
+                hold what went over the wire, the load's own AUTH included, as in any capture.
+
                 The kernel hands packets over in blocks, at most 100 ms after they arrive (the \
                 stamps are taken on arrival, so latencies are unaffected). --immediate-mode (as \
                 in tcpdump) hands over every packet at once instead; that wakes netprobe once per \
@@ -69,6 +75,10 @@ extension Netprobe {
         @Option(help: ArgumentHelp("Redis to ask for INFO before and after (found from the lab or the load command when omitted).", valueName: "HOST:PORT"))
         var redis: String?
 
+        @Option(help: ArgumentHelp(
+            "A file whose first line is the password for Redis's INFO (else $REDISCLI_AUTH); never stored.", valueName: "FILE"))
+        var redisPasswordFile: String?
+
         @Option(help: ArgumentHelp("The role of an interface on the path: bridge, tap, macvtap, parent, client, host, veth.", valueName: "IFACE=ROLE"))
         var role: [String] = []
 
@@ -114,7 +124,7 @@ extension Netprobe {
                 out += "\n"
             }
             out += "  netlink samples: \(summary.netlinkSamples); Redis INFO: \(summary.redisInfo.isEmpty ? "none" : summary.redisInfo.joined(separator: " and "))\n"
-            if let s = summary.loadExitStatus { out += "  load command exit status: \(s)\n" }
+            if let o = summary.loadOutcome { out += "  load command: \(o.summary)\n" }
             for n in summary.notes { out += "  note: \(n)\n" }
             FileHandle.standardError.write(Data(out.utf8))
             for v in summary.vantages where v.ended == nil {
@@ -143,6 +153,7 @@ extension Netprobe {
             r.output = output
             r.namespace = netns
             r.redis = redis
+            r.redisPasswordFile = redisPasswordFile
             r.roles = role.compactMap(CaptureRequest.RoleAssignment.init(parsing:))
             r.immediateMode = immediateMode
             r.quiet = quiet

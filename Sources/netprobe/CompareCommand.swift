@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NetprobeCore
 import NetprobeHarness
+import NetprobeSystem
 
 extension Netprobe {
     /// `netprobe compare TRACE ...`: network setups side by side, against the host baseline.
@@ -27,7 +28,8 @@ extension Netprobe {
                   netprobe compare experiment/*.json --baseline veth --format json
 
                 Exit status: 0 every input was read; 1 an input could not be read (the message \
-                names it); 2 a trace is damaged part-way: its figures cover what came before.
+                names it), or the output could not be written; 2 a trace is damaged part-way: its \
+                figures cover what came before.
                 """)
 
         @Argument(help: ArgumentHelp("Traces or saved JSON reports, one per setup.", valueName: "TRACE"))
@@ -65,6 +67,7 @@ extension Netprobe {
         func run() throws {
             var options = AnalysisOptions()
             options.serverPorts = ports.isEmpty ? [HostPort.redisPort] : Set(ports)
+            try checkOutput(output, inputs: inputs)
             var loaded: [Comparison.Input] = []
             for (k, path) in inputs.enumerated() {
                 do {
@@ -86,7 +89,7 @@ extension Netprobe {
             case .json: rendered = try JSONOutput.encode(comparison) + "\n"
             case .html: rendered = HTMLReport.render(comparison, reports: loaded.map(\.report))
             }
-            try writeOutput(rendered, to: output)
+            try writeOutput(rendered, to: output, inputs: inputs)
             let damaged = comparison.setups.filter { $0.traceError != nil }
             for s in damaged {
                 printError("netprobe: \(s.traceError!)\nnetprobe: the figures of \(s.name) cover what came before that point")
@@ -139,16 +142,36 @@ enum ReportInput {
     }
 }
 
-/// Prints `text` to standard output, or writes it to `path` (`-w FILE`).
-func writeOutput(_ text: String, to path: String?) throws {
-    guard let path else {
-        print(text, terminator: "")
-        return
+/// What `report -w` and `compare -w` may replace: a regular file that is neither one of `inputs`
+/// nor a pcap or pcapng trace (-w writes the report, not packets).
+func reportOutputPolicy(inputs: [String]) -> OutputFile.Policy {
+    .replaceUnless(inputs: inputs) { head in
+        TraceReader.format(ofFileStart: head).map {
+            "holds a \($0.rawValue) trace: -w writes the report (text, JSON or HTML), not packets, and would destroy it; name another file, or remove this one first"
+        }
     }
+}
+
+/// Prints `text` to standard output, or writes it to `path` (`-w FILE`) by `reportOutputPolicy`.
+/// A write that fails (a full disk, /dev/full, a closed pipe) is an error: exit 1.
+func writeOutput(_ text: String, to path: String?, inputs: [String]) throws {
     do {
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        if let path {
+            try OutputFile.create(path: path, policy: reportOutputPolicy(inputs: inputs)).write(text.utf8)
+        } else {
+            try OutputFile.writeStandardOutput(text)
+        }
     } catch {
-        printError("netprobe: cannot write \(path): \((error as NSError).localizedDescription)")
+        printError("netprobe: cannot write the report to \(error)")
+        throw ExitCode(1)
+    }
+}
+
+/// Refuses a `-w FILE` that `writeOutput` would refuse, before any work is done.
+func checkOutput(_ path: String?, inputs: [String]) throws {
+    guard let path else { return }
+    do { try OutputFile.check(path: path, policy: reportOutputPolicy(inputs: inputs)) } catch {
+        printError("netprobe: will not write the report to \(error)")
         throw ExitCode(1)
     }
 }

@@ -30,9 +30,10 @@ extension Netprobe {
                 responses in order on each connection, so pipelining is handled; a request whose \
                 response is never seen is counted as unpaired, never matched to another reply.
 
-                Exit status: 0 the whole trace was read; 1 the file could not be read at all; \
-                2 the file is damaged part-way: the report covers everything before the damage; \
-                3 the trace holds no Redis request (the report says which ports carried TCP).
+                Exit status: 0 the whole trace was read; 1 the file could not be read at all, or \
+                the report could not be written; 2 the file is damaged or cut off part-way: the \
+                report covers everything before the damage; 3 the trace holds no Redis request \
+                (the report says which ports carried TCP).
                 """)
 
         @Argument(help: ArgumentHelp("The trace to read.", valueName: "TRACE"))
@@ -45,7 +46,8 @@ extension Netprobe {
         var format: ReportFormat = .text
 
         @Option(name: [.customShort("w"), .customLong("output")], help: ArgumentHelp(
-            "Write the report to FILE instead of standard output.", valueName: "FILE"))
+            "Write the report to FILE instead of standard output (a new file, or one that is neither a pcap/pcapng trace nor the input).",
+            valueName: "FILE"))
         var output: String?
 
         @Option(name: .customLong("vantage"), help: ArgumentHelp(
@@ -72,6 +74,8 @@ extension Netprobe {
 
         func run() throws {
             let path = (trace ?? readFile)!
+            let inputs = [path, redisInfo, loadJSON].compactMap { $0 }
+            try checkOutput(output, inputs: inputs)
             var options = AnalysisOptions()
             options.serverPorts = ports.isEmpty ? [HostPort.redisPort] : Set(ports)
             if !vantages.isEmpty { options.vantages = Set(vantages) }
@@ -108,9 +112,9 @@ extension Netprobe {
                 throw ExitCode(1)
             }
             switch format {
-            case .text: try writeOutput(TextReport.render(report), to: output)
-            case .json: try writeOutput(try JSONOutput.encode(report) + "\n", to: output)
-            case .html: try writeOutput(HTMLReport.render(report), to: output)
+            case .text: try writeOutput(TextReport.render(report), to: output, inputs: inputs)
+            case .json: try writeOutput(try JSONOutput.encode(report) + "\n", to: output, inputs: inputs)
+            case .html: try writeOutput(HTMLReport.render(report), to: output, inputs: inputs)
             }
             if let error = analysis.error {
                 printError("netprobe: \(error)\nnetprobe: the report covers the \(analysis.packets) packets before that point")
@@ -124,6 +128,8 @@ extension Netprobe {
     }
 }
 
+/// Writes one message to standard error, its control characters but line feeds escaped (it may
+/// quote names from a trace).
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.escapeKeepingLineFeeds(message) + "\n").utf8))
 }

@@ -12,6 +12,9 @@ struct CLI {
     }()
 
     static let binary: String = {
+        // NETPROBE_CLI_BINARY runs the tests against another build (an older one, to see that a
+        // regression test fails there).
+        if let other = ProcessInfo.processInfo.environment["NETPROBE_CLI_BINARY"], !other.isEmpty { return other }
         let nextToTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("netprobe").path
         if FileManager.default.isExecutableFile(atPath: nextToTests) { return nextToTests }
         for candidate in [".build/debug/netprobe", ".build/release/netprobe"] {
@@ -29,8 +32,10 @@ struct CLI {
 
     /// Runs the built binary from the package root; both pipes are drained together by the
     /// project's spawner, so a large stderr (a sanitizer report) cannot block the child.
-    static func run(_ arguments: [String]) throws -> Result {
-        let r = try ChildProcess.run([binary] + arguments, timeout: 600, directory: packageRoot.path)
+    /// `environment` is added to this process's own.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let env = environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let r = try ChildProcess.run([binary] + arguments, timeout: 600, environment: env, directory: packageRoot.path)
         return Result(status: r.status.code, stdout: r.stdout, stderr: r.stderr)
     }
 

@@ -24,19 +24,21 @@ struct PcapReaderTests {
         #expect(reader.warnings.isEmpty)
     }
 
-    @Test("a file cut inside a record keeps the packets before it and warns with the offset")
-    func truncatedRecord() throws {
+    @Test("a file cut inside a record header or a record: the packets before it, then an error at the record's offset", arguments: [10, 70])
+    func truncatedRecord(cutFromEnd: Int) throws {
         var b = PcapBuilder()
         let frame = FrameBuilder.tcp(seq: 1, payload: Array("PING\r\n".utf8))
         b.add(frame, ns: 1_000_000_000)
         b.add(frame, ns: 2_000_000_000)
-        let cutAt = b.bytes.count - 10
-        let file = try TempFile(Array(b.bytes[0..<cutAt]))
-        let (packets, reader) = try readAll(file.path)
-        #expect(packets.count == 1)
-        #expect(reader.warnings.count == 1)
-        #expect(reader.warnings[0].offset == Int64(24 + 16 + frame.count))
-        #expect(reader.warnings[0].message.contains("cut off"))
+        let file = try TempFile(Array(b.bytes[0..<(b.bytes.count - cutFromEnd)]))
+        let reader = try TraceReader(path: file.path)
+        #expect(try reader.next() != nil)
+        let error = #expect(throws: TraceError.self) { try reader.next() }
+        #expect(error?.offset == Int64(24 + 16 + frame.count))
+        #expect(error?.message.contains("cut off") == true)
+        #expect(error?.file == file.path)
+        #expect(reader.warnings.isEmpty)
+        #expect(try reader.next() == nil)
     }
 
     @Test("a record claiming an absurd length is an error naming file and offset, after the good packets")

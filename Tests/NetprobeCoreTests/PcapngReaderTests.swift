@@ -129,19 +129,45 @@ struct PcapngReaderTests {
         }
     }
 
-    @Test("a capture cut mid-block keeps every complete block before it")
+    @Test("a capture cut anywhere: the complete blocks before the cut are read, then an error at the cut block (exit 2); cut inside the first section header it cannot be opened (exit 1)")
     func cutMidBlock() throws {
         let full = Self.twoInterfaceTrace(swapped: false)
-        // Cut at every byte position: never a crash, never a packet invented.
-        for cut in stride(from: 28, to: full.count, by: 1) {
+        // Where each block starts (and the file's end).
+        var boundaries: [Int] = [0]
+        while boundaries.last! < full.count {
+            let at = boundaries.last!
+            let length = Int(full[at + 4]) | Int(full[at + 5]) << 8 | Int(full[at + 6]) << 16 | Int(full[at + 7]) << 24
+            boundaries.append(at + length)
+        }
+        let packetEnds = [boundaries[4], boundaries[8]] // the two Enhanced Packet Blocks end there
+        // Cut at every byte position: never a crash, never a packet invented, never a silent end.
+        for cut in 1..<full.count {
             let file = try TempFile(Array(full[0..<cut]), suffix: ".pcapng")
+            guard cut >= boundaries[1] else {
+                #expect(throws: TraceError.self, "cut at \(cut), inside the section header") { try TraceReader(path: file.path) }
+                continue
+            }
             let reader = try TraceReader(path: file.path)
             var n = 0
-            while let p = try reader.next() {
-                #expect(p.data.count == Self.frame.count)
-                n += 1
+            var error: TraceError?
+            do {
+                while let p = try reader.next() {
+                    #expect(p.data.count == Self.frame.count)
+                    n += 1
+                }
+            } catch let e as TraceError {
+                error = e
             }
-            #expect(n <= 2)
+            #expect(n == packetEnds.filter { $0 <= cut }.count, "cut at \(cut)")
+            if boundaries.contains(cut) {
+                #expect(error == nil, "cut at \(cut), a block boundary: a shorter but whole trace")
+            } else {
+                let start = boundaries.last { $0 < cut }!
+                #expect(error?.offset == Int64(start), "cut at \(cut)")
+                #expect(error?.message.contains("cut off") == true)
+                #expect(error?.file == file.path)
+            }
+            #expect(reader.warnings.isEmpty)
         }
     }
 }

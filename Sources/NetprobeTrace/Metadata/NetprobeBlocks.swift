@@ -81,7 +81,8 @@ public enum NetprobeBlock: Sendable, Equatable {
     }
 }
 
-/// What was captured, where and how: written once at the start of a capture.
+/// What was captured, where and how: written at the start of a capture, and again at its end
+/// with `loadOutcome` when a load command ran (readers take the last).
 public struct RunMetadata: Codable, Sendable, Equatable {
     public struct Vantage: Codable, Sendable, Equatable {
         public var interface: String
@@ -111,14 +112,51 @@ public struct RunMetadata: Codable, Sendable, Equatable {
     /// "kvm" / "tcg" when known (a lab VM).
     public var hypervisor: String?
     public var redisAddress: String?
-    /// The load command run during the capture, if any.
+    /// The load command run during the capture, if any (credentials redacted).
     public var loadCommand: [String]?
     public var notes: [String]
+    /// How the load command ended (in the block written at the end of the capture).
+    public var loadOutcome: LoadOutcome?
+
+    /// How the load command ended, and whether the capture cut it short.
+    public struct LoadOutcome: Codable, Sendable, Equatable {
+        /// Its exit status (128 + the signal's number when a signal ended it); nil when unknown.
+        public var exitStatus: Int32?
+        /// True when it was still running when the capture stopped, and netprobe ended it.
+        public var endedByCapture: Bool
+        /// Why the capture stopped ("duration reached", "signal 2", "load command exited" ...).
+        public var captureStop: String
+        /// The capture's --duration, if it had one.
+        public var durationNs: Int64?
+
+        public init(exitStatus: Int32?, endedByCapture: Bool, captureStop: String, durationNs: Int64?) {
+            self.exitStatus = exitStatus
+            self.endedByCapture = endedByCapture
+            self.captureStop = captureStop
+            self.durationNs = durationNs
+        }
+
+        /// One sentence for people: the exit status and, when the capture ended the load, that
+        /// it was cut short and why (so an exit status of 143 is not read as a failure).
+        public var summary: String {
+            let status = exitStatus.map { "exit status \($0)" } ?? "exit status unknown"
+            guard endedByCapture else { return status }
+            let why: String
+            if captureStop == "duration reached", let d = durationNs {
+                let seconds = Double(d) / 1e9
+                why = "the capture's --duration of \(seconds == seconds.rounded() ? "\(Int64(seconds))" : "\(seconds)") s ran out"
+            } else {
+                why = "the capture stopped (\(captureStop))"
+            }
+            return "\(status): cut short: it was still running when \(why), and netprobe ended it (SIGTERM); "
+                + "its own results cover only part of its run"
+        }
+    }
 
     public init(netprobeVersion: String, startedNs: Int64, hostKernel: String, hostname: String, setup: String?,
                 vantages: [Vantage], filter: String, snapLength: Int, vm: String? = nil, libvirtURI: String? = nil,
                 domainXML: String? = nil, hypervisor: String? = nil, redisAddress: String? = nil,
-                loadCommand: [String]? = nil, notes: [String] = []) {
+                loadCommand: [String]? = nil, notes: [String] = [], loadOutcome: LoadOutcome? = nil) {
         self.netprobeVersion = netprobeVersion
         self.startedNs = startedNs
         self.hostKernel = hostKernel
@@ -134,6 +172,7 @@ public struct RunMetadata: Codable, Sendable, Equatable {
         self.redisAddress = redisAddress
         self.loadCommand = loadCommand
         self.notes = notes
+        self.loadOutcome = loadOutcome
     }
 }
 

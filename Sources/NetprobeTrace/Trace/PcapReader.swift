@@ -65,9 +65,8 @@ final class PcapReader: PacketSource {
         }
         if have < recordHeaderLength {
             finished = true
-            warnings.append(TraceWarning(offset: recordOffset, message:
-                "file ends inside a packet record header (\(have) of \(recordHeaderLength) bytes): the capture was cut off; the packets before it are kept"))
-            return nil
+            throw TraceError(file: source.path, offset: recordOffset,
+                             "expected a \(recordHeaderLength)-byte packet record header, the file ends after \(have) bytes of it: the capture was cut off")
         }
         let header = source.peek(recordHeaderLength)
         let seconds = Int64(readU32(header, 0, swapped: swapped))
@@ -88,9 +87,8 @@ final class PcapReader: PacketSource {
         let got = try source.available(total)
         if got < total {
             finished = true
-            warnings.append(TraceWarning(offset: recordOffset, message:
-                "file ends inside a packet record (\(got) of \(total) bytes): the capture was cut off; the packets before it are kept"))
-            return nil
+            throw TraceError(file: source.path, offset: recordOffset,
+                             "expected a packet record of \(total) bytes, the file ends after \(got) bytes of it: the capture was cut off")
         }
         let bytes = source.peek(total)
         source.skip(total)

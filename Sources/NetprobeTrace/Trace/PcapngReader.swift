@@ -51,8 +51,25 @@ final class PcapngReader: PacketSource {
     /// Called with (private enterprise number, payload) for every custom block.
     var customBlockHandler: ((UInt32, UnsafeRawBufferPointer) -> Void)?
 
-    init(source: ByteSource) {
+    /// Throws when the file ends inside its first Section Header Block: then nothing in it can be
+    /// read (like a pcap file cut inside its 24-byte header), and the report would be empty.
+    init(source: ByteSource) throws {
         self.source = source
+        let head = try source.available(12)
+        guard head == 12 else {
+            throw TraceError(file: source.path, offset: 0,
+                             "file ends inside the pcapng Section Header Block (\(head) bytes present): nothing in it can be read")
+        }
+        let window = source.peek(12)
+        let magic = window.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        guard magic == Self.byteOrderMagic || magic.byteSwapped == Self.byteOrderMagic else { return } // next() says what is wrong
+        let length = Int(readU32(window, 4, swapped: magic != Self.byteOrderMagic))
+        guard length >= 12, length % 4 == 0, length <= source.maximumWindow else { return } // likewise
+        let got = try source.available(length)
+        guard got == length else {
+            throw TraceError(file: source.path, offset: 0,
+                             "file ends inside the pcapng Section Header Block (\(got) of its \(length) bytes present): nothing in it can be read")
+        }
     }
 
     func next() throws -> PacketRecord? {
@@ -62,10 +79,11 @@ final class PcapngReader: PacketSource {
         return nil
     }
 
-    private func stop(warning: String, at offset: Int64) -> PacketRecord? {
+    /// The file ends part-way through a block: damage like any other (the capture was cut off),
+    /// reported with where the block starts; the packets before it stay valid.
+    private func cutOff(_ message: String, at offset: Int64) -> TraceError {
         finished = true
-        warnings.append(TraceWarning(offset: offset, message: warning))
-        return nil
+        return TraceError(file: source.path, offset: offset, message + ": the capture was cut off")
     }
 
     /// Reads one block; returns a packet when the block held one.
@@ -80,14 +98,14 @@ final class PcapngReader: PacketSource {
             return nil
         }
         if head < 8 {
-            return stop(warning: "file ends inside a block header (\(head) bytes): the capture was cut off; the packets before it are kept", at: blockOffset)
+            throw cutOff("expected a block header, the file ends after \(head) bytes of it", at: blockOffset)
         }
         var window = source.peek(head)
         let nativeType = window.loadUnaligned(as: UInt32.self)
         let isSectionHeader = nativeType == BlockType.sectionHeader // palindromic: same in both orders
         if isSectionHeader {
             guard head >= 12 else {
-                return stop(warning: "file ends inside a Section Header Block", at: blockOffset)
+                throw cutOff("expected a Section Header Block, the file ends after \(head) bytes of it", at: blockOffset)
             }
             let magic = window.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
             if magic == Self.byteOrderMagic {
@@ -117,7 +135,7 @@ final class PcapngReader: PacketSource {
         }
         let got = try source.available(length)
         if got < length {
-            return stop(warning: "file ends inside a block of type 0x\(String(type, radix: 16)) (\(got) of \(length) bytes): the capture was cut off; the packets before it are kept", at: blockOffset)
+            throw cutOff("expected a block of type 0x\(String(type, radix: 16)) and \(length) bytes, the file ends after \(got) bytes of it", at: blockOffset)
         }
         window = source.peek(length)
         let trailer = Int(readU32(window, length - 4, swapped: swapped))

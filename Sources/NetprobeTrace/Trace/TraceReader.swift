@@ -41,7 +41,7 @@ public final class TraceReader: PacketSource {
             reader = try PcapReader(source: source)
         } else if magic.loadUnaligned(as: UInt32.self) == PcapngReader.BlockType.sectionHeader {
             format = .pcapng
-            let ng = PcapngReader(source: source)
+            let ng = try PcapngReader(source: source)
             reader = ng
             ng.customBlockHandler = { [unowned self] pen, payload in
                 if let taken = self.onCustomBlock, taken(pen, payload) { return }
@@ -53,6 +53,16 @@ public final class TraceReader: PacketSource {
             throw TraceError(file: path, offset: 0, gzip
                 ? "this is a gzip file; decompress it first (gunzip), netprobe reads pcap and pcapng"
                 : "expected a pcap magic (a1b2c3d4 or a1b23c4d, either byte order) or a pcapng Section Header Block (0a0d0d0a); found \(b.map { String($0, radix: 16) }.joined(separator: " "))")
+        }
+    }
+
+    /// The format of a file that starts with `head` (its first 4 bytes or more), as this reader
+    /// recognises it; nil when it is not a trace (`report -w` will not write over one).
+    public static func format(ofFileStart head: [UInt8]) -> Format? {
+        guard head.count >= 4 else { return nil }
+        return head.withUnsafeBytes { raw in
+            if PcapReader.magic(raw) != nil { return .pcap }
+            return raw.loadUnaligned(as: UInt32.self) == PcapngReader.BlockType.sectionHeader ? .pcapng : nil
         }
     }
 
