@@ -8,7 +8,8 @@ public struct ClientRecords: Sendable {
     private struct Connection: Hashable, Sendable {
         var client: Endpoint
         var server: Endpoint
-        func hash(into hasher: inout Hasher) { hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint) }
+        /// One keyed word of both endpoints whole (`FlowHash`), instead of the six of their fields.
+        func hash(into hasher: inout Hasher) { hasher.combine(FlowHash.process(client, server)) }
     }
     private struct Table: Sendable {
         var offsets: [UInt32] = []
@@ -123,6 +124,6 @@ public struct ClientKey: Hashable, Sendable {
     public var offset: UInt32
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint ^ UInt64(offset))
+        hasher.combine(FlowHash.process(client, server, UInt64(offset)))
     }
 }

@@ -52,13 +52,16 @@ public final class RequestJoin {
     /// tenth of the join's time): a slot names a flow, checked against its key before use.
     private var flowCache = [Int32](repeating: -1, count: RequestJoin.flowCacheSize)
     private static let flowCacheSize = 1024
+    /// The cache's slot of a flow: keyed, so that no trace can make every flow share a slot.
+    private let flowHash = FlowHash()
     /// Sightings past the second of an open row (three or more vantage points), by row number.
     private var extraSightings: [Int: [Sighting]] = [:]
 
     struct FlowKey: Hashable {
         var client: Endpoint
         var server: Endpoint
-        func hash(into hasher: inout Hasher) { hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint) }
+        /// One keyed word of both endpoints whole, instead of the six of their fields.
+        func hash(into hasher: inout Hasher) { hasher.combine(FlowHash.process(client, server)) }
     }
 
     struct FlowRows {
@@ -190,9 +193,7 @@ public final class RequestJoin {
     @inline(__always)
     private func flow(client: Endpoint, server: Endpoint) -> Int {
         let key = FlowKey(client: client, server: server)
-        var h = client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint
-        h ^= h >> 29
-        let slot = Int(truncatingIfNeeded: h) & (Self.flowCacheSize - 1)
+        let slot = Int(truncatingIfNeeded: flowHash(client, server)) & (Self.flowCacheSize - 1)
         let cached = Int(flowCache[slot])
         if cached >= 0 && flows[cached].inUse && flows[cached].key == key { return cached }
         let f: Int
