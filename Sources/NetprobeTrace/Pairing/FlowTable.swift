@@ -8,7 +8,7 @@ import NetprobeModel
 /// in with it, so a trace cannot be crafted to make connections collide without knowing it.
 /// (Swift's Dictionary hashed every lookup through SipHash, ~10 % of the analysis's time.)
 struct FlowTable {
-    typealias Key = TraceAnalyzer.ConnectionKey
+    typealias Key = RESPDissector.ConnectionKey
     /// Keys and connections in parallel arrays: probing reads only keys (plain values), so it
     /// retains nothing; a slot is in use when its connection is not nil.
     private var keys: [Key]
