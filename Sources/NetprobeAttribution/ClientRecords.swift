@@ -1,5 +1,6 @@
 import NetprobeModel
 import NetprobeTrace
+
 /// The load generator's records, per connection in offset order: 20 bytes a request (a
 /// dictionary of every request took ~120 and a cache miss per lookup; the attribution looks each
 /// request up in two or three passes). A record added twice for the same key: the last one counts.
@@ -7,7 +8,8 @@ public struct ClientRecords: Sendable {
     private struct Connection: Hashable, Sendable {
         var client: Endpoint
         var server: Endpoint
-        func hash(into hasher: inout Hasher) { hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint) }
+        /// One keyed word of both endpoints whole (`FlowHash`), instead of the six of their fields.
+        func hash(into hasher: inout Hasher) { hasher.combine(FlowHash.process(client, server)) }
     }
     private struct Table: Sendable {
         var offsets: [UInt32] = []
@@ -33,17 +35,47 @@ public struct ClientRecords: Sendable {
     }
 
     public mutating func add(_ key: ClientKey, sendNs: Int64, receiveNs: Int64) {
-        let c = Connection(client: key.client, server: key.server)
-        let t: Int
-        if let known = index[c] {
-            t = known
-        } else {
-            t = tables.count
-            index[c] = t
-            tables.append(Table())
-        }
-        if let last = tables[t].offsets.last, key.offset <= last { tables[t].sorted = false }
-        tables[t].offsets.append(key.offset)
+        append(table(Connection(client: key.client, server: key.server)), offset: key.offset, sendNs: sendNs, receiveNs: receiveNs)
+    }
+
+    /// Adds the records of one block in their binary form (`ClientRecordFormat`: the payload of a
+    /// client-records custom block after the PEN), straight from its bytes. Returns false, adding
+    /// nothing, when `block` is not such a block (or of a version this netprobe does not read).
+    @discardableResult
+    public mutating func add(block: UnsafeRawBufferPointer) -> Bool {
+        // The block's connection numbers -> tables, as the block declares them.
+        var tableOf: [Int] = []
+        guard let reading = ClientRecordFormat.readBlock(block, connection: { c in
+            let key = Connection(client: Endpoint(address: IPAddress(c.client), port: c.clientPort),
+                                 server: Endpoint(address: IPAddress(c.server), port: c.serverPort))
+            let k = Int(c.index)
+            if k >= tableOf.count { tableOf.append(contentsOf: repeatElement(-1, count: k + 1 - tableOf.count)) }
+            tableOf[k] = self.table(key)
+        }, request: { r in
+            // Offsets are matched in 32 bits, as TCP sequence numbers are.
+            self.append(tableOf[Int(r.connection)], offset: UInt32(truncatingIfNeeded: r.requestOffset),
+                           sendNs: r.sendNs, receiveNs: r.receiveNs)
+        }) else { return false }
+        skippedEntries += reading.undeclaredRequests + (reading.trailingBytes > 0 ? 1 : 0)
+        return true
+    }
+
+    /// Entries of binary blocks that could not be taken: requests of a connection their block did
+    /// not declare, and damaged block ends.
+    public private(set) var skippedEntries = 0
+
+    /// The table of connection `c`, made when new.
+    private mutating func table(_ c: Connection) -> Int {
+        if let known = index[c] { return known }
+        let t = tables.count
+        index[c] = t
+        tables.append(Table())
+        return t
+    }
+
+    private mutating func append(_ t: Int, offset: UInt32, sendNs: Int64, receiveNs: Int64) {
+        if let last = tables[t].offsets.last, offset <= last { tables[t].sorted = false }
+        tables[t].offsets.append(offset)
         tables[t].send.append(sendNs)
         tables[t].receive.append(receiveNs)
         count += 1
@@ -92,6 +124,6 @@ public struct ClientKey: Hashable, Sendable {
     public var offset: UInt32
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint ^ UInt64(offset))
+        hasher.combine(FlowHash.process(client, server, UInt64(offset)))
     }
 }

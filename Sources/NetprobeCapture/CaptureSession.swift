@@ -34,8 +34,9 @@ public struct CaptureConfiguration: Sendable {
     /// Show a live progress line on stderr (when it is a terminal).
     public var progress = false
     /// Called once the load has finished, before the statistics close the file: more of
-    /// netprobe's blocks to store (the load generator's own request records).
-    public var finalBlocks: (@Sendable () throws -> [NetprobeBlock])?
+    /// netprobe's custom blocks to store (the load generator's own request records), handed to
+    /// `write` one payload (after the PEN) at a time.
+    public var finalBlocks: (@Sendable (_ write: ([UInt8]) throws -> Void) throws -> Void)?
 
     public init(vantages: [CaptureVantage], output: String) {
         self.vantages = vantages
@@ -261,7 +262,11 @@ public final class CaptureSession {
             }
             if let extra = c.finalBlocks {
                 do {
-                    for block in try extra() { try writeBlock(block) }
+                    try extra { payload in
+                        try writer.append { e, out in
+                            e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: payload)
+                        }
+                    }
                 } catch {
                     notes.append("could not store the load generator's records: \(error)")
                 }

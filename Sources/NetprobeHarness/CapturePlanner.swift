@@ -80,7 +80,7 @@ public enum CapturePlanner {
             // netprobe load: keep its own per-request stamps as the client vantage point.
             // Run this very binary (the one on PATH may be another version, or absent).
             c.loadCommand = [netprobe] + request.load.dropFirst() + ["--timestamps-out", records, "--quiet"]
-            c.finalBlocks = { try ClientRecordBlocks.read(path: records) }
+            c.finalBlocks = { write in try ClientRecordBlocks.read(path: records, into: write) }
         }
         c.loadNamespace = clientNamespace
         c.setup = setup ?? lab?.setup.rawValue
@@ -106,34 +106,11 @@ public enum ClientRecordBlocks {
         return NSTemporaryDirectory() + "netprobe-load-\(getpid())-\(UUID().uuidString).npts"
     }
 
-    /// The records in `path` as trace blocks, one block per connection and 20000 requests; removes the file.
-    public static func read(path: String) throws -> [NetprobeBlock] {
+    /// The records in `path` as trace blocks (the file cut into self-contained blocks of its
+    /// binary entries, `ClientRecordFormat`), handed to `write` one at a time; removes the file.
+    public static func read(path: String, into write: ([UInt8]) throws -> Void) throws {
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let reader = try ClientRecordReader(path: path)
-        var byConnection: [String: ClientRequests] = [:]
-        var order: [String] = []
-        var blocks: [NetprobeBlock] = []
-        while let r = try reader.next() {
-            let key = "\(r.client)|\(r.server)"
-            if byConnection[key] == nil {
-                byConnection[key] = ClientRequests(client: "\(r.client)", server: "\(r.server)", requestOffsets: [],
-                                                   commands: [], sendNs: [], receiveNs: [])
-                order.append(key)
-            }
-            byConnection[key]!.requestOffsets.append(r.requestOffset)
-            byConnection[key]!.commands.append(r.command.name)
-            byConnection[key]!.sendNs.append(r.sendNs)
-            byConnection[key]!.receiveNs.append(r.receiveNs)
-            if byConnection[key]!.sendNs.count >= 20_000 {
-                blocks.append(.clientRequests(byConnection[key]!))
-                byConnection[key]!.requestOffsets.removeAll()
-                byConnection[key]!.commands.removeAll()
-                byConnection[key]!.sendNs.removeAll()
-                byConnection[key]!.receiveNs.removeAll()
-            }
-        }
-        for key in order where !(byConnection[key]!.sendNs.isEmpty) { blocks.append(.clientRequests(byConnection[key]!)) }
-        return blocks
+        try ClientRecordReader(path: path).forEachBlock(write)
     }
 }
 

@@ -38,7 +38,7 @@ public final class ClientRecordWriter {
     /// Declares a connection; call before adding requests that use it.
     public func add(_ connection: ClientConnection) {
         reserveEntry()
-        ClientRecordFormat.encode(connection, into: buffer + used)
+        ClientRecordFormat.encode(connection.entry, into: buffer + used)
         used += ClientRecordFormat.entryLength
     }
 
@@ -46,7 +46,7 @@ public final class ClientRecordWriter {
     @inline(__always)
     public func add(_ record: ClientRequestRecord) {
         reserveEntry()
-        ClientRecordFormat.encode(record, into: buffer + used)
+        ClientRecordFormat.encode(record.entry, into: buffer + used)
         used += ClientRecordFormat.entryLength
     }
 
@@ -124,32 +124,48 @@ public final class ClientRecordReader {
     /// The next request; connection entries are absorbed into `connections` on the way. nil at
     /// the end of the file. Throws on a truncated entry or a request of an undeclared connection.
     public func next() throws(TraceError) -> ClientRequestRecord? {
-        let length = ClientRecordFormat.entryLength
-        while true {
-            if end - start < length {
-                try refill()
-                if end == start { return nil }
-                if end - start < length {
-                    throw TraceError(file: path, offset: fileOffset,
-                                     "the file ends inside an entry (\(end - start) of \(length) bytes)")
-                }
-            }
-            let entry = UnsafeRawBufferPointer(start: buffer + start, count: length)
-            let decoded = ClientRecordFormat.decode(entry, connections: connections)
-            start += length
-            fileOffset += Int64(length)
-            switch decoded {
-            case let .connection(c)?:
-                connections[c.index] = c
-            case let .request(r)?:
-                return r
-            case .unknown?:
+        while let entry = try nextEntry() {
+            switch ClientRecordFormat.decode(entry) {
+            case let .connection(c):
+                connections[Int(c.index)] = ClientConnection(c)
+            case let .request(r):
+                if let c = connections[Int(r.connection)], let record = ClientRequestRecord(r, connection: c) { return record }
+                throw TraceError(file: path, offset: fileOffset - Int64(ClientRecordFormat.entryLength),
+                                 "a request entry with an unknown command (\(r.command)) or undeclared connection (\(r.connection))")
+            case .unknown:
                 continue
-            case nil:
-                throw TraceError(file: path, offset: fileOffset - Int64(length),
-                                 "a request entry with an unknown command (\(entry[1])) or undeclared connection (\(Int(entry[2]) | Int(entry[3]) << 8))")
             }
         }
+        return nil
+    }
+
+    /// The next entry, whatever its kind: valid until the next call. nil at the end of the file;
+    /// throws on a truncated entry.
+    private func nextEntry() throws(TraceError) -> UnsafeRawBufferPointer? {
+        let length = ClientRecordFormat.entryLength
+        if end - start < length {
+            try refill()
+            if end == start { return nil }
+            if end - start < length {
+                throw TraceError(file: path, offset: fileOffset,
+                                 "the file ends inside an entry (\(end - start) of \(length) bytes)")
+            }
+        }
+        let entry = UnsafeRawBufferPointer(start: buffer + start, count: length)
+        start += length
+        fileOffset += Int64(length)
+        return entry
+    }
+
+    /// Cuts the rest of the file into self-contained blocks of records (the form a trace stores,
+    /// see `ClientRecordFormat.BlockBuilder`) and hands them to `body` one at a time, so memory
+    /// holds one block whatever the file's size.
+    public func forEachBlock(maximumRequests: Int = 20_000, _ body: ([UInt8]) throws -> Void) throws {
+        var builder = ClientRecordFormat.BlockBuilder(maximumRequests: maximumRequests)
+        while let entry = try nextEntry() {
+            if let block = builder.add(entry) { try body(block) }
+        }
+        if let block = builder.finish() { try body(block) }
     }
 
     /// Reads a whole file: its connections in index order and every request.

@@ -63,3 +63,39 @@ public struct ClientRequestRecord: Sendable, Equatable {
     /// The latency the client saw: receive - send.
     public var latencyNs: Int64 { receiveNs - sendNs }
 }
+
+// The binary record format (`ClientRecordFormat`, shared with the core) in the load generator's terms.
+
+extension ClientConnection {
+    /// The connection's entry in the record format (the index is kept in 16 bits).
+    public var entry: ClientRecordFormat.Connection {
+        ClientRecordFormat.Connection(
+            index: UInt16(truncatingIfNeeded: index), client: client.address.recordAddress, clientPort: client.port,
+            server: server.address.recordAddress, serverPort: server.port, connectedNs: connectedNs)
+    }
+
+    public init(_ e: ClientRecordFormat.Connection) {
+        self.init(index: Int(e.index), client: Endpoint(address: IPAddress(e.client), port: e.clientPort),
+                  server: Endpoint(address: IPAddress(e.server), port: e.serverPort), connectedNs: e.connectedNs)
+    }
+}
+
+extension ClientRequestRecord {
+    /// The request's entry in the record format.
+    @inline(__always)
+    public var entry: ClientRecordFormat.Request {
+        ClientRecordFormat.Request(
+            connection: UInt16(truncatingIfNeeded: connection), command: command.rawValue, flags: isErrorReply ? 1 : 0,
+            clientPort: client.port, requestOffset: requestOffset, requestLength: UInt32(truncatingIfNeeded: requestLength),
+            replyOffset: replyOffset, sendNs: sendNs, receiveNs: receiveNs)
+    }
+
+    /// The request of entry `e` on `connection` (the one `e` names); nil for a command this
+    /// version does not know.
+    public init?(_ e: ClientRecordFormat.Request, connection c: ClientConnection) {
+        guard let command = LoadCommandKind(rawValue: e.command) else { return nil }
+        self.init(connection: c.index, client: c.client, server: c.server, command: command,
+                  isErrorReply: e.isErrorReply, requestOffset: e.requestOffset, requestLength: Int(e.requestLength),
+                  replyOffset: e.replyOffset, sendNs: e.sendNs, receiveNs: e.receiveNs)
+    }
+}

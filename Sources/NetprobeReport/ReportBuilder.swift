@@ -43,9 +43,16 @@ public enum ReportBuilder {
         // never kept. The table is read only after that thread has finished.
         let client = ClientRecordsBox()
         reader.onCustomBlock = { pen, payload in
-            guard let r = NetprobeBlock.fastClientRequests(enterpriseNumber: pen, payload: payload) else { return false }
-            client.records.add(r)
-            client.requests += r.sendNs.count
+            if ClientRecordBlock.isClientRecords(enterpriseNumber: pen, payload: payload) {
+                let before = client.records.count
+                guard client.records.add(block: payload) else { return false }
+                client.requests += client.records.count - before
+            } else if let r = NetprobeBlock.decodeClientRequests(enterpriseNumber: pen, payload: payload) {
+                client.records.add(r) // an older trace's JSON records
+                client.requests += r.sendNs.count
+            } else {
+                return false
+            }
             return true
         }
         defer { reader.onCustomBlock = nil }
@@ -67,7 +74,7 @@ public enum ReportBuilder {
             analysis = analyzer.analyze(reader, onRequest: sink)
         }
         joining.finish()
-        // The other custom blocks (and any client records the fast reader declined).
+        // The other custom blocks (and any JSON client records written otherwise than netprobe does).
         var blocks: [NetprobeBlock] = []
         for c in reader.customBlocks {
             switch NetprobeBlock.decode(enterpriseNumber: c.pen, payload: c.payload) {

@@ -1,64 +1,84 @@
+import Foundation
 import Testing
 @testable import NetprobeCore
 @testable import NetprobeTrace
 @testable import NetprobeAttribution
 @testable import NetprobeReport
 
-/// `client-requests` blocks are read by a strict fast reader; whatever it accepts must decode
-/// exactly as JSONDecoder does, and whatever it declines still decodes through JSONDecoder.
-@Suite("client-requests blocks")
+/// The load generator's records in a trace: binary blocks (`ClientRecordBlock`), and the JSON
+/// `client-requests` blocks of older traces, both into one table.
+@Suite("client record blocks")
 struct ClientBlockTests {
-    static func random(_ g: inout some RandomNumberGenerator) -> ClientRequests {
-        let n = Int.random(in: 0...40, using: &g)
-        return ClientRequests(
-            client: "10.0.0.\(Int.random(in: 1...254, using: &g)):\(Int.random(in: 1024...65535, using: &g))",
-            server: Bool.random(using: &g) ? "10.0.0.2:6379" : "[fd00::2]:6379",
-            requestOffsets: (0..<n).map { _ in UInt64.random(in: 0 ... (Bool.random(using: &g) ? 1 << 20 : .max), using: &g) },
-            commands: (0..<n).map { _ in ["GET", "SET", "CONFIG GET", "?", "ÉTÉ"].randomElement(using: &g)! },
-            sendNs: (0..<n).map { _ in Int64.random(in: .min ... .max, using: &g) },
-            receiveNs: (0..<n).map { _ in Int64.random(in: 0...(1 << 62), using: &g) })
-    }
+    typealias F = ClientRecordFormat
 
-    @Test("what the fast reader accepts, JSONDecoder reads the same; netprobe's own blocks are all accepted")
-    func sameAsJSONDecoder() throws {
-        var g = SystemRandomNumberGenerator()
-        for _ in 0..<300 {
-            let c = Self.random(&g)
-            let payload = try NetprobeBlock.clientRequests(c).payload()
-            let fast = payload.withUnsafeBytes { ClientRequests.fastDecode(UnsafeRawBufferPointer(rebasing: $0[4...])) }
-            #expect(fast == c)
-            #expect(NetprobeBlock.decodeWithJSONDecoder(payload[4...]) == .clientRequests(c))
+    static let client = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 40000)
+    static let server = Endpoint(address: IPAddress(ipv4: 0x0A00_0002), port: 6379)
+    static let v6Client = Endpoint(address: IPAddress(ipv6High: 0xFD00 << 48, low: 1), port: 40001)
+    static let v6Server = Endpoint(address: IPAddress(ipv6High: 0xFD00 << 48, low: 2), port: 6379)
+
+    /// Blocks of records for connections (client, server) with `n` requests each, interleaved,
+    /// and the same records as keys.
+    static func blocks(_ connections: [(Endpoint, Endpoint)], requests n: Int, perBlock: Int)
+        -> (blocks: [[UInt8]], keys: [(ClientKey, Int64, Int64)]) {
+        var builder = F.BlockBuilder(maximumRequests: perBlock)
+        var blocks: [[UInt8]] = []
+        var keys: [(ClientKey, Int64, Int64)] = []
+        func add(_ e: [UInt8]) { e.withUnsafeBytes { if let b = builder.add($0) { blocks.append(b) } } }
+        for (i, (c, s)) in connections.enumerated() {
+            add(F.encode(F.Connection(index: UInt16(i), client: c.address.recordAddress, clientPort: c.port,
+                                      server: s.address.recordAddress, serverPort: s.port, connectedNs: 1)))
         }
+        for k in 0..<n {
+            for (i, (c, s)) in connections.enumerated() {
+                // Offsets past 32 bits are matched in 32, as sequence numbers are.
+                let offset = UInt64(k) * 31 + (k == 5 ? 1 << 33 : 0)
+                let send = Int64(k * 1000 + i), receive = Int64(k * 1000 + i + 500)
+                add(F.encode(F.Request(connection: UInt16(i), command: 2, flags: 0, clientPort: c.port, requestOffset: offset,
+                                       requestLength: 31, replyOffset: 0, sendNs: send, receiveNs: receive)))
+                keys.append((ClientKey(client: c, server: s, offset: UInt32(truncatingIfNeeded: offset)), send, receive))
+            }
+        }
+        if let b = builder.finish() { blocks.append(b) }
+        return (blocks, keys)
     }
 
-    @Test("it declines other shapes, which JSONDecoder then decides", arguments: [
-        #"{"kind":"client-requests","value":{"client":"a","commands":["G\"T"],"receiveNs":[1],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
-        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[1.5],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
-        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[01],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
-        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[1],"requestOffsets":[-1],"sendNs":[1],"server":"b"}}"#,
-        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[9223372036854775808],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
-        #"{"kind":"client-requests","value":{"client":"a","extra":1,"commands":["GET"],"receiveNs":[1],"requestOffsets":[0],"sendNs":[1],"server":"b"}}"#,
-        #"{"kind":"client-requests","value":{"client":"a","client":"c","commands":[],"receiveNs":[],"requestOffsets":[],"sendNs":[],"server":"b"}}"#,
-        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[1],"requestOffsets":[0],"sendNs":[1]}}"#,
-        #"{"kind":"netlink","value":{}}"#,
-        #"{"kind":"client-requests","value":{"client":"a","commands":["GET"],"receiveNs":[1],"requestOffsets":[0],"sendNs":[1],"server":"b"}} x"#,
-    ])
-    func declines(json: String) {
-        let bytes = Array(json.utf8)
-        let fast = bytes.withUnsafeBytes { ClientRequests.fastDecode($0) }
-        #expect(fast == nil)
-        // Through the public entry point the answer is JSONDecoder's.
-        let payload = NetprobeBlock.magic + bytes
-        #expect(NetprobeBlock.decode(enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: payload)
-            == NetprobeBlock.decodeWithJSONDecoder(payload[4...]))
+    @Test("binary blocks go into the table as the same records added one by one would", arguments: [1, 10, 1000])
+    func binaryBlocks(perBlock: Int) {
+        let (blocks, keys) = Self.blocks([(Self.client, Self.server), (Self.v6Client, Self.v6Server)], requests: 40, perBlock: perBlock)
+        var fromBlocks = ClientRecords()
+        for b in blocks { #expect(b.withUnsafeBytes { fromBlocks.add(block: $0) }) }
+        #expect(fromBlocks.count == keys.count)
+        #expect(fromBlocks.skippedEntries == 0)
+        fromBlocks.prepare()
+        for (key, send, receive) in keys {
+            #expect(fromBlocks.lookup(key)! == (send, receive))
+        }
+        #expect(fromBlocks.lookup(ClientKey(client: Self.server, server: Self.client, offset: 0)) == nil)
+        // Not a block: nothing added.
+        var other = ClientRecords()
+        #expect(!Array("NPRB{}".utf8).withUnsafeBytes { other.add(block: $0) })
+        #expect(other.isEmpty)
     }
 
-    @Test("whitespace and key order do not matter; an escape-free valid block is read fast")
-    func layout() {
-        let json = #" { "value" : { "server":"10.0.0.2:6379" , "sendNs":[ -5 , 7 ], "receiveNs":[8,9], "requestOffsets":[0, 12], "commands":["GET","SET"], "client":"10.0.0.1:40000" }, "kind":"client-requests" } "#
-        let fast = Array(json.utf8).withUnsafeBytes { ClientRequests.fastDecode($0) }
-        #expect(fast == ClientRequests(client: "10.0.0.1:40000", server: "10.0.0.2:6379", requestOffsets: [0, 12],
-                                       commands: ["GET", "SET"], sendNs: [-5, 7], receiveNs: [8, 9]))
+    @Test("older traces' JSON client-requests blocks decode with JSONDecoder; netprobe's own are recognised as read")
+    func jsonBlocks() throws {
+        let c = ClientRequests(client: "10.0.0.1:40000", server: "[fd00:0:0:0:0:0:0:2]:6379", requestOffsets: [0, 31],
+                               commands: ["GET", "SET"], sendNs: [-5, 7], receiveNs: [8, 9])
+        let payload = try NetprobeBlock.clientRequests(c).payload()
+        #expect(NetprobeBlock.decode(enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: payload + [0, 0]) == .clientRequests(c))
+        #expect(payload.withUnsafeBytes { NetprobeBlock.decodeClientRequests(enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: $0) } == c)
+        #expect(payload.withUnsafeBytes { NetprobeBlock.decodeClientRequests(enterpriseNumber: 1, payload: $0) } == nil)
+        // Another key order is not recognised while reading; `decode` still reads it.
+        let reordered = NetprobeBlock.magic + Array(#"{"value":{"client":"10.0.0.1:40000","commands":[],"receiveNs":[],"requestOffsets":[],"sendNs":[],"server":"10.0.0.2:6379"},"kind":"client-requests"}"#.utf8)
+        #expect(reordered.withUnsafeBytes { NetprobeBlock.decodeClientRequests(enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: $0) } == nil)
+        guard case .clientRequests? = NetprobeBlock.decode(enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: reordered) else {
+            Issue.record("not decoded")
+            return
+        }
+        var records = ClientRecords()
+        records.add(c)
+        records.prepare()
+        #expect(records.lookup(ClientKey(client: Endpoint(parsing: "10.0.0.1:40000")!, server: Endpoint(parsing: "[fd00::2]:6379")!, offset: 31))! == (7, 9))
     }
 
     @Test("client records: found by connection and offset, out of order sorted, the last of a repeated offset wins")
@@ -83,8 +103,30 @@ struct ClientBlockTests {
         #expect(r.lookup(ClientKey(client: b, server: a, offset: 10)) == nil)
     }
 
-    /// A pcapng in memory: a note, two client-requests blocks the fast reader takes, one it declines
-    /// (an escaped quote), a block of another enterprise, and a packet between them.
+    /// Real captures of `netprobe capture -- netprobe load` (traces/README.md): one made before the
+    /// records went binary (JSON client-requests blocks), one after (binary blocks).
+    @Test("real traces with the load generator's records, old JSON and binary, both give the client segment",
+          arguments: [("netprobe-host-old-records.pcapng", false), ("netprobe-host-records.pcapng", true)])
+    func realTraces(file: String, binary: Bool) throws {
+        let path = "\(tracesDirectory)/\(file)"
+        let reader = try TraceReader(path: path)
+        while try reader.next() != nil {}
+        var binaryBlocks = 0, jsonBlocks = 0
+        for b in reader.customBlocks {
+            if b.payload.withUnsafeBytes({ ClientRecordBlock.isClientRecords(enterpriseNumber: b.pen, payload: $0) }) { binaryBlocks += 1 }
+            if case .clientRequests? = NetprobeBlock.decode(enterpriseNumber: b.pen, payload: b.payload) { jsonBlocks += 1 }
+        }
+        #expect(binary ? binaryBlocks > 0 && jsonBlocks == 0 : binaryBlocks == 0 && jsonBlocks > 0)
+        let (report, _) = try ReportBuilder.build(path: path)
+        #expect(report.capture?.clientRequests == 1000)
+        #expect(report.attribution?.requestsJoined == 1000)
+        let client = try #require(report.segments.first { $0.name == "client" })
+        #expect(client.resolved)
+        #expect((client.p50Us ?? 0) > 0)
+    }
+
+    /// A pcapng in memory: a note, binary client-record blocks, an old-style JSON client-requests
+    /// block, one in another key order, a block of another enterprise, and a packet between them.
     static func traceWithClientBlocks() throws -> (bytes: [UInt8], records: Int) {
         let e = PcapngEncoder(swapped: false)
         var out: [UInt8] = []
@@ -92,40 +134,27 @@ struct ClientBlockTests {
         e.appendInterfaceDescription(to: &out, linkType: .ethernet, snapLength: 256, name: "lo")
         let note = try NetprobeBlock.vantageNote(VantageNote(timeNs: 1, interface: "lo", note: "n")).payload()
         e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: note)
-        var g = SystemRandomNumberGenerator()
-        var records = 0
-        for k in 0..<2 {
-            var c = Self.random(&g)
-            c.commands = c.commands.map { _ in "GET" }
-            records += c.sendNs.count
-            e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try NetprobeBlock.clientRequests(c).payload())
+        let (blocks, keys) = Self.blocks([(Self.client, Self.server), (Self.v6Client, Self.v6Server)], requests: 30, perBlock: 25)
+        for (k, b) in blocks.enumerated() {
+            e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: b)
             if k == 0 {
                 let frame = PcapngReaderTests.frame
                 frame.withUnsafeBytes { e.appendEnhancedPacket(to: &out, interface: 0, ticks: 5, data: $0, originalLength: frame.count) }
             }
         }
-        let declined = #"{"kind":"client-requests","value":{"client":"10.0.0.1:40000","commands":["G\"T","SET"],"receiveNs":[5,6],"requestOffsets":[0,10],"sendNs":[1,2],"server":"10.0.0.2:6379"}}"#
-        e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: NetprobeBlock.magic + Array(declined.utf8))
+        let old = ClientRequests(client: "10.0.0.1:40002", server: "10.0.0.2:6379", requestOffsets: [0, 10, 20],
+                                 commands: ["GET", "SET", "GET"], sendNs: [1, 2, 3], receiveNs: [5, 6, 7])
+        e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try NetprobeBlock.clientRequests(old).payload())
+        let reordered = #"{"value":{"client":"10.0.0.1:40003","commands":["GET","SET"],"receiveNs":[5,6],"requestOffsets":[0,10],"sendNs":[1,2],"server":"10.0.0.2:6379"},"kind":"client-requests"}"#
+        e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: NetprobeBlock.magic + Array(reordered.utf8))
         e.appendCustom(to: &out, enterpriseNumber: 12345, payload: [1, 2, 3, 4])
-        return (out, records + 2)
+        return (out, keys.count + 3 + 2)
     }
 
-    @Test("report takes client records while the trace is read; declined ones and other blocks still count")
+    @Test("report takes client records while the trace is read, binary and JSON alike; other blocks still count")
     func takenWhileReading() throws {
         let (bytes, records) = try Self.traceWithClientBlocks()
-        // The reader keeps only what the hook leaves.
-        let reader = try TraceReader(bytes: bytes)
-        var taken = 0
-        reader.onCustomBlock = { pen, payload in
-            guard let r = NetprobeBlock.fastClientRequests(enterpriseNumber: pen, payload: payload) else { return false }
-            taken += r.sendNs.count
-            return true
-        }
-        while try reader.next() != nil {}
-        #expect(taken == records - 2)
-        #expect(reader.customBlocks.count == 3) // the note, the declined block, the other enterprise's
-        // The report counts every record, through the hook or JSONDecoder, on one thread or with
-        // the read-ahead thread.
+        // The report counts every record, on one thread or with the read-ahead thread.
         let (report, _) = ReportBuilder.build(reader: try TraceReader(bytes: bytes))
         #expect(report.capture?.clientRequests == records)
         #expect(report.capture?.notes == ["lo: n"])

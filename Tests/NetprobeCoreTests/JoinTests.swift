@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NetprobeCore
 @testable import NetprobeTrace
@@ -50,6 +51,70 @@ struct JoinTests {
         #expect(bothSeen == 150_000)
         #expect(wrongHop == 0)
         #expect(join.spilledBytes == 150_000 * 64) // IPv4, two narrow sightings: 64 bytes a request
+    }
+
+    /// 20,000 requests seen at two vantage points (64 bytes a row in the spill) through `join`;
+    /// returns the rows the join hands back.
+    static func fill(_ join: RequestJoin, requests: Int = 20_000) -> Int {
+        let clients = (0..<10).map { Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: UInt16(40000 + $0)) }
+        for i in 0..<requests {
+            let t = Int64(i) * 100_000
+            let seq = UInt32(1001 + (i / 10) * 37)
+            join.add(Self.timing(0, client: clients[i % 10], seq: seq, at: t))
+            join.add(Self.timing(1, client: clients[i % 10], seq: seq, at: t + 2_000))
+        }
+        join.finish()
+        var rows = 0
+        join.forEachRow { r in if r.times(vantage: 0) != nil && r.times(vantage: 1) != nil { rows += 1 } }
+        return rows
+    }
+
+    @Test("the spill's file cannot be made: rows stay in memory up to the bound, the rest are counted, not kept")
+    func spillFileCannotBeMade() throws {
+        let missing = "/nonexistent-netprobe-\(UInt32.random(in: 0 ... .max))/spill"
+        let join = RequestJoin(windowNs: 1_000_000_000, spill: SpillBuffer(
+            memoryLimit: 64 << 10, fallbackMemoryLimit: 256 << 10, checkpointEvery: 1000, directory: missing))
+        let rows = Self.fill(join)
+        let problem = try #require(join.spillProblem)
+        #expect(problem.step == .create)
+        #expect(problem.errno == ENOENT)
+        #expect(problem.directory == missing)
+        #expect(problem.memoryLimit == 256 << 10)
+        // 256 KiB of 64-byte rows are kept and read back; the rest were counted.
+        #expect(join.count == (256 << 10) / 64)
+        #expect(rows == join.count)
+        #expect(problem.rowsDropped == 20_000 - join.count)
+        #expect(problem.bytesDropped == problem.rowsDropped * 64)
+        #expect(join.spillBytesInMemory <= 256 << 10)
+        // The passes cut what was kept, nothing more.
+        var cut = 0
+        for run in join.rowRuns(4) { join.forEachRow(in: run) { _ in cut += 1 } }
+        #expect(cut == join.count)
+    }
+
+    @Test("the spill's file fills up (/dev/full): rows already written stay readable, memory stays bounded")
+    func spillFileFull() throws {
+        // The first 64 KiB go nowhere: /dev/full refuses every write with ENOSPC.
+        let join = RequestJoin(windowNs: 1_000_000_000, spill: SpillBuffer(
+            memoryLimit: 64 << 10, fallbackMemoryLimit: 128 << 10, directory: "/dev",
+            makeFile: { _ in open("/dev/full", O_RDWR | O_CLOEXEC) }))
+        let rows = Self.fill(join)
+        let problem = try #require(join.spillProblem)
+        #expect(problem.step == .write)
+        #expect(problem.errno == ENOSPC)
+        #expect(join.count == (128 << 10) / 64)
+        #expect(rows == join.count)
+        #expect(problem.rowsDropped == 20_000 - join.count)
+        #expect(join.spillBytesInMemory <= 128 << 10)
+    }
+
+    @Test("a spill whose file works has no problem; the directory can be chosen")
+    func spillDirectory() throws {
+        let directory = NSTemporaryDirectory()
+        let join = RequestJoin(windowNs: 1_000_000_000, spillDirectory: directory)
+        #expect(Self.fill(join, requests: 100_000) == 100_000) // 6.4 MB: past the 4 MiB in memory
+        #expect(join.spillProblem == nil)
+        #expect(join.spillBytesInMemory < 4 << 20)
     }
 
     @Test("a sighting later than the window starts a row of its own; a repeated one is counted")

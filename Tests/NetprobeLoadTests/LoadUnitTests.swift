@@ -105,17 +105,61 @@ struct LoadUnitTests {
                                     sendNs: 1_700_000_000_000_000_001, receiveNs: 1_700_000_000_000_050_001)
         var table: [Int: ClientConnection] = [:]
         for c in [c4, c6] {
-            let bytes = ClientRecordFormat.encode(c)
+            let bytes = ClientRecordFormat.encode(c.entry)
             #expect(bytes.count == ClientRecordFormat.entryLength)
-            let decoded = bytes.withUnsafeBytes { ClientRecordFormat.decode($0, connections: [:]) }
-            #expect(decoded == .connection(c))
+            guard case let .connection(e) = bytes.withUnsafeBytes({ ClientRecordFormat.decode($0) }) else {
+                Issue.record("not a connection entry")
+                continue
+            }
+            #expect(ClientConnection(e) == c)
             table[c.index] = c
         }
-        let bytes = ClientRecordFormat.encode(r)
-        #expect(bytes.withUnsafeBytes { ClientRecordFormat.decode($0, connections: table) } == .request(r))
-        #expect(bytes.withUnsafeBytes { ClientRecordFormat.decode($0, connections: [:]) } == nil)
+        let bytes = ClientRecordFormat.encode(r.entry)
+        guard case let .request(e) = bytes.withUnsafeBytes({ ClientRecordFormat.decode($0) }) else {
+            Issue.record("not a request entry")
+            return
+        }
+        #expect(ClientRequestRecord(e, connection: table[Int(e.connection)]!) == r)
+        var unknownCommand = e
+        unknownCommand.command = 9
+        #expect(ClientRequestRecord(unknownCommand, connection: c6) == nil)
         #expect(Array(ClientRecordFormat.header()[0..<8]) == Array("NPLOADTS".utf8))
         #expect(ClientRecordFormat.header().count == ClientRecordFormat.headerLength)
+    }
+
+    @Test("a timestamps file cut into trace blocks holds every request once, each block on its own")
+    func fileAsBlocks() throws {
+        let path = NSTemporaryDirectory() + "netprobe-load-\(UUID().uuidString).npts"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = try ClientRecordWriter(path: path)
+        let connections = (0..<3).map { i in
+            ClientConnection(index: i, client: Endpoint(address: IPAddress(ipv4: 0x7F00_0001), port: UInt16(40000 + i)),
+                             server: Endpoint(address: IPAddress(ipv4: 0x7F00_0001), port: 6379), connectedNs: 5)
+        }
+        connections.forEach(writer.add)
+        var records: [ClientRequestRecord] = []
+        for k in 0..<50 {
+            let c = connections[k % 3]
+            let r = ClientRequestRecord(connection: c.index, client: c.client, server: c.server, command: k % 2 == 0 ? .get : .set,
+                                        isErrorReply: false, requestOffset: UInt64(k / 3 * 40), requestLength: 40,
+                                        replyOffset: UInt64(k / 3 * 5), sendNs: Int64(k), receiveNs: Int64(k + 100))
+            records.append(r)
+            writer.add(r)
+        }
+        try writer.finish()
+        var read: [ClientRequestRecord] = []
+        var blocks = 0
+        try ClientRecordReader(path: path).forEachBlock(maximumRequests: 7) { block in
+            blocks += 1
+            var declared: [Int: ClientConnection] = [:]
+            let reading = block.withUnsafeBytes { raw in
+                ClientRecordFormat.readBlock(raw, connection: { declared[Int($0.index)] = ClientConnection($0) },
+                                             request: { read.append(ClientRequestRecord($0, connection: declared[Int($0.connection)]!)!) })
+            }
+            #expect(reading == ClientRecordFormat.BlockReading())
+        }
+        #expect(blocks == 8)
+        #expect(read == records)
     }
 
     @Test("the reader rejects other files and reports a truncated entry")
@@ -129,8 +173,8 @@ struct LoadUnitTests {
                                  server: Endpoint(address: IPAddress(ipv4: 0x7F00_0001), port: 6379), connectedNs: 5)
         let r = ClientRequestRecord(connection: 0, client: c.client, server: c.server, command: .set, isErrorReply: false,
                                     requestOffset: 0, requestLength: 40, replyOffset: 0, sendNs: 10, receiveNs: 20)
-        let file = ClientRecordFormat.header() + ClientRecordFormat.encode(c) + ClientRecordFormat.encode(r)
-            + ClientRecordFormat.encode(r).prefix(20)
+        let file = ClientRecordFormat.header() + ClientRecordFormat.encode(c.entry) + ClientRecordFormat.encode(r.entry)
+            + ClientRecordFormat.encode(r.entry).prefix(20)
         try Data(file).write(to: URL(fileURLWithPath: path))
         let reader = try ClientRecordReader(path: path)
         #expect(try reader.next() == r)

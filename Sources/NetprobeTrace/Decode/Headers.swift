@@ -50,15 +50,13 @@ public struct Endpoint: Hashable, Sendable, Comparable, CustomStringConvertible 
     public static func < (a: Endpoint, b: Endpoint) -> Bool { (a.address, a.port) < (b.address, b.port) }
     public var description: String { "\(address):\(port)" }
 
-    /// Address and port mixed into 64 bits: what the flow and join tables hash (one word for the
-    /// hasher instead of four fields).
-    @inlinable public var fingerprint: UInt64 {
-        var h = address.high &* 0xFF51_AFD7_ED55_8CCD
-        h ^= address.low &+ (UInt64(port) << 40) &+ (address.isIPv6 ? 1 : 0)
-        return h ^ (h >> 29)
+    /// The whole address, its family and the port. (Tables of connections hash both endpoints
+    /// with a keyed `FlowHash` instead.)
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(address.high)
+        hasher.combine(address.low)
+        hasher.combine(UInt32(port) | (address.isIPv6 ? 1 << 16 : 0))
     }
-
-    public func hash(into hasher: inout Hasher) { hasher.combine(fingerprint) }
 }
 
 /// Ethernet II with up to two 802.1Q / 802.1ad tags.

@@ -8,7 +8,9 @@ import Darwin
 #endif
 
 /// Joins each request's sightings at the vantage points into one row, and keeps the rows for the
-/// attribution in a spill buffer (memory up to 4 MiB, then an unlinked temporary file). A request
+/// attribution in a spill buffer (memory up to 4 MiB, then an unlinked temporary file; when that
+/// file cannot be made or written, memory up to 64 MiB and the rest counted, never kept: see
+/// `spillProblem`). A request
 /// is known by its connection (client, server) and the TCP sequence number of its first byte: the
 /// same at every vantage point on its path (no NAT).
 ///
@@ -50,13 +52,16 @@ public final class RequestJoin {
     /// tenth of the join's time): a slot names a flow, checked against its key before use.
     private var flowCache = [Int32](repeating: -1, count: RequestJoin.flowCacheSize)
     private static let flowCacheSize = 1024
+    /// The cache's slot of a flow: keyed, so that no trace can make every flow share a slot.
+    private let flowHash = FlowHash()
     /// Sightings past the second of an open row (three or more vantage points), by row number.
     private var extraSightings: [Int: [Sighting]] = [:]
 
     struct FlowKey: Hashable {
         var client: Endpoint
         var server: Endpoint
-        func hash(into hasher: inout Hasher) { hasher.combine(client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint) }
+        /// One keyed word of both endpoints whole, instead of the six of their fields.
+        func hash(into hasher: inout Hasher) { hasher.combine(FlowHash.process(client, server)) }
     }
 
     struct FlowRows {
@@ -71,7 +76,8 @@ public final class RequestJoin {
     private var commandIds: [String: UInt16] = [:]
     private var lastCommand: (name: String, id: UInt16)?
     private let spill: SpillBuffer
-    /// Rows moved to the spill so far.
+    /// Rows moved to the spill so far: the rows the attribution reads (rows made final that the
+    /// spill could not keep are counted in `spillProblem` instead).
     public private(set) var count = 0
     /// Sightings of a request already seen at the same vantage point (a retransmitted request the
     /// analyser paired twice): the first is kept.
@@ -106,11 +112,19 @@ public final class RequestJoin {
     }
 
     /// `checkpointEvery`: rows between the places the spill can be cut for parallel passes (small
-    /// in tests, to cut small joins).
-    public init(windowNs: Int64 = 2_000_000_000, maximumOpenRows: Int = 1 << 19, checkpointEvery: Int = 65_536) {
+    /// in tests, to cut small joins). `spillDirectory`: where the spill's temporary file goes
+    /// (nil: `$TMPDIR`, else /tmp).
+    public convenience init(windowNs: Int64 = 2_000_000_000, maximumOpenRows: Int = 1 << 19, checkpointEvery: Int = 65_536,
+                            spillDirectory: String? = nil) {
+        self.init(windowNs: windowNs, maximumOpenRows: maximumOpenRows,
+                  spill: SpillBuffer(checkpointEvery: checkpointEvery, directory: spillDirectory))
+    }
+
+    /// A join over a spill made to measure (tests: small limits, a file that fails).
+    package init(windowNs: Int64 = 2_000_000_000, maximumOpenRows: Int = 1 << 19, spill: SpillBuffer) {
         self.windowNs = windowNs
         self.maximumOpenRows = max(1, maximumOpenRows)
-        spill = SpillBuffer(checkpointEvery: checkpointEvery)
+        self.spill = spill
     }
 
     deinit {
@@ -179,9 +193,7 @@ public final class RequestJoin {
     @inline(__always)
     private func flow(client: Endpoint, server: Endpoint) -> Int {
         let key = FlowKey(client: client, server: server)
-        var h = client.fingerprint &* 0x9E37_79B9_7F4A_7C15 ^ server.fingerprint
-        h ^= h >> 29
-        let slot = Int(truncatingIfNeeded: h) & (Self.flowCacheSize - 1)
+        let slot = Int(truncatingIfNeeded: flowHash(client, server)) & (Self.flowCacheSize - 1)
         let cached = Int(flowCache[slot])
         if cached >= 0 && flows[cached].inUse && flows[cached].key == key { return cached }
         let f: Int
@@ -263,8 +275,7 @@ public final class RequestJoin {
         let r = slot(row).pointee
         let f = Int(r.flow)
         let more = r.sightingCount > 2 ? extraSightings.removeValue(forKey: row) ?? [] : []
-        spill.append(r, client: flows[f].key.client, server: flows[f].key.server, more: more)
-        count += 1
+        if spill.append(r, client: flows[f].key.client, server: flows[f].key.server, more: more) { count += 1 }
         // Rows leave in order of first sighting, which is their flow's sequence order too, except
         // after an insertion in the middle (a request seen late at its first vantage point).
         if flows[f].head < flows[f].rows.count && flows[f].rows[flows[f].head] == row {
@@ -325,8 +336,12 @@ public final class RequestJoin {
 
     /// Bytes the spill holds (in memory or in its file).
     public var spilledBytes: Int { spill.bytes }
-    /// Bytes of the spill kept in memory (at most its 4 MiB limit unless the file failed).
+    /// Bytes of the spill kept in memory (at most its 4 MiB limit; 64 MiB when its file failed).
     public var spillBytesInMemory: Int { spill.bytesInMemory }
+    /// Set when the spill's temporary file could not be made or written: the rows then stayed in
+    /// memory up to a bound, and those past it were not kept (the attribution does not see them).
+    /// nil when every row was kept.
+    public var spillProblem: SpillProblem? { spill.problem }
     /// Rows still waiting for sightings: what the join holds in memory.
     public var openRowCount: Int { nextRow - oldestOpen }
     /// The most rows held open at once so far.
@@ -366,8 +381,33 @@ package struct JoinedRow {
     }
 }
 
+/// Why the join's spill could not use its temporary file, and what that cost. Numbers and an
+/// errno only: the report words it.
+public struct SpillProblem: Sendable, Equatable {
+    /// The call that failed.
+    public enum Step: String, Sendable, Equatable {
+        /// Making the temporary file (mkstemp in `directory`).
+        case create
+        /// Writing rows to it (pwrite: a full disk, a quota, an I/O error).
+        case write
+    }
+    public var step: Step
+    /// The failing call's errno (ENOENT, EACCES, EROFS, ENOSPC, EDQUOT, EIO ...).
+    public var errno: Int32
+    /// Where the file was (to be) made.
+    public var directory: String
+    /// The most bytes of rows held in memory once the file failed: the bound memory stays within.
+    public var memoryLimit: Int
+    /// Rows made final after the memory was full: counted here, not kept, not attributed.
+    public var rowsDropped: Int
+    /// Bytes those rows would have taken.
+    public var bytesDropped: Int
+}
+
 /// Append-only storage of joined rows in a compact binary form: in memory up to `memoryLimit`,
 /// then in a temporary file that is unlinked at once (the kernel frees it with the descriptor).
+/// When the file cannot be made or written, the rows stay in memory up to `fallbackMemoryLimit`
+/// and those past it are counted and dropped (`problem`): memory stays bounded either way.
 ///
 /// A record (native byte order; the file never leaves this process):
 ///   0 flags (1: client IPv6, 2: server IPv6, 4: has offset, 8: wide times), 1 sighting count,
@@ -377,21 +417,40 @@ package struct JoinedRow {
 ///   more than ~2.1 s from the base, wide: vantage + three Int64 (32). (Vantage indexes are
 ///   32-bit in the join: they count a trace's interfaces.)
 /// An IPv4 request seen at two vantage points takes 64 bytes.
-final class SpillBuffer {
+package final class SpillBuffer {
     static let fixedSize = 24
     static let narrowSightingSize = 16
     static let wideSightingSize = 32
     static let maximumSightings = 255
     let memoryLimit: Int
+    let fallbackMemoryLimit: Int
     private var buffer: [UInt8] = []
     private var fd: Int32 = -1
     private var fileBytes = 0
-    private var failedToSpill = false
+    /// Set once the file failed: rows then stay in memory, up to `fallbackMemoryLimit`.
+    private(set) var problem: SpillProblem?
+    private let directory: String
+    /// Makes the file in `directory`: a descriptor, or -1 with errno set.
+    private let makeFile: (String) -> Int32
 
-    init(memoryLimit: Int = 4 << 20, checkpointEvery: Int = 65_536) {
+    /// `directory`: where the file goes (nil: `$TMPDIR`, else /tmp). `makeFile`: how it is made
+    /// (default: mkstemp there, unlinked at once; tests hand in a file that fails).
+    package init(memoryLimit: Int = 4 << 20, fallbackMemoryLimit: Int = 64 << 20, checkpointEvery: Int = 65_536,
+                 directory: String? = nil, makeFile: ((String) -> Int32)? = nil) {
         self.memoryLimit = memoryLimit
+        self.fallbackMemoryLimit = max(memoryLimit, fallbackMemoryLimit)
         self.checkpointEvery = max(1, checkpointEvery)
+        self.directory = directory ?? getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        self.makeFile = makeFile ?? { SpillBuffer.temporaryFile(in: $0) }
         buffer.reserveCapacity(64 << 10)
+    }
+
+    /// An unlinked temporary file in `directory` (mkstemp, then unlink): -1 with errno on failure.
+    private static func temporaryFile(in directory: String) -> Int32 {
+        var template = Array((directory + "/netprobe-join-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        if fd >= 0 { template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) } }
+        return fd
     }
 
     deinit { if fd >= 0 { close(fd) } }
@@ -410,9 +469,10 @@ final class SpillBuffer {
     }
 
     /// Appends `row` of the connection (client, server); `more`: its sightings past the second.
-    func append(_ row: RequestJoin.OpenRow, client c: Endpoint, server sv: Endpoint, more: [RequestJoin.Sighting]) {
-        if records % checkpointEvery == 0 { checkpoints.append(bytes) }
-        records += 1
+    /// Returns false when the row could not be kept (the file failed and memory is full: counted
+    /// in `problem`).
+    @discardableResult
+    func append(_ row: RequestJoin.OpenRow, client c: Endpoint, server sv: Endpoint, more: [RequestJoin.Sighting]) -> Bool {
         let n = min(Int(row.sightingCount), Self.maximumSightings)
         let base = row.firstSeenNs
         func sighting(_ k: Int) -> RequestJoin.Sighting {
@@ -426,6 +486,13 @@ final class SpillBuffer {
                 || Int32(exactly: s.times.responseLast &- base) == nil { wide = true }
         }
         let size = Self.recordSize(clientV6: c.address.isIPv6, serverV6: sv.address.isIPv6, sightings: n, wide: wide)
+        if problem != nil && buffer.count + size > fallbackMemoryLimit {
+            problem!.rowsDropped += 1
+            problem!.bytesDropped += size
+            return false
+        }
+        if records % checkpointEvery == 0 { checkpoints.append(bytes) }
+        records += 1
         let start = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: size))
         buffer.withUnsafeMutableBytes { all in
@@ -469,36 +536,47 @@ final class SpillBuffer {
                 }
             }
         }
-        if buffer.count >= memoryLimit && !failedToSpill { flushToFile() }
+        if buffer.count >= memoryLimit && problem == nil { flushToFile() }
+        return true
     }
 
-    /// Moves the buffered rows to the temporary file (created on first use).
+    /// Moves the buffered rows to the temporary file (created on first use). When that fails the
+    /// rows stay in memory, and so do later ones up to `fallbackMemoryLimit` (the buffer's
+    /// capacity is set to it once, so it does not double past it); rows already in the file stay
+    /// readable.
     private func flushToFile() {
         if fd < 0 {
-            let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-            var template = Array((directory + "/netprobe-join-XXXXXX").utf8CString)
-            fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            fd = makeFile(directory)
             if fd < 0 {
-                failedToSpill = true // keep the rows in memory: slower to grow, never lost
+                failed(.create, errno: errno)
                 return
             }
-            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         }
-        let ok = buffer.withUnsafeBytes { raw -> Bool in
+        var error: Int32 = 0
+        buffer.withUnsafeBytes { raw in
             var done = 0
             while done < raw.count {
                 let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(fileBytes + done))
-                if n < 0 { if errno == EINTR { continue }; return false }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { // n == 0: no progress (a file size limit): as good as full
+                    error = n < 0 ? errno : ENOSPC
+                    return
+                }
                 done += n
             }
-            return true
         }
-        if ok {
+        if error == 0 {
             fileBytes += buffer.count
             buffer.removeAll(keepingCapacity: true)
         } else {
-            failedToSpill = true // disk full: the rest stays in memory
+            failed(.write, errno: error)
         }
+    }
+
+    private func failed(_ step: SpillProblem.Step, errno code: Int32) {
+        problem = SpillProblem(step: step, errno: code, directory: directory, memoryLimit: fallbackMemoryLimit,
+                               rowsDropped: 0, bytesDropped: 0)
+        buffer.reserveCapacity(fallbackMemoryLimit)
     }
 
     /// At most `parts` runs of whole records, cut at the checkpoints nearest to equal shares.

@@ -2,6 +2,7 @@ import NetprobeModel
 import Foundation
 
 /// netprobe's own data inside a pcapng trace: run metadata, netlink samples, Redis INFO snapshots.
+/// (The load generator's records are binary blocks of their own: `ClientRecordBlock`.)
 ///
 /// Each item is one pcapng Custom Block (type 0x00000BAD, "may be copied") whose payload is
 /// the Private Enterprise Number 32473, the four bytes `NPRB`, then one JSON object with a `kind`
@@ -35,33 +36,16 @@ public enum NetprobeBlock: Sendable, Equatable {
         return Self.magic + Array(json)
     }
 
-    /// Decodes a custom block's payload; nil when it is not one of netprobe's (or of a kind this
-    /// version does not know: newer traces stay readable).
+    /// Decodes a custom block's payload; nil when it is not one of netprobe's JSON blocks (or of a
+    /// kind this version does not know: newer traces stay readable). The load generator's records
+    /// are binary blocks of their own (`ClientRecordBlock`); older traces have them as JSON
+    /// `client-requests` blocks, decoded here.
     public static func decode(enterpriseNumber pen: UInt32, payload: [UInt8]) -> NetprobeBlock? {
         guard pen == enterpriseNumber, payload.count > 4, Array(payload[0..<4]) == magic else { return nil }
-        if let fast = payload.withUnsafeBytes({ fastClientRequests(enterpriseNumber: pen, payload: $0) }) {
-            return .clientRequests(fast)
-        }
-        return decodeWithJSONDecoder(payload[4..<jsonEnd(payload)])
-    }
-
-    /// A `client-requests` block read by the strict fast reader; nil for any other block (and for
-    /// one the fast reader declines: `decode` then takes the general path).
-    public static func fastClientRequests(enterpriseNumber pen: UInt32, payload: UnsafeRawBufferPointer) -> ClientRequests? {
-        guard pen == enterpriseNumber, payload.count > 4, magic.elementsEqual(payload[0..<4]) else { return nil }
-        return ClientRequests.fastDecode(UnsafeRawBufferPointer(rebasing: payload[4..<jsonEnd(payload)]))
-    }
-
-    /// Custom block payloads are padded to 4 bytes with zeros: where the JSON ends.
-    private static func jsonEnd<C: Collection<UInt8>>(_ payload: C) -> Int where C.Index == Int {
+        // Custom block payloads are padded to 4 bytes with zeros: where the JSON ends.
         var end = payload.count
         while end > 4 && payload[end - 1] == 0 { end -= 1 }
-        return end
-    }
-
-    /// The general path (every kind; `client-requests` too when the fast reader declines).
-    static func decodeWithJSONDecoder(_ bytes: ArraySlice<UInt8>) -> NetprobeBlock? {
-        let json = Data(bytes)
+        let json = Data(payload[4..<end])
         let decoder = JSONDecoder()
         guard let envelope = try? decoder.decode(Envelope.self, from: json) else { return nil }
         switch envelope.kind {
@@ -73,6 +57,18 @@ public enum NetprobeBlock: Sendable, Equatable {
         default: return nil
         }
     }
+
+    /// A `client-requests` block as `netprobe capture` wrote it before the records went binary
+    /// (`{"kind":"client-requests",...`, keys sorted), decoded by `decode`; nil for anything else,
+    /// which `decode` still reads. `report` takes these blocks as the trace is read, so that their
+    /// payloads are not kept.
+    public static func decodeClientRequests(enterpriseNumber pen: UInt32, payload: UnsafeRawBufferPointer) -> ClientRequests? {
+        guard pen == enterpriseNumber, payload.starts(with: clientRequestsPrefix),
+              case let .clientRequests(c)? = decode(enterpriseNumber: pen, payload: Array(payload)) else { return nil }
+        return c
+    }
+
+    private static let clientRequestsPrefix = magic + Array(#"{"kind":"client-requests","#.utf8)
 
     /// `{"kind": ..., "value": {...}}`
     private struct Tagged<T: Codable>: Codable {
@@ -266,6 +262,9 @@ public struct VantageNote: Codable, Sendable, Equatable {
 /// The load generator's own view of its requests on one connection (the `client` vantage point):
 /// when it sent each request and when it had the reply, on CLOCK_REALTIME like the packets.
 /// Requests are matched to packets by connection and stream offset.
+///
+/// The JSON form of traces written before the records went into the trace in their binary form
+/// (`ClientRecordBlock`): still read, no longer written by `netprobe capture`.
 public struct ClientRequests: Codable, Sendable, Equatable {
     /// "address:port" of the client socket and of the server.
     public var client: String
@@ -285,159 +284,5 @@ public struct ClientRequests: Codable, Sendable, Equatable {
         self.commands = commands
         self.sendNs = sendNs
         self.receiveNs = receiveNs
-    }
-}
-
-extension ClientRequests {
-    /// Reads a `client-requests` block's JSON (`{"kind":"client-requests","value":{...}}`) without
-    /// Foundation's JSONDecoder, which took ~1 µs and several hundred bytes of garbage per request
-    /// (a 10 s loopback run has 1.3 M). Strict: only exactly that shape, integers without
-    /// fraction or exponent, strings without escapes, valid UTF-8, no unknown or repeated keys.
-    /// Anything else returns nil and the caller falls back to JSONDecoder, so the result is never
-    /// different from what JSONDecoder gives.
-    static func fastDecode(_ json: UnsafeRawBufferPointer) -> ClientRequests? {
-        var p = FastJSON(bytes: json)
-        guard p.consume(UInt8(ascii: "{")) else { return nil }
-        var kind: String?
-        var value: ClientRequests?
-        repeat {
-            guard let key = p.string(), p.consume(UInt8(ascii: ":")) else { return nil }
-            switch key {
-            case "kind" where kind == nil:
-                guard let k = p.string(), k == "client-requests" else { return nil }
-                kind = k
-            case "value" where value == nil:
-                guard let v = fastDecodeValue(&p) else { return nil }
-                value = v
-            default:
-                return nil
-            }
-        } while p.consume(UInt8(ascii: ","))
-        guard p.consume(UInt8(ascii: "}")), p.atEnd, kind != nil else { return nil }
-        return value
-    }
-
-    private static func fastDecodeValue(_ p: inout FastJSON) -> ClientRequests? {
-        guard p.consume(UInt8(ascii: "{")) else { return nil }
-        var client: String?, server: String?, commands: [String]?
-        var offsets: [UInt64]?, send: [Int64]?, receive: [Int64]?
-        repeat {
-            guard let key = p.string(), p.consume(UInt8(ascii: ":")) else { return nil }
-            switch key {
-            case "client" where client == nil: client = p.string()
-            case "server" where server == nil: server = p.string()
-            case "commands" where commands == nil: commands = p.strings()
-            case "requestOffsets" where offsets == nil:
-                offsets = p.integers()?.map { $0.negative || $0.magnitude > UInt64.max ? nil : $0.magnitude }.allOrNil()
-            case "sendNs" where send == nil: send = p.integers()?.map(\.int64).allOrNil()
-            case "receiveNs" where receive == nil: receive = p.integers()?.map(\.int64).allOrNil()
-            default: return nil
-            }
-            guard client != nil || key != "client", server != nil || key != "server", commands != nil || key != "commands",
-                  offsets != nil || key != "requestOffsets", send != nil || key != "sendNs", receive != nil || key != "receiveNs"
-            else { return nil }
-        } while p.consume(UInt8(ascii: ","))
-        guard p.consume(UInt8(ascii: "}")), let client, let server, let commands, let offsets, let send, let receive else { return nil }
-        return ClientRequests(client: client, server: server, requestOffsets: offsets, commands: commands, sendNs: send, receiveNs: receive)
-    }
-}
-
-private extension Array {
-    /// The elements when none is nil.
-    func allOrNil<T>() -> [T]? where Element == T? {
-        var out: [T] = []
-        out.reserveCapacity(count)
-        for e in self {
-            guard let e else { return nil }
-            out.append(e)
-        }
-        return out
-    }
-}
-
-/// A strict little JSON scanner for `ClientRequests.fastDecode` (see there for what it accepts).
-struct FastJSON {
-    let bytes: UnsafeRawBufferPointer
-    var i = 0
-
-    struct Integer {
-        var negative: Bool
-        var magnitude: UInt64
-        var int64: Int64? {
-            negative ? (magnitude <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil)
-                : (magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil)
-        }
-    }
-
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-    var atEnd: Bool {
-        mutating get {
-            skipSpace()
-            return i == bytes.count
-        }
-    }
-
-    mutating func skipSpace() {
-        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
-    }
-
-    mutating func consume(_ c: UInt8) -> Bool {
-        skipSpace()
-        guard i < bytes.count, bytes[i] == c else { return false }
-        i += 1
-        return true
-    }
-
-    mutating func string() -> String? {
-        guard consume(UInt8(ascii: "\"")) else { return nil }
-        let start = i
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") {
-                let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-                i += 1
-                return s
-            }
-            if c == UInt8(ascii: "\\") || c < 0x20 { return nil }
-            i += 1
-        }
-        return nil
-    }
-
-    mutating func integer() -> Integer? {
-        skipSpace()
-        var negative = false
-        if i < bytes.count, bytes[i] == UInt8(ascii: "-") {
-            negative = true
-            i += 1
-        }
-        let start = i
-        var v: UInt64 = 0
-        while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 {
-            let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] - 0x30))
-            guard !o1, !o2 else { return nil }
-            v = a
-            i += 1
-        }
-        guard i > start, !(bytes[start] == 0x30 && i - start > 1) else { return nil } // no leading zeros
-        if i < bytes.count, bytes[i] == UInt8(ascii: ".") || bytes[i] | 0x20 == UInt8(ascii: "e") { return nil }
-        return Integer(negative: negative, magnitude: v)
-    }
-
-    mutating func integers() -> [Integer]? { list { $0.integer() } }
-    mutating func strings() -> [String]? { list { $0.string() } }
-
-    /// `[ element, ... ]`; nil when an element or the brackets are not there.
-    mutating func list<T>(_ element: (inout FastJSON) -> T?) -> [T]? {
-        guard consume(UInt8(ascii: "[")) else { return nil }
-        var out: [T] = []
-        if consume(UInt8(ascii: "]")) { return out }
-        repeat {
-            guard let e = element(&self) else { return nil }
-            out.append(e)
-        } while consume(UInt8(ascii: ","))
-        return consume(UInt8(ascii: "]")) ? out : nil
     }
 }

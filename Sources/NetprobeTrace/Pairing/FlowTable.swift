@@ -3,19 +3,19 @@ import NetprobeModel
 /// packet.
 ///
 /// Open addressing with linear probing in a power-of-two array, at most half full; deletion
-/// shifts the following entries back, so there are no tombstones. The hash is a 64-bit mix of the
-/// key's fingerprints with a per-process random seed: a trace cannot be crafted to make every
-/// connection collide without knowing it. (Swift's Dictionary hashed every lookup through SipHash,
-/// ~10 % of the analysis's time.)
+/// shifts the following entries back, so there are no tombstones. The hash is `FlowHash` with a
+/// random key of this table's: every bit of the key (both addresses whole, ports, vantage) goes
+/// in with it, so a trace cannot be crafted to make connections collide without knowing it.
+/// (Swift's Dictionary hashed every lookup through SipHash, ~10 % of the analysis's time.)
 struct FlowTable {
-    typealias Key = TraceAnalyzer.ConnectionKey
+    typealias Key = RESPDissector.ConnectionKey
     /// Keys and connections in parallel arrays: probing reads only keys (plain values), so it
     /// retains nothing; a slot is in use when its connection is not nil.
     private var keys: [Key]
     private var connections: [Connection?]
     private var mask: Int
     private(set) var count = 0
-    private let seed: UInt64
+    private let hash = FlowHash()
 
     init(capacity: Int = 256) {
         var size = 16
@@ -25,20 +25,11 @@ struct FlowTable {
         keys = Array(repeating: none, count: size)
         connections = Array(repeating: nil, count: size)
         mask = size - 1
-        seed = UInt64.random(in: 0 ... .max)
     }
 
     @inline(__always)
     private func home(_ k: Key) -> Int {
-        var h = (k.client.fingerprint ^ seed) &* 0x9E37_79B9_7F4A_7C15
-        h ^= k.server.fingerprint &+ UInt64(truncatingIfNeeded: k.vantage)
-        // fmix64 (MurmurHash3's finaliser): every input bit reaches the low bits used as the index.
-        h ^= h >> 33
-        h = h &* 0xFF51_AFD7_ED55_8CCD
-        h ^= h >> 33
-        h = h &* 0xC4CE_B9FE_1A85_EC53
-        h ^= h >> 33
-        return Int(truncatingIfNeeded: h) & mask
+        Int(truncatingIfNeeded: hash(k.client, k.server, UInt64(truncatingIfNeeded: k.vantage))) & mask
     }
 
     /// The slot holding `k`, or the empty slot where it would go.
