@@ -86,6 +86,9 @@ public struct AttributionResult: Sendable {
     /// End-to-end times of the requests in the split (at the client with its records, else at
     /// the outermost vantage point).
     public var endToEnd: LatencyRecorder
+    /// The join's spill file could not be made or written (memory stayed bounded; rows past the
+    /// bound were dropped and are not in the split).
+    public var spillProblem: SpillProblem?
     /// Rows the join had to close before their window ended (request rate too high).
     public var rowsClosedEarly: Int
     public var joinWindowNs: Int64
@@ -133,7 +136,7 @@ public enum Attribution {
             fastestRoundTripNs: timeline?.fastestRoundTrip,
             redisUsecPerCall: inputs.redisUsecPerCall, redisInfoSource: inputs.redisInfoSource,
             tapCounters: path.queueDevice.flatMap { TapCounters(inputs.netlink[$0.interface] ?? [], interface: $0.interface) },
-            endToEnd: first.e2e, rowsClosedEarly: join.rowsClosedEarly, joinWindowNs: join.windowNs, joinMaximumOpenRows: join.maximumOpenRows)
+            endToEnd: first.e2e, spillProblem: join.spillProblem, rowsClosedEarly: join.rowsClosedEarly, joinWindowNs: join.windowNs, joinMaximumOpenRows: join.maximumOpenRows)
     }
 }
 

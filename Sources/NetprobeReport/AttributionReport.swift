@@ -131,6 +131,9 @@ public struct AttributionDetails: Codable, Sendable, Equatable {
     /// The distribution of end-to-end times of the requests in the split (as defined above);
     /// nil in reports saved before it was recorded.
     public var endToEndUs: LatencySummary?
+    /// Joined requests dropped because the join's temporary file failed and memory was full
+    /// (nil when the file worked).
+    public var requestsDroppedBySpill: Int?
     public var notes: [String]
 }
 

@@ -38,7 +38,8 @@ public enum AttributionText {
             path: r.path.hops.map { PathEntry(interface: $0.interface, role: $0.role.rawValue) },
             requestsJoined: r.resolution.requests, innerOnly: r.unplaced.innerOnly, outerOnly: r.unplaced.outerOnly,
             negativeHops: r.unplaced.negative, endToEndDefinition: words.endToEnd(),
-            endToEndUs: r.endToEnd.count > 0 ? LatencySummary(r.endToEnd) : nil, notes: words.notes())
+            endToEndUs: r.endToEnd.count > 0 ? LatencySummary(r.endToEnd) : nil,
+            requestsDroppedBySpill: r.spillProblem?.rowsDropped, notes: words.notes())
         return (segments, verdict, details)
     }
 
@@ -254,6 +255,10 @@ public enum AttributionText {
             if u.negative > 0 { notes.append("\(u.negative) requests had a negative hop (time stamps out of order) and were left out") }
             if r.rowsClosedEarly > 0 {
                 notes.append("the request rate was too high to hold \(TextReport.fmt(Double(r.joinWindowNs) / 1e9, 1)) s of requests open for the join (at most \(r.joinMaximumOpenRows)): \(r.rowsClosedEarly) were joined with what arrived before then; a later sighting of one of them counts as seen at one vantage point only")
+            }
+            if let p = r.spillProblem {
+                let what = p.step == .create ? "created" : "written"
+                notes.append("the join's temporary file could not be \(what) in \(p.directory) (errno \(p.errno)): joined requests stayed in memory, at most \(p.memoryLimit / 1_048_576) MiB; \(p.rowsDropped) requests past that were dropped and are not in the split (set TMPDIR to a writable place with room)")
             }
             if twoSides && u.innerOnly + u.outerOnly > 0 {
                 notes.append("\(u.innerOnly + u.outerOnly) requests were paired at only one of \(outer) and \(inner) (capture loss at the other) and are not in the split")

@@ -29,6 +29,9 @@ enum Caveats {
                 out.append("\(unpaired) of \(v.requests.total) requests at \(v.name) have no response (connection closed, stream lost or idle)")
             }
         }
+        if let dropped = r.attribution?.requestsDroppedBySpill, dropped > 0 {
+            out.append("\(dropped) joined requests were dropped: the join's temporary file failed and memory was full (see the notes)")
+        }
         if let d = r.attribution, d.innerOnly + d.outerOnly > 0 {
             let seen = d.requestsJoined + d.innerOnly + d.outerOnly
             out.append("\(d.innerOnly + d.outerOnly) of \(seen) requests were paired at one vantage point only and are not in the split")
