@@ -85,6 +85,10 @@ let package = Package(
         // NetprobeCapture for --floor: a capture that opens the same libpcap handles and discards every packet.
         .executableTarget(
             name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture", "NetprobeSystem"], path: "Benchmarks/CaptureBenchmark"),
+        // swift run -c release netprobe-kevents-bench: Redis throughput with and without the kernel event
+        // recorder on a bridge lab, alternating in one run; needs root and the netprobe binary.
+        .executableTarget(
+            name: "netprobe-kevents-bench", dependencies: ["NetprobeCore", "NetprobeCapture", "NetprobeSystem"], path: "Benchmarks/KernelEventBenchmark"),
 
         .testTarget(name: "NetprobeModelTests", dependencies: ["NetprobeModel"]),
         .testTarget(name: "NetprobeSystemTests", dependencies: ["NetprobeSystem"]),
