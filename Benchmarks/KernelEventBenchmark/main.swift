@@ -1,13 +1,16 @@
 // netprobe-kevents-bench: what recording kernel events costs the Redis it watches.
 //
 //   swift build -c release --product netprobe --product netprobe-kevents-bench
-//   sudo .build/release/netprobe-kevents-bench [--rounds N] [--requests N] [--clients N]
-//        [--name LAB] [--readers any|qemu] [--netprobe PATH] [--keep-lab]
+//   sudo .build/release/netprobe-kevents-bench [--setup bridge|host] [--rounds N] [--requests N]
+//        [--clients N] [--name LAB] [--readers any|qemu] [--netprobe PATH] [--keep-lab]
+//   .build/release/netprobe-kevents-bench --check     # can the recorder run here? (exit 0 or 3)
 //
-// Brings up a bridge lab (`netprobe lab up --setup bridge --name kevbench`: a TCG guest behind
-// virbr0 + vnet0 in namespace np-kevbench), then, in one invocation, alternates redis-benchmark
-// runs (inside the namespace, `-c 10 -n N -t get --csv`) without and with a KernelEventRecorder on
-// virbr0 and vnet0, in the order off/on, on/off, off/on ... so that neither mode always goes first.
+// Brings up a lab (`netprobe lab up --setup bridge --name kevbench`: a TCG guest behind virbr0 +
+// vnet0 in namespace np-kevbench; or --setup host: redis-server on the namespace's loopback, the
+// worst case for the recorder: fast requests, every packet an event on lo), then, in one
+// invocation, alternates redis-benchmark runs (inside the namespace, `-c 10 -n N -t get --csv`)
+// without and with a KernelEventRecorder on the lab's interfaces (virbr0 and vnet0, or lo), in the
+// order off/on, on/off, off/on ... so that neither mode always goes first.
 // While recording, a thread does what a capture would: every 100 ms it drains the recorder and
 // encodes the events as a KernelEventBatch (the bytes are counted, then dropped). Each run with
 // events is compared with the run without next to it in the same round.
@@ -21,6 +24,8 @@ import NetprobeCapture
 import NetprobeCore
 
 struct Options {
+    var setup = "bridge"
+    var check = false
     var rounds = 4
     var requests = 20_000
     var clients = 10
@@ -40,8 +45,11 @@ func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
 
 func usage() -> Never {
     FileHandle.standardError.write(Data("""
-        usage: netprobe-kevents-bench [--rounds N] [--requests N] [--clients N] [--name LAB]
-                                      [--readers any|qemu] [--netprobe PATH] [--keep-lab]
+        usage: netprobe-kevents-bench [--setup bridge|host] [--rounds N] [--requests N] [--clients N]
+                                      [--name LAB] [--readers any|qemu] [--netprobe PATH] [--keep-lab]
+               netprobe-kevents-bench --check
+          --setup     bridge (TCG guest behind virbr0 + vnet0; default) or host (Redis on the
+                      namespace's loopback: fast requests, the recorder's worst case)
           --rounds    rounds of (without, with) events; default 4
           --requests  redis-benchmark -n (GET); default 20000
           --clients   redis-benchmark -c; default 10
@@ -50,6 +58,7 @@ func usage() -> Never {
                       only QEMU's threads (filtered in the kernel)
           --netprobe  the netprobe binary; default: the one next to this benchmark
           --keep-lab  leave the lab up at the end
+          --check     only say whether the kernel event recorder can run here (and why not)
 
         """.utf8))
     exit(2)
@@ -68,6 +77,10 @@ func parseOptions() -> Options {
     }
     while let a = args.popFirst() {
         switch a {
+        case "--setup":
+            o.setup = value(a)
+            guard ["bridge", "host"].contains(o.setup) else { usage() }
+        case "--check": o.check = true
         case "--rounds": o.rounds = count(a)
         case "--requests": o.requests = count(a)
         case "--clients": o.clients = count(a)
@@ -178,6 +191,16 @@ struct Run {
 }
 
 let o = parseOptions()
+if o.check {
+    do {
+        let r = try KernelEventRecorder(interfaces: [KernelEventInterface(name: "lo")], mountTracefs: false)
+        out("kernel events: available (\(r.kinds.count) tracepoints, \(r.statistics.cpus) CPUs)")
+        exit(0)
+    } catch {
+        out("\(error)")
+        exit(3)
+    }
+}
 guard geteuid() == 0 else {
     say("needs root (a lab, perf events on tracepoints)")
     exit(1)
@@ -197,16 +220,16 @@ var labIsUp = false
 }
 
 do {
-    say("lab up --setup bridge --name \(o.name)")
-    let (upStatus, upText) = try run([netprobe, "lab", "up", "--setup", "bridge", "--name", o.name])
+    say("lab up --setup \(o.setup) --name \(o.name)")
+    let (upStatus, upText) = try run([netprobe, "lab", "up", "--setup", o.setup, "--name", o.name])
     labIsUp = true
     guard upStatus == 0 else { throw BenchError("lab up failed:\n\(upText)") }
     let (_, json) = try run([netprobe, "lab", "status", o.name, "--format", "json"])
     let state = try JSONDecoder().decode(LabState.self, from: Data(json.utf8))
-    guard let qemu = state.processes.first(where: { $0.what == "qemu" })?.pid else { throw BenchError("the lab has no QEMU") }
+    let qemu = state.processes.first(where: { $0.what == "qemu" })?.pid
+    if o.readers == "qemu" && qemu == nil { throw BenchError("--readers qemu: the lab has no QEMU") }
     let host = String(state.redisAddress.split(separator: ":")[0])
-    let interfaces = [KernelEventInterface(name: "virbr0", namespace: state.namespace),
-                      KernelEventInterface(name: "vnet0", namespace: state.namespace)]
+    let interfaces = state.vantages.map { KernelEventInterface(name: $0.interface, namespace: $0.namespace) }
 
     func redisBenchmark() throws -> Double {
         let argv = ["ip", "netns", "exec", state.namespace, "redis-benchmark", "-h", host,
@@ -222,7 +245,7 @@ do {
 
     func measure(round: Int, events: Bool) throws -> Run {
         guard events else { return Run(round: round, events: false, rps: try redisBenchmark()) }
-        let recorder = try KernelEventRecorder(interfaces: interfaces, readers: o.readers == "qemu" ? [qemu] : nil)
+        let recorder = try KernelEventRecorder(interfaces: interfaces, readers: o.readers == "qemu" ? [qemu!] : nil)
         let cpu0 = cpuSeconds()
         try recorder.start()
         let drainer = Drainer(recorder)
@@ -235,7 +258,7 @@ do {
 
     say("warm-up")
     _ = try redisBenchmark()
-    out("netprobe-kevents-bench: lab \(o.name) (bridge, \(state.hypervisor ?? "?")), redis-benchmark -c \(o.clients) -n \(o.requests) -t get, \(o.rounds) rounds, readers \(o.readers); load average \(loadAverage())")
+    out("netprobe-kevents-bench: lab \(o.name) (\(o.setup), \(state.hypervisor ?? "no guest"); events on \(interfaces.map(\.name).joined(separator: ", "))), redis-benchmark -c \(o.clients) -n \(o.requests) -t get, \(o.rounds) rounds, readers \(o.readers); load average \(loadAverage())")
     var runs: [Run] = []
     for round in 1...o.rounds {
         let order = round % 2 == 1 ? [false, true] : [true, false]

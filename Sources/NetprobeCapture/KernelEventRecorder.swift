@@ -27,6 +27,8 @@ public enum KernelEventRecorderError: Error, Sendable, Equatable, CustomStringCo
     case noSuchInterface(String, namespace: String?)
     /// A name that cannot go into an ftrace filter.
     case badInterfaceName(String)
+    /// A reader process to follow is not running.
+    case noSuchProcess(Int32)
     /// perf_event_open, an ioctl or mmap failed otherwise: what, and errno.
     case perf(String, errno: Int32)
 
@@ -38,6 +40,7 @@ public enum KernelEventRecorderError: Error, Sendable, Equatable, CustomStringCo
         case let .badFormat(tp, what): "kernel events: tracepoint \(tp): \(what)"
         case let .noSuchInterface(name, ns): "kernel events: no interface \(name)\(ns.map { " in network namespace \($0)" } ?? "")"
         case let .badInterfaceName(name): "kernel events: interface name \(name) cannot be used in a tracepoint filter"
+        case let .noSuchProcess(pid): "kernel events: no process \(pid) to follow as a reader"
         case let .perf(what, code): "kernel events: \(what): \(String(cString: strerror(code)))"
         }
     }
@@ -57,15 +60,18 @@ public enum KernelEventRecorderError: Error, Sendable, Equatable, CustomStringCo
 ///
 /// Events without a device name are scoped differently: copies to readers are filtered in the
 /// kernel to the `readers`' threads when they are given; otherwise (and for drops always) they are
-/// kept only when their skb was seen on a chosen interface before (checked here, one drain round
-/// late so an event of another CPU's ring is not missed).
+/// kept only when their skb was seen on a chosen interface before (checked here, on the events in
+/// time order).
 ///
 /// Tracepoints are global and name a device, not its namespace: a device of the same name in
 /// another namespace is recorded too. `duplicateNames` lists such devices found at start (in named
 /// namespaces); a join by skb address with a reader (a tap's QEMU) tells them apart.
 ///
 /// A thread drains the rings (woken at a quarter full, or every 50 ms); `drain()` hands over what
-/// it collected. Within one drain the events are in time order.
+/// it collected. The events come out in time order across CPUs and drains: each CPU's ring is in
+/// its own order, so an event waits `orderingDelayNs` (2 ms) until every earlier event of the
+/// other CPUs is certainly read (handing out in ring order instead paired a reused skb address
+/// with the wrong packet now and then).
 public final class KernelEventRecorder: @unchecked Sendable {
     /// What the recorder saw, lost and dropped.
     public struct Statistics: Sendable, Equatable {
@@ -115,8 +121,10 @@ public final class KernelEventRecorder: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     // The drain thread's own (the caller's after stop()).
+    /// Events read from the rings, not handed out yet (times still CLOCK_MONOTONIC).
+    private var unordered: [KernelEvent] = []
+    /// skb address -> when it was last seen on an interface (for copies and drops).
     private var seen: [UInt64: Int64] = [:]
-    private var heldBack: [KernelEvent] = []
     private var firstOffset: Int64?
     private var lastPrune: Int64 = 0
 
@@ -154,10 +162,13 @@ public final class KernelEventRecorder: @unchecked Sendable {
         // Reader threads, for the kernel filter on copies.
         var tids: [Int32]?
         if let readers {
-            tids = readers.flatMap { pid -> [Int32] in
+            var all: [Int32] = []
+            for pid in readers {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-                return names.compactMap { Int32($0) }.sorted()
+                guard !names.isEmpty else { throw .noSuchProcess(pid) }
+                all += names.compactMap { Int32($0) }.sorted()
             }
+            tids = all
         }
         var unscoped: Set<KernelEventKind> = [.drop]
         if tids == nil || tids!.isEmpty { unscoped.insert(.copyToReader) }
@@ -353,16 +364,54 @@ public final class KernelEventRecorder: @unchecked Sendable {
         return offset
     }
 
+    /// How long an event waits in `unordered` before it is handed out: every event stamped
+    /// earlier than this before a drain began has been committed to its ring by then (a sample
+    /// is written in the same non-preemptible call that stamps it), so what is handed out is in
+    /// time order across CPUs and drain rounds.
+    static let orderingDelayNs: Int64 = 2_000_000
+
     private func readRings(final: Bool) {
         let offset = Self.clockOffset()
-        var events: [KernelEvent] = []
+        // Taken before any ring is read, on the samples' clock (CLOCK_MONOTONIC).
+        let watermark = final ? Int64.max : Self.monotonicNow() - Self.orderingDelayNs
         var lost: UInt64 = 0, undecodable = 0
+        let before = unordered.count
         for r in rings.indices {
-            readRing(&rings[r], offset: offset, into: &events, lost: &lost, undecodable: &undecodable)
+            readRing(&rings[r], into: &unordered, lost: &lost, undecodable: &undecodable)
         }
-        events.sort { $0.timeNs < $1.timeNs }
+        if unordered.count > before || final {
+            unordered.sort { $0.timeNs < $1.timeNs }
+        }
+        // Hand out what is old enough, in time order; the rest waits for the next round.
+        var lo = 0, hi = unordered.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if unordered[mid].timeNs <= watermark { lo = mid + 1 } else { hi = mid }
+        }
+        let ready = lo
         var discarded = 0
-        let kept = scope(events, final: final, discarded: &discarded)
+        var kept: [KernelEvent] = []
+        kept.reserveCapacity(ready)
+        for i in 0..<ready {
+            var e = unordered[i]
+            if unscoped.contains(e.kind) {
+                guard seen[e.skbaddr] != nil else {
+                    discarded += 1
+                    continue
+                }
+            } else if !unscoped.isEmpty {
+                seen[e.skbaddr] = e.timeNs
+            }
+            e.timeNs &+= offset
+            kept.append(e)
+        }
+        unordered.removeFirst(ready)
+        // Forget skbs not seen for 10 s (an skb's address is reused once it is freed).
+        if let newest = kept.last?.timeNs, newest - offset - lastPrune > 1_000_000_000 {
+            let now = newest - offset
+            seen = seen.filter { now - $0.value < 10_000_000_000 }
+            lastPrune = now
+        }
 
         lock.lock()
         defer { lock.unlock() }
@@ -380,41 +429,13 @@ public final class KernelEventRecorder: @unchecked Sendable {
         pending.append(contentsOf: kept.prefix(room))
     }
 
-    /// Keeps scoped events, and unscoped ones (copies without reader filter, drops) whose skb was
-    /// seen on an interface before them; an unscoped event not matched yet waits one round (an
-    /// earlier event of its skb may still be on its way from another CPU's ring).
-    private func scope(_ events: [KernelEvent], final: Bool, discarded: inout Int) -> [KernelEvent] {
-        if unscoped.isEmpty { return events }
-        if events.isEmpty && heldBack.isEmpty { return [] }
-        // Last round's unmatched events get their second and last chance, in time order with this round's.
-        let retries = heldBack.count
-        let all = heldBack + events
-        heldBack.removeAll()
-        let order = all.indices.sorted { (all[$0].timeNs, $0) < (all[$1].timeNs, $1) }
-        var out: [KernelEvent] = []
-        out.reserveCapacity(all.count)
-        for i in order {
-            let e = all[i]
-            if !unscoped.contains(e.kind) {
-                seen[e.skbaddr] = e.timeNs
-                out.append(e)
-            } else if seen[e.skbaddr] != nil {
-                out.append(e)
-            } else if final || i < retries {
-                discarded += 1
-            } else {
-                heldBack.append(e)
-            }
-        }
-        // Forget skbs not seen for 10 s (an skb's address is reused once it is freed).
-        if let newest = out.last?.timeNs, newest - lastPrune > 1_000_000_000 {
-            seen = seen.filter { newest - $0.value < 10_000_000_000 }
-            lastPrune = newest
-        }
-        return out
+    static func monotonicNow() -> Int64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
     }
 
-    private func readRing(_ ring: inout Ring, offset: Int64, into events: inout [KernelEvent], lost: inout UInt64, undecodable: inout Int) {
+    private func readRing(_ ring: inout Ring, into events: inout [KernelEvent], lost: inout UInt64, undecodable: inout Int) {
         let control = ring.base
         let head = CNetprobe_perf_ring_head(control)
         var tail = ring.tail
@@ -429,7 +450,7 @@ public final class KernelEventRecorder: @unchecked Sendable {
             guard recordSize >= 8, UInt64(recordSize) <= head - tail else { break }
             func handle(_ record: UnsafeRawBufferPointer) {
                 if type == UInt32(CNetprobe_PERF_RECORD_SAMPLE) {
-                    if let e = self.decodeSample(record, offset: offset) { events.append(e) } else { undecodable += 1 }
+                    if let e = self.decodeSample(record) { events.append(e) } else { undecodable += 1 }
                 } else if type == UInt32(CNetprobe_PERF_RECORD_LOST), record.count >= 24 {
                     lost += record.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
                 }
@@ -451,7 +472,7 @@ public final class KernelEventRecorder: @unchecked Sendable {
     }
 
     /// PERF_RECORD_SAMPLE: header, u32 pid, u32 tid, u64 time, u32 cpu, u32 res, u32 raw size, raw.
-    private func decodeSample(_ record: UnsafeRawBufferPointer, offset: Int64) -> KernelEvent? {
+    private func decodeSample(_ record: UnsafeRawBufferPointer) -> KernelEvent? {
         guard record.count >= 36 else { return nil }
         let pid = record.loadUnaligned(fromByteOffset: 8, as: Int32.self)
         let tid = record.loadUnaligned(fromByteOffset: 12, as: Int32.self)
@@ -462,7 +483,7 @@ public final class KernelEventRecorder: @unchecked Sendable {
         let raw = UnsafeRawBufferPointer(rebasing: record[36..<(36 + rawSize)])
         let id = raw.loadUnaligned(as: UInt16.self)
         for d in decoders where d.id == id {
-            return d.decode(raw, timeNs: time &+ offset, cpu: cpu, pid: pid, tid: tid)
+            return d.decode(raw, timeNs: time, cpu: cpu, pid: pid, tid: tid)
         }
         return nil
     }

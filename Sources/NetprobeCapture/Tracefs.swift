@@ -144,6 +144,10 @@ public struct Tracefs: Sendable {
         for c in candidates where FileManager.default.fileExists(atPath: c + "/events") {
             return Tracefs(root: c)
         }
+        // Mounted but closed to this user (tracefs is root's: mode 0700).
+        if geteuid() != 0, access(defaultMount, X_OK) != 0, errno == EACCES {
+            throw .notPermitted("\(defaultMount) is readable only by root (tracefs): run as root")
+        }
         var tried = ""
         if mountIfNeeded, FileManager.default.fileExists(atPath: defaultMount) {
             if mount("nodev", defaultMount, "tracefs", 0, nil) == 0, FileManager.default.fileExists(atPath: defaultMount + "/events") {
@@ -151,8 +155,7 @@ public struct Tracefs: Sendable {
             }
             tried = " (mounting it failed: \(String(cString: strerror(errno))))"
         }
-        let access = FileManager.default.isReadableFile(atPath: defaultMount) ? "" : " or not readable by this user"
-        throw .noTracefs("tracefs is not mounted at \(candidates.joined(separator: " or "))\(access)\(tried): as root, `mount -t tracefs nodev \(defaultMount)`")
+        throw .noTracefs("tracefs is not mounted at \(candidates.joined(separator: " or "))\(tried): as root, `mount -t tracefs nodev \(defaultMount)`")
     }
 
     /// The format of tracepoint GROUP:NAME.

@@ -198,10 +198,41 @@ struct KernelEventRecorderTests {
         }
     }
 
-    @Test("an interface that does not exist is a typed error naming it")
+    @Test("an interface or a reader that does not exist is a typed error naming it")
     func missingInterface() {
         #expect(throws: KernelEventRecorderError.noSuchInterface("npnope0", namespace: nil)) {
             try KernelEventRecorder(interfaces: [KernelEventInterface(name: "npnope0")])
+        }
+        #expect(throws: KernelEventRecorderError.noSuchProcess(Int32.max)) {
+            try KernelEventRecorder(interfaces: [KernelEventInterface(name: "lo")], readers: [Int32.max])
+        }
+    }
+
+    @Test("without root, or as root without CAP_PERFMON and CAP_SYS_ADMIN: a typed error that says what is missing")
+    func withoutPrivileges() throws {
+        // netprobe-kevents-bench --check builds a recorder and prints its error: run it as nobody,
+        // and as root with the two capabilities dropped.
+        let built = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("netprobe-kevents-bench").path
+        try #require(FileManager.default.isExecutableFile(atPath: built), "\(built) is missing (swift build --build-tests builds it)")
+        let (status, text) = try sh([built, "--check"], allowFailure: true)
+        #expect(status == 0 && text.contains("available"), "\(text)")
+
+        let (dropped, droppedText) = try sh(["capsh", "--drop=cap_sys_admin,cap_perfmon", "--", "-c", "\(built) --check"], allowFailure: true)
+        #expect(dropped == 3, "\(droppedText)")
+        #expect(droppedText.contains("not permitted") && droppedText.contains("perf_event_paranoid"), "\(droppedText)")
+
+        // A copy that nobody may run (the build folder may be closed to other users).
+        let dir = tempPath("-nobody")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let copy = dir + "/netprobe-kevents-bench"
+        try FileManager.default.copyItem(atPath: built, toPath: copy)
+        let (nobody, nobodyText) = try sh(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", copy, "--check"], allowFailure: true)
+        if nobody == 126 || nobody == 127 {
+            print("kernel events: the unprivileged check could not run here (user nobody cannot load the toolchain's libraries): \(nobodyText)")
+        } else {
+            #expect(nobody == 3, "\(nobodyText)")
+            #expect(nobodyText.contains("not permitted") && nobodyText.contains("root"), "\(nobodyText)")
         }
     }
 
@@ -394,6 +425,9 @@ struct KernelEventLabTests {
             let bpfText = (try? String(contentsOfFile: bpfOut, encoding: .utf8)) ?? ""
             let oracle = try #require(Self.parseBpftrace(bpfText), "bpftrace printed no figures: \(bpfText) \((try? String(contentsOfFile: bpfErr, encoding: .utf8)) ?? "")")
             let (mine, starts) = Self.means(events, qemu: qemu)
+            // In time order across CPUs and drains (out of order, a reused skb address paired a
+            // copy with the next packet's start_xmit: negative waits).
+            #expect(zip(events, events.dropFirst()).allSatisfy { $0.timeNs <= $1.timeNs }, "\(label): events out of time order")
             let label = readers == nil ? "readers: any (scoped by skb)" : "readers: QEMU \(qemu)"
             print("kernel events [\(label)]: \(load.split(separator: "\n").last ?? "")")
             print("kernel events [\(label)]: recorder \(mine); bpftrace \(oracle); \(events.count) events, lost \(stats.lostSamples), copies and drops left out \(stats.unscopedDiscarded), duplicates \(recorder.duplicateNames)")
