@@ -104,13 +104,17 @@ public final class KernelEventRecorder: @unchecked Sendable {
     public let duplicateNames: [String: [String]]
     /// The ftrace filter set on each tracepoint (nil: none).
     public let filters: [KernelEventKind: String?]
-    /// Events beyond this many waiting for `drain()` are discarded (and counted).
+    /// Events beyond this many waiting for `drain()` are discarded (and counted). Set it before
+    /// `start()`.
     public var maximumPendingEvents = 8_000_000
 
     private let decoders: [TracepointRecordDecoder]
     private var rings: [Ring] = []
     private var fds: [Int32] = []
-    private let unscoped: Set<KernelEventKind>
+    /// Kinds scoped by skb in user space (copies without reader filter, drops), as bits 1 << rawValue.
+    private let unscoped: UInt32
+    /// Tracepoint id of each decoder (same order): the raw record's common_type picks one.
+    private let decoderIDs: [UInt16]
 
     // Shared with the drain thread, under `lock`.
     private let lock = NSLock()
@@ -170,8 +174,8 @@ public final class KernelEventRecorder: @unchecked Sendable {
             }
             tids = all
         }
-        var unscoped: Set<KernelEventKind> = [.drop]
-        if tids == nil || tids!.isEmpty { unscoped.insert(.copyToReader) }
+        var unscoped: UInt32 = kinds.contains(.drop) ? 1 << KernelEventKind.drop.rawValue : 0
+        if (tids ?? []).isEmpty && kinds.contains(.copyToReader) { unscoped |= 1 << KernelEventKind.copyToReader.rawValue }
         self.unscoped = unscoped
 
         var decoders: [TracepointRecordDecoder] = []
@@ -184,6 +188,7 @@ public final class KernelEventRecorder: @unchecked Sendable {
             filters[kind] = TracepointRecordDecoder.filter(kind: kind, interfaces: names, ifindexes: indexes, tids: tids)
         }
         self.decoders = decoders
+        self.decoderIDs = decoders.map(\.id)
         self.filters = filters
 
         do {
@@ -394,12 +399,12 @@ public final class KernelEventRecorder: @unchecked Sendable {
         kept.reserveCapacity(ready)
         for i in 0..<ready {
             var e = unordered[i]
-            if unscoped.contains(e.kind) {
+            if unscoped & (1 << e.kind.rawValue) != 0 {
                 guard seen[e.skbaddr] != nil else {
                     discarded += 1
                     continue
                 }
-            } else if !unscoped.isEmpty {
+            } else if unscoped != 0 {
                 seen[e.skbaddr] = e.timeNs
             }
             e.timeNs &+= offset
@@ -482,10 +487,8 @@ public final class KernelEventRecorder: @unchecked Sendable {
         guard 36 + rawSize <= record.count, rawSize >= 2 else { return nil }
         let raw = UnsafeRawBufferPointer(rebasing: record[36..<(36 + rawSize)])
         let id = raw.loadUnaligned(as: UInt16.self)
-        for d in decoders where d.id == id {
-            return d.decode(raw, timeNs: time, cpu: cpu, pid: pid, tid: tid)
-        }
-        return nil
+        guard let i = decoderIDs.firstIndex(of: id) else { return nil }
+        return decoders[i].decode(raw, timeNs: time, cpu: cpu, pid: pid, tid: tid)
     }
 
     // MARK: - Devices of the same name elsewhere

@@ -420,8 +420,12 @@ struct KernelEventLabTests {
 
             tcpdump.terminate(SIGINT)
             _ = tcpdump.wait(timeout: 10)
-            bpftrace.terminate(SIGINT)
-            _ = bpftrace.wait(timeout: 30)
+            // bpftrace prints its maps and exits on SIGINT; now and then it misses the first one.
+            for _ in 0..<15 where bpftrace.isRunning {
+                bpftrace.terminate(SIGINT)
+                for _ in 0..<20 where bpftrace.isRunning { usleep(100_000) }
+            }
+            _ = bpftrace.wait(timeout: 5)
             let bpfText = (try? String(contentsOfFile: bpfOut, encoding: .utf8)) ?? ""
             let oracle = try #require(Self.parseBpftrace(bpfText), "bpftrace printed no figures: \(bpfText) \((try? String(contentsOfFile: bpfErr, encoding: .utf8)) ?? "")")
             let (mine, starts) = Self.means(events, qemu: qemu)

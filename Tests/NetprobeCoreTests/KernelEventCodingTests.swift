@@ -92,6 +92,18 @@ struct KernelEventCodingTests {
         #expect(try KernelEventBatch.decode(bytes) == many)
     }
 
+    @Test("many distinct names (past the encoder's short list) round-trip")
+    func manyNames() throws {
+        let events = (0..<40).map { k in
+            KernelEvent(timeNs: Int64(k), kind: k % 2 == 0 ? .devQueue : .drop, cpu: 0, pid: 1, tid: 1, skbaddr: UInt64(k),
+                        interface: k % 2 == 0 ? "dev\(k % 17)" : nil, dropReason: k % 2 == 0 ? nil : UInt32(k),
+                        dropReasonName: k % 2 == 0 ? nil : "REASON_\(k % 13)")
+        }
+        let bytes = try KernelEventBatch.encode(events)
+        #expect(Int(bytes[6]) == 17 + 13) // each distinct name stored once
+        #expect(try KernelEventBatch.decode(bytes) == events)
+    }
+
     @Test("names that do not fit are refused when encoding")
     func encodeLimits() {
         let long = String(repeating: "x", count: 256)

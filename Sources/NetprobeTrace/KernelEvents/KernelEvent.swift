@@ -38,6 +38,13 @@ public enum KernelEventKind: UInt8, Sendable, CaseIterable, Codable, CustomStrin
         }
     }
 
+    /// What per-hop timing needs, at about half the events of `allCases`: one event where a packet
+    /// leaves a device (net_dev_start_xmit: after its qdisc, into the driver or a tap's queue) and
+    /// one where it arrives (netif_receive_skb fires on every receive path; the _entry events only
+    /// on some: a veth or loopback receives through __netif_rx, without netif_rx_entry), the copies
+    /// to readers, qdisc dequeues and drops.
+    public static let essential: [KernelEventKind] = [.devStartXmit, .receiveSkb, .copyToReader, .qdiscDequeue, .drop]
+
     /// True for the events that carry a device name (`interface`).
     public var namesDevice: Bool {
         switch self {

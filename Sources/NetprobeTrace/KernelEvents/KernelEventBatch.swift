@@ -39,10 +39,18 @@ public enum KernelEventBatch {
         var strings: [String] = []
         var index: [String: Int] = [:]
         func intern(_ s: String) throws(KernelEventEncodeError) -> Int {
-            if let i = index[s] { return i }
+            // A batch holds a handful of device names: comparing short strings beats hashing them.
+            if strings.count <= 8 {
+                if let i = strings.firstIndex(of: s) { return i }
+            } else if let i = index[s] {
+                return i
+            }
             guard s.utf8.count <= 255 else { throw .nameTooLong(s) }
             guard strings.count < Int(UInt16.max) else { throw .tooManyNames }
-            index[s] = strings.count
+            if strings.count == 8 {
+                for (k, name) in strings.enumerated() { index[name] = k }
+            }
+            if strings.count >= 8 { index[s] = strings.count }
             strings.append(s)
             return strings.count - 1
         }
