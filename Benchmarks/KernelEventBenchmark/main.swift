@@ -28,6 +28,7 @@
 import Foundation
 import NetprobeCapture
 import NetprobeCore
+import NetprobeSystem
 
 struct Options {
     var setup = "bridge"
@@ -115,18 +116,10 @@ func parseOptions() -> Options {
     return o
 }
 
-/// Runs a command to its end; (status, stdout + stderr).
+/// Runs a command to its end; (exit code, stdout + stderr).
 func run(_ argv: [String]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let r = try ChildProcess.run(argv, timeout: 600)
+    return (r.status.code, r.stdout + r.stderr)
 }
 
 func median(_ xs: [Double]) -> Double {
@@ -138,13 +131,6 @@ func median(_ xs: [Double]) -> Double {
 func cpuSeconds() -> Double {
     var u = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
-    return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
-}
-
-/// CPU seconds of this process's waited-for children (redis-benchmark).
-func childrenCPUSeconds() -> Double {
-    var u = rusage()
-    getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &u)
     return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
 }
 
@@ -167,22 +153,19 @@ final class Drainer: @unchecked Sendable {
     let recorder: KernelEventRecorder
     private let lock = NSLock()
     private var running = true
-    private let done = DispatchSemaphore(value: 0)
+    private var thread: JoinableThread?
     private(set) var events = 0
     private(set) var bytes = 0
     private(set) var failure: String?
 
-    init(_ recorder: KernelEventRecorder) {
+    init(_ recorder: KernelEventRecorder) throws {
         self.recorder = recorder
-        let t = Thread { [self] in
+        thread = try JoinableThread(name: "kevents-drain") { [self] in
             while isRunning {
                 usleep(100_000)
                 take(recorder.drain())
             }
-            done.signal()
         }
-        t.name = "kevents-drain"
-        t.start()
     }
 
     private var isRunning: Bool {
@@ -210,7 +193,8 @@ final class Drainer: @unchecked Sendable {
         lock.lock()
         running = false
         lock.unlock()
-        done.wait()
+        thread?.join()
+        thread = nil
         take(recorder.stop())
     }
 }
@@ -273,20 +257,23 @@ do {
     let host = String(state.redisAddress.split(separator: ":")[0])
     let interfaces = state.vantages.map { KernelEventInterface(name: $0.interface, namespace: $0.namespace) }
 
-    /// CPU seconds of the last redis-benchmark (measured around it alone: a bpftrace child
-    /// reaped later must not count).
+    /// CPU seconds of the last redis-benchmark (wait4's rusage), the server and this process
+    /// during it.
     var lastClientCPU = 0.0, lastServerCPU = 0.0, lastSelfCPU = 0.0
     func redisBenchmark() throws -> Double {
-        let c0 = childrenCPUSeconds(), s0 = server.map(processCPUSeconds) ?? 0, r0 = cpuSeconds()
-        defer {
-            lastClientCPU = childrenCPUSeconds() - c0
-            lastServerCPU = (server.map(processCPUSeconds) ?? 0) - s0
-            lastSelfCPU = cpuSeconds() - r0
-        }
+        let s0 = server.map(processCPUSeconds) ?? 0, r0 = cpuSeconds()
         let argv = ["ip", "netns", "exec", state.namespace, "redis-benchmark", "-h", host,
                     "-c", "\(o.clients)", "-n", "\(o.requests)", "-t", "get", "--csv"]
-        let (status, text) = try run(argv)
-        guard status == 0 else { throw BenchError("\(argv.joined(separator: " ")) failed (\(status)):\n\(text)") }
+        let child = try ChildProcess(argv, stdout: .capture, stderr: .capture)
+        guard let status = child.wait(timeout: 600) else {
+            child.stop()
+            throw BenchError("\(argv.joined(separator: " ")) did not finish within 600 s: the lab's Redis stopped answering")
+        }
+        lastClientCPU = child.cpuSeconds ?? 0
+        lastServerCPU = (server.map(processCPUSeconds) ?? 0) - s0
+        lastSelfCPU = cpuSeconds() - r0
+        let text = child.standardOutput
+        guard status.succeeded else { throw BenchError("\(argv.joined(separator: " ")) failed (\(status)):\n\(text)\(child.standardError)") }
         for line in text.split(separator: "\n") {
             let f = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
             if f.count >= 2, f[0] == "GET", let rps = Double(f[1]) { return rps }
@@ -336,7 +323,7 @@ do {
             let recorder = try KernelEventRecorder(interfaces: interfaces, readers: o.readers == "qemu" ? [qemu!] : nil, kinds: kinds)
             let cpu0 = cpuSeconds()
             try recorder.start()
-            let drainer = Drainer(recorder)
+            let drainer = try Drainer(recorder)
             let rps = try redisBenchmark()
             drainer.finish()
             if let f = drainer.failure { throw BenchError("encoding failed: \(f)") }
@@ -344,33 +331,26 @@ do {
                        lost: recorder.statistics.lostSamples, cpu: cpuSeconds() - cpu0)
         case .bpftrace:
             let script = NSTemporaryDirectory() + "kevents-bench-\(getpid()).bt"
-            let output = script + ".out"
             try bpftraceScript().write(toFile: script, atomically: true, encoding: .utf8)
-            defer { try? FileManager.default.removeItem(atPath: script); try? FileManager.default.removeItem(atPath: output) }
-            _ = FileManager.default.createFile(atPath: output, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["bpftrace", script]
-            p.standardOutput = handle
-            p.standardError = handle
-            try p.run()
-            defer { if p.isRunning { p.terminate() }; p.waitUntilExit() }
+            defer { try? FileManager.default.removeItem(atPath: script) }
+            let p = try ChildProcess(["bpftrace", script], stdout: .capture, stderr: .capture)
+            defer { p.stop() }
             var ready = false
             for _ in 0..<600 where !ready {
                 usleep(100_000)
-                ready = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("ready")
-                if !p.isRunning { break }
+                let running = p.isRunning // reads what it printed so far
+                ready = p.standardOutput.contains("ready")
+                if !running { break }
             }
-            guard ready else { throw BenchError("bpftrace did not start: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")") }
+            guard ready else { throw BenchError("bpftrace did not start: \(p.standardOutput)\(p.standardError)") }
             let rps = try redisBenchmark()
             // bpftrace prints its maps and exits on SIGINT; now and then it misses the first one.
             for _ in 0..<30 where p.isRunning {
-                kill(p.processIdentifier, SIGINT)
-                for _ in 0..<20 where p.isRunning { usleep(100_000) }
+                p.signal(SIGINT)
+                _ = p.wait(timeout: 2)
             }
-            p.waitUntilExit()
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            _ = p.wait(orStopAfter: 5)
+            let text = p.standardOutput
             let counted = text.split(separator: "\n").filter { $0.hasPrefix("@[") }.compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
             return Run(round: round, mode: .bpftrace, rps: rps, recorded: counted)
         }

@@ -1,6 +1,7 @@
 import CNetprobePerf
 import Foundation
 import NetprobeCore
+import NetprobeSystem
 
 /// An interface whose packets the kernel event recorder follows: its name, and the network
 /// namespace it lives in (nil: netprobe's own).
@@ -121,8 +122,7 @@ public final class KernelEventRecorder: @unchecked Sendable {
     private var pending: [KernelEvent] = []
     private var stats = Statistics()
     private var running = false
-    private var thread: Thread?
-    private let finished = DispatchSemaphore(value: 0)
+    private var thread: JoinableThread?
 
     // The drain thread's own (the caller's after stop()).
     /// Events read from the rings, not handed out yet (times still CLOCK_MONOTONIC).
@@ -301,17 +301,21 @@ public final class KernelEventRecorder: @unchecked Sendable {
         lock.lock()
         running = true
         lock.unlock()
-        let t = Thread { [self] in
-            var polls = rings.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            while isRunning {
-                _ = poll(&polls, nfds_t(polls.count), 50)
-                readRings(final: false)
+        do {
+            thread = try JoinableThread(name: "netprobe-kevents") { [self] in
+                var polls = rings.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+                while isRunning {
+                    _ = poll(&polls, nfds_t(polls.count), 50)
+                    readRings(final: false)
+                }
             }
-            finished.signal()
+        } catch {
+            lock.lock()
+            running = false
+            lock.unlock()
+            for fd in fds { _ = CNetprobe_perf_disable(fd) }
+            throw .perf("cannot start the thread that reads the rings (pthread_create)", errno: error.errno.rawValue)
         }
-        t.name = "netprobe-kevents"
-        thread = t
-        t.start()
     }
 
     /// The events collected since the last call, in time order.
@@ -340,7 +344,7 @@ public final class KernelEventRecorder: @unchecked Sendable {
         lock.unlock()
         if wasRunning {
             for fd in fds { _ = CNetprobe_perf_disable(fd) }
-            finished.wait()
+            thread?.join()
             // The thread's block holds self and self holds the thread: break the cycle.
             thread = nil
             readRings(final: true)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import NetprobeCapture
 import NetprobeCore
+import NetprobeSystem
 
 /// Tracefs formats and raw tracepoint records: no root needed.
 @Suite("kernel events: tracefs formats and raw records")
@@ -356,10 +357,13 @@ struct KernelEventLabTests {
         try sh(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends", "bpftrace"])
     }
 
-    static func waitFor(_ path: String, containing text: String, seconds: Double) -> Bool {
+    /// Waits until a child has printed `text` (stdout or stderr), or has exited, or `seconds` passed.
+    static func waitFor(_ child: ChildProcess, printing text: String, seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if let s = try? String(contentsOfFile: path, encoding: .utf8), s.contains(text) { return true }
+            let running = child.isRunning // reads what the child printed so far
+            if child.standardOutput.contains(text) || child.standardError.contains(text) { return true }
+            if !running { return false }
             usleep(100_000)
         }
         return false
@@ -389,25 +393,18 @@ struct KernelEventLabTests {
         // Both ways to scope copies: the reader's threads in the kernel, and "any reader of an skb
         // seen on the devices" (the default).
         for readers in [[qemu], nil] as [[Int32]?] {
-            let scriptPath = tempPath(".bt"), bpfOut = tempPath(".bpftrace"), bpfErr = tempPath(".bpftrace-err")
-            let pcap = tempPath(".pcap"), tcpdumpErr = tempPath(".tcpdump-err")
-            defer { for p in [scriptPath, bpfOut, bpfErr, pcap, tcpdumpErr] { try? FileManager.default.removeItem(atPath: p) } }
+            let scriptPath = tempPath(".bt"), pcap = tempPath(".pcap")
+            defer { for p in [scriptPath, pcap] { try? FileManager.default.removeItem(atPath: p) } }
             try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-            let outFD = open(bpfOut, O_WRONLY | O_CREAT | O_TRUNC, 0o644), errFD = open(bpfErr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            let bpftrace = try ChildProcess(["bpftrace", scriptPath, "\(qemu)", "\(netnsInode)"], stdout: outFD, stderr: errFD)
-            close(outFD)
-            close(errFD)
-            defer { bpftrace.terminate(SIGKILL); _ = bpftrace.wait(timeout: 5) }
-            try #require(Self.waitFor(bpfOut, containing: "ready", seconds: 60),
-                         "bpftrace did not start: \((try? String(contentsOfFile: bpfErr, encoding: .utf8)) ?? "")")
+            let bpftrace = try ChildProcess(["bpftrace", scriptPath, "\(qemu)", "\(netnsInode)"], stdout: .capture, stderr: .capture)
+            defer { bpftrace.stop() }
+            try #require(Self.waitFor(bpftrace, printing: "ready", seconds: 60), "bpftrace did not start: \(bpftrace.standardError)")
 
             // The packets' own clock: tcpdump on vnet0, what the tap transmits (towards the guest).
-            let tErr = open(tcpdumpErr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             let tcpdump = try ChildProcess(["ip", "netns", "exec", ns, "tcpdump", "-i", "vnet0", "-Q", "out", "-n", "-s", "96",
-                                            "--time-stamp-precision=nano", "-B", "16384", "-w", pcap], stderr: tErr)
-            close(tErr)
-            defer { tcpdump.terminate(SIGKILL); _ = tcpdump.wait(timeout: 5) }
-            try #require(Self.waitFor(tcpdumpErr, containing: "listening on", seconds: 20), "tcpdump did not start")
+                                            "--time-stamp-precision=nano", "-B", "16384", "-w", pcap], stdout: .discard, stderr: .capture)
+            defer { tcpdump.stop() }
+            try #require(Self.waitFor(tcpdump, printing: "listening on", seconds: 20), "tcpdump did not start: \(tcpdump.standardError)")
 
             let recorder = try KernelEventRecorder(
                 interfaces: [KernelEventInterface(name: "vnet0", namespace: ns), KernelEventInterface(name: "virbr0", namespace: ns)],
@@ -418,21 +415,21 @@ struct KernelEventLabTests {
             events += recorder.stop()
             let stats = recorder.statistics
 
-            tcpdump.terminate(SIGINT)
-            _ = tcpdump.wait(timeout: 10)
+            tcpdump.signal(SIGINT)
+            _ = tcpdump.wait(orStopAfter: 10)
             // bpftrace prints its maps and exits on SIGINT; now and then it misses the first one.
             for _ in 0..<15 where bpftrace.isRunning {
-                bpftrace.terminate(SIGINT)
-                for _ in 0..<20 where bpftrace.isRunning { usleep(100_000) }
+                bpftrace.signal(SIGINT)
+                _ = bpftrace.wait(timeout: 2)
             }
-            _ = bpftrace.wait(timeout: 5)
-            let bpfText = (try? String(contentsOfFile: bpfOut, encoding: .utf8)) ?? ""
-            let oracle = try #require(Self.parseBpftrace(bpfText), "bpftrace printed no figures: \(bpfText) \((try? String(contentsOfFile: bpfErr, encoding: .utf8)) ?? "")")
+            _ = bpftrace.wait(orStopAfter: 5)
+            let bpfText = bpftrace.standardOutput
+            let oracle = try #require(Self.parseBpftrace(bpfText), "bpftrace printed no figures: \(bpfText) \(bpftrace.standardError)")
             let (mine, starts) = Self.means(events, qemu: qemu)
+            let label = readers == nil ? "readers: any (scoped by skb)" : "readers: QEMU \(qemu)"
             // In time order across CPUs and drains (out of order, a reused skb address paired a
             // copy with the next packet's start_xmit: negative waits).
             #expect(zip(events, events.dropFirst()).allSatisfy { $0.timeNs <= $1.timeNs }, "\(label): events out of time order")
-            let label = readers == nil ? "readers: any (scoped by skb)" : "readers: QEMU \(qemu)"
             print("kernel events [\(label)]: \(load.split(separator: "\n").last ?? "")")
             print("kernel events [\(label)]: recorder \(mine); bpftrace \(oracle); \(events.count) events, lost \(stats.lostSamples), copies and drops left out \(stats.unscopedDiscarded), duplicates \(recorder.duplicateNames)")
 

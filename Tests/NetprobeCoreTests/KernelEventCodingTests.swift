@@ -94,10 +94,17 @@ struct KernelEventCodingTests {
 
     @Test("many distinct names (past the encoder's short list) round-trip")
     func manyNames() throws {
-        let events = (0..<40).map { k in
-            KernelEvent(timeNs: Int64(k), kind: k % 2 == 0 ? .devQueue : .drop, cpu: 0, pid: 1, tid: 1, skbaddr: UInt64(k),
-                        interface: k % 2 == 0 ? "dev\(k % 17)" : nil, dropReason: k % 2 == 0 ? nil : UInt32(k),
-                        dropReasonName: k % 2 == 0 ? nil : "REASON_\(k % 13)")
+        var events: [KernelEvent] = []
+        for k in 0..<40 {
+            var e = KernelEvent(timeNs: Int64(k), kind: .devQueue, cpu: 0, pid: 1, tid: 1, skbaddr: UInt64(k))
+            if k % 2 == 0 {
+                e.interface = "dev\(k % 17)"
+            } else {
+                e.kind = .drop
+                e.dropReason = UInt32(k)
+                e.dropReasonName = "REASON_\(k % 13)"
+            }
+            events.append(e)
         }
         let bytes = try KernelEventBatch.encode(events)
         #expect(Int(bytes[6]) == 17 + 13) // each distinct name stored once
