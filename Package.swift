@@ -28,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         // What Swift cannot import directly (function-like macros, thread-local error copies).
         .target(name: "CNetprobeShims", dependencies: ["CPcap", "CNetlink", "CLibvirt"]),
+        // perf_event_open(2), its ioctls and the ring's head/tail, for the kernel event recorder.
+        .target(name: "CNetprobePerf"),
 
         // The plumbing every layer above uses: one child-process spawner (posix_spawn, clean signal
         // mask, stdout and stderr drained together), one errno error with EINTR retried, one thread
@@ -57,7 +59,7 @@ let package = Package(
         // Live capture, netlink statistics and libvirt lookups.
         .target(
             name: "NetprobeCapture",
-            dependencies: ["NetprobeCore", "NetprobeSystem", "CPcap", "CNetlink", "CLibvirt", "CNetprobeShims"]),
+            dependencies: ["NetprobeCore", "NetprobeSystem", "CPcap", "CNetlink", "CLibvirt", "CNetprobeShims", "CNetprobePerf"]),
         // The built-in testbed: namespaces, bridge/tap/macvtap/veth, the Redis guest, QEMU, libvirtd.
         .target(name: "NetprobeLab", dependencies: ["NetprobeModel", "NetprobeCore", "NetprobeSystem"]),
         // The built-in RESP load generator (memtier-like), stamping requests on the capture clock.
@@ -83,6 +85,10 @@ let package = Package(
         // NetprobeCapture for --floor: a capture that opens the same libpcap handles and discards every packet.
         .executableTarget(
             name: "netprobe-capture-bench", dependencies: ["NetprobeCore", "NetprobeCapture", "NetprobeSystem"], path: "Benchmarks/CaptureBenchmark"),
+        // swift run -c release netprobe-kevents-bench: Redis throughput with and without the kernel event
+        // recorder on a bridge lab, alternating in one run; needs root and the netprobe binary.
+        .executableTarget(
+            name: "netprobe-kevents-bench", dependencies: ["NetprobeCore", "NetprobeCapture", "NetprobeSystem"], path: "Benchmarks/KernelEventBenchmark"),
 
         .testTarget(name: "NetprobeModelTests", dependencies: ["NetprobeModel"]),
         .testTarget(name: "NetprobeSystemTests", dependencies: ["NetprobeSystem"]),
