@@ -121,8 +121,8 @@ public enum ExperimentSummary {
             let answer = r.verdict.map { $0.networkIsBottleneck.map { $0 ? "yes" : "no" } ?? "inconclusive" } ?? "-"
             t.add([s.setup, s.status, v?.requests.perSecond.map { TextReport.fmt($0, 0) } ?? "-",
                    v?.latencyUs.p50.map { TextReport.fmt($0, 1) } ?? "-", v?.latencyUs.p99.map { TextReport.fmt($0, 1) } ?? "-",
-                   r.verdict.map { $0.median.bottleneckLabel ?? $0.median.bottleneck ?? "-" } ?? "-",
-                   r.verdict.map { $0.tail.bottleneckLabel ?? $0.tail.bottleneck ?? "-" } ?? "-", answer])
+                   r.verdict?.median.shownBottleneck ?? "-",
+                   r.verdict?.tail.shownBottleneck ?? "-", answer])
         }
         return "\nnetprobe experiment: load \(e.load), \(e.connections) connections, pipeline \(e.pipeline), \(TextReport.fmt(e.durationSeconds, 0)) s per setup\n" + t.render(indent: 2)
     }

@@ -13,7 +13,7 @@ public enum SelftestTable {
     static func verdict(_ r: Report) -> String {
         guard let v = r.verdict else { return "-" }
         let network = v.networkIsBottleneck.map { $0 ? "yes" : "no" } ?? "inconclusive"
-        return "typical: \(v.median.bottleneckLabel ?? v.median.bottleneck ?? "-"), slowest 1%: \(v.tail.bottleneckLabel ?? v.tail.bottleneck ?? "-"), network: \(network)"
+        return "typical: \(v.median.shownBottleneck), slowest 1%: \(v.tail.shownBottleneck), network: \(network)"
     }
 
     public static func render(_ o: SelftestOutcome) -> String {

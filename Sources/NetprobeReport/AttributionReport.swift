@@ -31,6 +31,9 @@ public struct VerdictPart: Codable, Sendable, Equatable {
     public var bottleneck: String?
     /// ... and what it is on this path (see `SegmentSummary.label`).
     public var bottleneckLabel: String?
+
+    /// The bottleneck as people read it: its label on this path, else its key, else "-".
+    public var shownBottleneck: String { bottleneckLabel ?? bottleneck ?? "-" }
     public var share: Double?
     /// End-to-end time of this group (mean, us) and how many requests it holds.
     public var endToEndMeanUs: Double?

@@ -255,8 +255,8 @@ public enum ComparisonText {
             var row = [s.name, s.vantage ?? "-", "\(s.requests)", s.requestsPerSecond.map { TextReport.fmt($0, 0) } ?? "-",
                        TextReport.us(s.p50Us), TextReport.us(s.p99Us)]
             if c.baseline != nil { row += [ratio(s.vsBaseline?.throughput), ratio(s.vsBaseline?.p50)] }
-            row += [s.verdict.map(\.median).map { $0.bottleneckLabel ?? $0.bottleneck ?? "-" } ?? "-",
-                    s.verdict.map(\.tail).map { $0.bottleneckLabel ?? $0.bottleneck ?? "-" } ?? "-", answer(s.verdict)]
+            row += [s.verdict?.median.shownBottleneck ?? "-",
+                    s.verdict?.tail.shownBottleneck ?? "-", answer(s.verdict)]
             figures.add(row)
         }
         out += figures.render(indent: 2)

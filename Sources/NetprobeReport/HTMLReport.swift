@@ -98,9 +98,9 @@ public enum HTMLReport {
                 for caveat in v.caveats { out += "<p class=\"caveat\"><b>Caveat:</b> \(escape(caveat))</p>" }
                 out += "</div>"
             }
-            out += "<p>Typical request: <b>\(escape(v.median.bottleneckLabel ?? v.median.bottleneck ?? "-"))</b> dominates"
+            out += "<p>Typical request: <b>\(escape(v.median.shownBottleneck))</b> dominates"
             if let share = v.median.share { out += " (\(percent(share)))" }
-            out += "; slowest 1 %: <b>\(escape(v.tail.bottleneckLabel ?? v.tail.bottleneck ?? "-"))</b>"
+            out += "; slowest 1 %: <b>\(escape(v.tail.shownBottleneck))</b>"
             if let share = v.tail.share { out += " (\(percent(share)))" }
             out += ".</p><ul class=\"evidence\">"
             for e in v.evidence { out += "<li>\(escape(e))</li>" }
@@ -299,8 +299,8 @@ public enum HTMLReport {
             if c.baseline != nil {
                 cells += [s.vsBaseline?.throughput.map(ratio) ?? "-", s.vsBaseline?.p50.map(ratio) ?? "-"]
             }
-            cells += [escape(s.verdict.map { $0.median.bottleneckLabel ?? $0.median.bottleneck ?? "-" } ?? "-"),
-                      escape(s.verdict.map { $0.tail.bottleneckLabel ?? $0.tail.bottleneck ?? "-" } ?? "-"),
+            cells += [escape(s.verdict?.median.shownBottleneck ?? "-"),
+                      escape(s.verdict?.tail.shownBottleneck ?? "-"),
                       s.verdict.map { $0.networkIsBottleneck.map { $0 ? "yes" : "no" } ?? "inconclusive" } ?? "-"]
             out += "<tr>" + cells.enumerated().map { i, cell in i < 2 ? "<td class=\"text\">\(cell)</td>" : "<td>\(cell)</td>" }.joined() + "</tr>\n"
         }

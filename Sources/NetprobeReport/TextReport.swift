@@ -90,7 +90,7 @@ public enum TextReport {
         for n in d.notes { out += "  note: \(esc(n))\n" }
         out += "\n\(v.question)\n  \(esc(v.answer.prefix(1).uppercased() + v.answer.dropFirst()))\n"
         for c in v.caveats { out += "  CAVEAT: \(esc(c))\n" }
-        out += "  typical request: \(v.median.bottleneckLabel ?? v.median.bottleneck ?? "-") dominates; slowest 1 %: \(v.tail.bottleneckLabel ?? v.tail.bottleneck ?? "-") dominates\n"
+        out += "  typical request: \(v.median.shownBottleneck) dominates; slowest 1 %: \(v.tail.shownBottleneck) dominates\n"
         for e in v.evidence { out += "  - \(esc(e))\n" }
         return out
     }
