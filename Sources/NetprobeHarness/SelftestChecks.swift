@@ -66,19 +66,10 @@ extension SelftestSession {
         let stopNs = Int64(C.stopMs * 1e6)
         say("starved-guest: SIGSTOP QEMU (pid \(pid)) for \(TextReport.fmt(C.stopMs, 0)) ms, then let it run \(TextReport.fmt(Double(gap) / 1e6, 1)) ms, repeatedly")
         let stopper = DutyCycleStopper(pid: pid, stopNs: stopNs, runNs: gap)
-        stopper.start()
-        var finished = false
-        defer { if !finished { stopper.finish() } }
-        let captured = try capture(lab, name: SelftestFault.starvedGuest.rawValue)
-        stopper.finish()
-        finished = true
-        if let e = stopper.error { throw Failure(description: e) }
+        let (captured, path) = try capture(lab, during: stopper, fault: .starvedGuest)
         let report = captured.report
-
-        let path = try RequestPathPackets.read(path: captured.trace, bridge: lab.bridge, tap: lab.tap, redis: lab.redis)
         let stops = stopper.stops
-        try? Data(stops.map { "\($0.startNs),\($0.endNs)\n" }.joined().utf8)
-            .write(to: URL(fileURLWithPath: "\(directory)/\(SelftestFault.starvedGuest.rawValue).stops.csv"))
+        save(stops, fault: .starvedGuest, kind: "stops")
         let during = stops.filter { s in path.firstRequestNs.map { s.startNs >= $0 } ?? false && path.lastRequestNs.map { s.startNs <= $0 } ?? false }
         let injected = during.isEmpty ? nil : Double(during.reduce(Int64(0)) { $0 + $1.endNs - $1.startNs }) / Double(during.count) / 1000
         let guest = Self.segment(report, .guestStack)
@@ -113,19 +104,10 @@ extension SelftestSession {
         let busyUs = Int(C.stallMs * 1000)
         say("redis-stall: EVAL busy loop of \(TextReport.fmt(C.stallMs, 0)) ms from a second client, every \(TextReport.fmt(C.stallMs + Double(gap) / 1e6, 1)) ms")
         let staller = RedisStaller(namespace: lab.state.namespace, address: lab.state.redisAddress, busyUs: busyUs, gapNs: gap)
-        staller.start()
-        var finished = false
-        defer { if !finished { staller.finish() } }
-        let captured = try capture(lab, name: SelftestFault.redisStall.rawValue)
-        staller.finish()
-        finished = true
-        if let e = staller.error { throw Failure(description: e) }
+        let (captured, path) = try capture(lab, during: staller, fault: .redisStall)
         let report = captured.report
-
-        let path = try RequestPathPackets.read(path: captured.trace, bridge: lab.bridge, tap: lab.tap, redis: lab.redis)
         let stalls = path.count(staller.stalls)
-        try? Data(staller.stalls.map { "\($0.startNs),\($0.endNs)\n" }.joined().utf8)
-            .write(to: URL(fileURLWithPath: "\(directory)/\(SelftestFault.redisStall.rawValue).stalls.csv"))
+        save(staller.stalls, fault: .redisStall, kind: "stalls")
         let eval = report.capture?.redisCommands.first { $0.command == "EVAL" }
         let injected = eval?.usecPerCall
         let redis = Self.segment(report, .redis)
@@ -166,6 +148,26 @@ extension SelftestSession {
             let b = baseline.segment(SegmentName(rawValue: s.name) ?? .client)
             return "\(s.name): p50 \(us(s.p50Us)), p99 \(us(s.p99Us)), mean \(us(s.meanUs)) (baseline \(us(b?.p50Us)), \(us(b?.p99Us)), \(us(b?.meanUs)))"
         }
+    }
+
+    /// Captures fault `fault` while `injector` runs (it is finished, and so undone, in every case),
+    /// and reads the request path of the trace.
+    func capture(_ lab: SelftestLab, during injector: some FaultInjector, fault: SelftestFault) throws
+        -> (LabRun.Captured, RequestPathPackets) {
+        injector.start()
+        var finished = false
+        defer { if !finished { injector.finish() } }
+        let captured = try capture(lab, name: fault.rawValue)
+        injector.finish()
+        finished = true
+        if let e = injector.error { throw Failure(description: e) }
+        return (captured, try RequestPathPackets.read(path: captured.trace, bridge: lab.bridge, tap: lab.tap, redis: lab.redis))
+    }
+
+    /// Keeps the injected intervals beside the trace, as DIRECTORY/FAULT.KIND.csv (start,end in ns).
+    func save(_ intervals: [(startNs: Int64, endNs: Int64)], fault: SelftestFault, kind: String) {
+        try? Data(intervals.map { "\($0.startNs),\($0.endNs)\n" }.joined().utf8)
+            .write(to: URL(fileURLWithPath: "\(directory)/\(fault.rawValue).\(kind).csv"))
     }
 }
 

@@ -203,3 +203,15 @@ final class RedisStaller: InjectorThread, @unchecked Sendable {
     }
 }
 
+
+/// A fault running on its own thread while a capture runs: what `capture(_:during:fault:)` needs.
+protocol FaultInjector: AnyObject {
+    func start()
+    /// Stops the fault and waits until it is undone.
+    func finish()
+    /// Why the fault could not be injected as asked, if it could not.
+    var error: String? { get }
+}
+
+extension DutyCycleStopper: FaultInjector {}
+extension RedisStaller: FaultInjector {}
