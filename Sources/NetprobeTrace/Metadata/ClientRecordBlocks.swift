@@ -1,17 +1,17 @@
 import NetprobeModel
 
-/// The load generator's records in a trace: pcapng custom blocks (type 0x00000BAD) whose payload
-/// is netprobe's Private Enterprise Number (`NetprobeBlock.enterpriseNumber`), then one block of
-/// records in their binary form (`ClientRecordFormat`: the 16-byte `NPLOADTS` header, then
-/// 48-byte entries, self-contained). Unlike `NetprobeBlock`'s JSON kinds, these are not decoded
-/// into values: `ClientRecords.add(block:)` takes them straight into its table.
+/// The load generator's records in a trace: items of netprobe's data (`MetadataCarriage`; in
+/// older traces pcapng Custom Blocks under the same PEN) whose payload is one block of records in
+/// their binary form (`ClientRecordFormat`: the 16-byte `NPLOADTS` header, then 48-byte entries,
+/// self-contained). Unlike `NetprobeBlock`'s JSON kinds, these are not decoded into values:
+/// `ClientRecords.add(block:)` takes them straight into its table.
 ///
 /// Traces written before this form carry the records as JSON `client-requests` blocks
 /// (`NetprobeBlock.clientRequests`), which are still read.
 public enum ClientRecordBlock {
-    /// True when a custom block's payload (after the PEN) is a block of client records.
+    /// True when an item's payload (after the PEN) is a block of client records.
     public static func isClientRecords(enterpriseNumber pen: UInt32, payload: UnsafeRawBufferPointer) -> Bool {
-        pen == NetprobeBlock.enterpriseNumber && ClientRecordFormat.hasMagic(payload)
+        MetadataCarriage.isNetprobe(enterpriseNumber: pen) && ClientRecordFormat.hasMagic(payload)
     }
 }
 

@@ -4,11 +4,12 @@ import Foundation
 /// netprobe's own data inside a pcapng trace: run metadata, netlink samples, Redis INFO snapshots.
 /// (The load generator's records are binary blocks of their own: `ClientRecordBlock`.)
 ///
-/// Each item is one pcapng Custom Block (type 0x00000BAD, "may be copied") whose payload is
-/// the Private Enterprise Number 32473, the four bytes `NPRB`, then one JSON object with a `kind`
-/// field. 32473 is IANA's documentation PEN (RFC 5612), which pcapng tools use for examples; the
-/// `NPRB` magic tells netprobe's blocks from anybody else's under it. Readers that do not know the
-/// blocks skip them (tcpdump, tshark, libpcap do), so a netprobe trace stays an ordinary pcapng.
+/// Each item's payload is the four bytes `NPRB`, then one JSON object with a `kind` field. It
+/// travels as custom options under netprobe's Private Enterprise Number in a Section Header or
+/// Interface Statistics Block (`MetadataCarriage`); traces written before that have each item as
+/// a pcapng Custom Block (type 0x00000BAD) whose data is the same payload. The `NPRB` magic tells
+/// netprobe's items from anybody else's under the same PEN (a placeholder: IANA's documentation
+/// number).
 public enum NetprobeBlock: Sendable, Equatable {
     case run(RunMetadata)
     case netlink(NetlinkSample)
@@ -16,12 +17,13 @@ public enum NetprobeBlock: Sendable, Equatable {
     case vantageNote(VantageNote)
     case clientRequests(ClientRequests)
 
-    public static let enterpriseNumber: UInt32 = 32473
+    /// The PEN netprobe writes (`MetadataCarriage.enterpriseNumber`: a placeholder).
+    public static let enterpriseNumber: UInt32 = MetadataCarriage.enterpriseNumber
     public static let magic: [UInt8] = Array("NPRB".utf8)
 
     private struct Envelope: Codable { var kind: String }
 
-    /// The custom-block payload (after the PEN) for this item.
+    /// The item's payload (what follows the PEN).
     public func payload() throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -36,13 +38,13 @@ public enum NetprobeBlock: Sendable, Equatable {
         return Self.magic + Array(json)
     }
 
-    /// Decodes a custom block's payload; nil when it is not one of netprobe's JSON blocks (or of a
+    /// Decodes an item's payload; nil when it is not one of netprobe's JSON blocks (or of a
     /// kind this version does not know: newer traces stay readable). The load generator's records
     /// are binary blocks of their own (`ClientRecordBlock`); older traces have them as JSON
     /// `client-requests` blocks, decoded here.
     public static func decode(enterpriseNumber pen: UInt32, payload: [UInt8]) -> NetprobeBlock? {
-        guard pen == enterpriseNumber, payload.count > 4, Array(payload[0..<4]) == magic else { return nil }
-        // Custom block payloads are padded to 4 bytes with zeros: where the JSON ends.
+        guard MetadataCarriage.isNetprobe(enterpriseNumber: pen), payload.count > 4, Array(payload[0..<4]) == magic else { return nil }
+        // A Custom Block's data is padded to 4 bytes with zeros: where the JSON ends.
         var end = payload.count
         while end > 4 && payload[end - 1] == 0 { end -= 1 }
         let json = Data(payload[4..<end])
@@ -63,12 +65,24 @@ public enum NetprobeBlock: Sendable, Equatable {
     /// which `decode` still reads. `report` takes these blocks as the trace is read, so that their
     /// payloads are not kept.
     public static func decodeClientRequests(enterpriseNumber pen: UInt32, payload: UnsafeRawBufferPointer) -> ClientRequests? {
-        guard pen == enterpriseNumber, payload.starts(with: clientRequestsPrefix),
+        guard MetadataCarriage.isNetprobe(enterpriseNumber: pen), payload.starts(with: clientRequestsPrefix),
               case let .clientRequests(c)? = decode(enterpriseNumber: pen, payload: Array(payload)) else { return nil }
         return c
     }
 
     private static let clientRequestsPrefix = magic + Array(#"{"kind":"client-requests","#.utf8)
+
+    /// The time the item refers to (CLOCK_REALTIME ns): a sample's, a note's, INFO's, the run's
+    /// start, the first request sent; nil for records without one.
+    public var timeNs: Int64? {
+        switch self {
+        case let .run(m): m.startedNs
+        case let .netlink(s): s.timeNs
+        case let .redisInfo(r): r.timeNs
+        case let .vantageNote(n): n.timeNs
+        case let .clientRequests(c): c.sendNs.first
+        }
+    }
 
     /// `{"kind": ..., "value": {...}}`
     private struct Tagged<T: Codable>: Codable {

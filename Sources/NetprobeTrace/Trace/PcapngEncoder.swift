@@ -10,7 +10,8 @@ public struct PcapngEncoder: Sendable {
 
     public init(swapped: Bool = false) { self.swapped = swapped }
 
-    /// A pcapng option: code and raw value (padding is added when encoding).
+    /// A pcapng option: code and raw value (padding is added when encoding). The value's length is
+    /// a 16-bit field: at most 65,535 bytes (`MetadataCarriage` cuts longer data into pieces).
     public struct Option: Sendable {
         public var code: UInt16
         public var value: [UInt8]
@@ -22,6 +23,30 @@ public struct PcapngEncoder: Sendable {
         public init(_ code: UInt16, u64: UInt64, swapped: Bool) {
             let v = swapped ? u64.byteSwapped : u64
             self.init(code, withUnsafeBytes(of: v) { Array($0) })
+        }
+        /// A timestamp option (isb_starttime, isb_endtime): two 32-bit words, high then low, in
+        /// the section's byte order, as an Enhanced Packet Block's timestamp.
+        public init(_ code: UInt16, ticks: UInt64, swapped: Bool) {
+            let words = [UInt32(truncatingIfNeeded: ticks >> 32), UInt32(truncatingIfNeeded: ticks)].map { swapped ? $0.byteSwapped : $0 }
+            self.init(code, words.withUnsafeBytes { Array($0) })
+        }
+        /// A custom option (2988 UTF-8 / 2989 binary, copiable; 19372 / 19373 not to be copied):
+        /// the Private Enterprise Number in the section's byte order, then `data` as it is.
+        public init(custom code: UInt16, enterpriseNumber: UInt32, data: some Collection<UInt8>, swapped: Bool) {
+            var value = withUnsafeBytes(of: swapped ? enterpriseNumber.byteSwapped : enterpriseNumber) { Array($0) }
+            value.append(contentsOf: data)
+            self.init(code, value)
+        }
+    }
+
+    /// The custom option codes (draft-ietf-opsawg-pcapng, "Custom Options").
+    public enum CustomOptionCode {
+        public static let utf8Copiable: UInt16 = 2988
+        public static let binaryCopiable: UInt16 = 2989
+        public static let utf8NotCopiable: UInt16 = 19372
+        public static let binaryNotCopiable: UInt16 = 19373
+        public static func contains(_ code: UInt16) -> Bool {
+            code == utf8Copiable || code == binaryCopiable || code == utf8NotCopiable || code == binaryNotCopiable
         }
     }
 
@@ -80,17 +105,22 @@ public struct PcapngEncoder: Sendable {
         }
     }
 
-    /// Interface Statistics Block: isb_ifrecv 4, isb_ifdrop 5, isb_filteraccept 6, isb_osdrop 7,
-    /// isb_usrdeliv 8.
+    /// Interface Statistics Block: isb_starttime 2, isb_endtime 3 (in the interface's ticks),
+    /// isb_ifrecv 4, isb_ifdrop 5, isb_filteraccept 6, isb_osdrop 7, isb_usrdeliv 8, a comment, and
+    /// `extra` options (netprobe's data: `appendNetprobeData`).
     public func appendInterfaceStatistics(to out: inout [UInt8], interface: UInt32, ticks: UInt64,
+                                          startTicks: UInt64? = nil, endTicks: UInt64? = nil,
                                           received: UInt64? = nil, interfaceDropped: UInt64? = nil,
                                           filterAccepted: UInt64? = nil, osDropped: UInt64? = nil,
-                                          userDelivered: UInt64? = nil, comment: String? = nil) {
+                                          userDelivered: UInt64? = nil, comment: String? = nil, extra: [Option] = []) {
         var options: [Option] = []
         if let comment { options.append(Option(1, string: comment)) }
+        if let startTicks { options.append(Option(2, ticks: startTicks, swapped: swapped)) }
+        if let endTicks { options.append(Option(3, ticks: endTicks, swapped: swapped)) }
         for (code, value) in [(UInt16(4), received), (5, interfaceDropped), (6, filterAccepted), (7, osDropped), (8, userDelivered)] {
             if let value { options.append(Option(code, u64: value, swapped: swapped)) }
         }
+        options += extra
         block(5, to: &out, options: options) { body in
             u32(interface, &body)
             u32(UInt32(truncatingIfNeeded: ticks >> 32), &body)

@@ -1,8 +1,10 @@
 import NetprobeModel
 /// Reads pcapng (draft-ietf-opsawg-pcapng): Section Header, Interface Description, Enhanced and
 /// Simple Packet, the obsolete Packet Block, Interface Statistics and Name Resolution blocks, in
-/// either byte order, several sections and several interfaces. Unknown and custom blocks are
-/// skipped (custom blocks are offered to `customBlockHandler`).
+/// either byte order, several sections and several interfaces. Unknown blocks are skipped; custom
+/// data is offered to `customDataHandler`: each Custom Block's, and each item of netprobe's own data
+/// carried in custom options of Section Header, Interface Description and Interface Statistics
+/// Blocks (`MetadataCarriage`: its options of one block, joined in order).
 final class PcapngReader: PacketSource {
     enum BlockType {
         static let sectionHeader: UInt32 = 0x0A0D_0D0A
@@ -48,8 +50,51 @@ final class PcapngReader: PacketSource {
         return ns < 0 ? 0 : Self.latestTimestampNs
     }
 
-    /// Called with (private enterprise number, payload) for every custom block.
-    var customBlockHandler: ((UInt32, UnsafeRawBufferPointer) -> Void)?
+    /// Called with (private enterprise number, data) for every Custom Block and every item of
+    /// netprobe's data in custom options; the bytes are valid only during the call.
+    var customDataHandler: ((UInt32, UnsafeRawBufferPointer) -> Void)?
+
+    /// The item of netprobe's data being gathered from the custom options of the block being read:
+    /// its PEN, its one piece so far (handed on without a copy), or all its pieces joined.
+    private var itemPEN: UInt32 = 0
+    private var itemPieces = 0
+    private var itemFirstPiece = UnsafeRawBufferPointer(start: nil, count: 0)
+    private var itemJoined: [UInt8] = []
+
+    /// Takes one of netprobe's custom options into the item; false for any other option.
+    private func gather(_ code: UInt16, _ value: UnsafeRawBufferPointer) -> Bool {
+        guard PcapngEncoder.CustomOptionCode.contains(code), value.count >= 4 else { return false }
+        let pen = readU32(value, 0, swapped: swapped)
+        guard MetadataCarriage.isNetprobe(enterpriseNumber: pen) else { return false }
+        if itemPieces > 0 && pen != itemPEN { deliverItem() }
+        itemPEN = pen
+        let piece = UnsafeRawBufferPointer(rebasing: value[4...])
+        if itemPieces == 0 {
+            itemFirstPiece = piece
+        } else {
+            if itemPieces == 1 {
+                itemJoined.removeAll(keepingCapacity: true)
+                itemJoined.append(contentsOf: itemFirstPiece)
+            }
+            itemJoined.append(contentsOf: piece)
+        }
+        itemPieces += 1
+        return true
+    }
+
+    /// Hands the gathered item (if any) to `customDataHandler`; called at the end of each block
+    /// with options, while its bytes are still in the window.
+    private func deliverItem() {
+        guard itemPieces > 0 else { return }
+        let pieces = itemPieces
+        itemPieces = 0
+        guard let handler = customDataHandler else { return }
+        if pieces == 1 {
+            handler(itemPEN, itemFirstPiece)
+        } else {
+            itemJoined.withUnsafeBytes { handler(itemPEN, $0) }
+        }
+    }
 
     /// Throws when the file ends inside its first Section Header Block: then nothing in it can be
     /// read (like a pcap file cut inside its 24-byte header), and the report would be empty.
@@ -161,7 +206,7 @@ final class PcapngReader: PacketSource {
         case BlockType.interfaceStatistics:
             readInterfaceStatistics(body, at: blockOffset)
         case BlockType.customCopiable, BlockType.customNonCopiable:
-            if body.count >= 4, let handler = customBlockHandler {
+            if body.count >= 4, let handler = customDataHandler {
                 handler(readU32(body, 0, swapped: swapped), UnsafeRawBufferPointer(rebasing: body[4...]))
             }
         default:
@@ -198,6 +243,7 @@ final class PcapngReader: PacketSource {
                 warnings.append(TraceWarning(offset: offset + 12, message: "section has pcapng major version \(major); expected 1, reading it anyway"))
             }
             forEachOption(UnsafeRawBufferPointer(rebasing: body[16...]), at: offset + 24) { code, value in
+                if gather(code, value) { return }
                 switch code {
                 case 1: info["comment"] = String(decoding: value, as: UTF8.self)
                 case 2: info["hardware"] = String(decoding: value, as: UTF8.self)
@@ -208,6 +254,7 @@ final class PcapngReader: PacketSource {
             }
         }
         sections.append(info)
+        deliverItem()
     }
 
     private func readInterfaceDescription(_ body: UnsafeRawBufferPointer, at offset: Int64) {
@@ -222,6 +269,7 @@ final class PcapngReader: PacketSource {
             linkType: LinkType(rawValue: UInt32(readU16(body, 0, swapped: swapped))),
             snapLength: readU32(body, 4, swapped: swapped))
         forEachOption(UnsafeRawBufferPointer(rebasing: body[8...]), at: offset + 16) { code, value in
+            if gather(code, value) { return }
             switch code {
             case 2:
                 interface.name = String(decoding: value, as: UTF8.self)
@@ -245,6 +293,7 @@ final class PcapngReader: PacketSource {
         }
         interfaces.append(interface)
         plainNanoseconds.append(interface.tsResolutionExponent == 9 && !interface.tsResolutionIsBinary && interface.tsOffsetSeconds == 0)
+        deliverItem()
     }
 
     /// Maps a section-local interface id to the global index, or nil (with a warning) if unknown.
@@ -310,10 +359,14 @@ final class PcapngReader: PacketSource {
             data: UnsafeRawBufferPointer(rebasing: body[20..<(20 + captured)]), fileOffset: offset)
     }
 
+    /// The statistics update the interface (a netprobe trace's data ISBs carry none); netprobe's
+    /// data in the options is delivered even when the interface id is wrong.
     private func readInterfaceStatistics(_ body: UnsafeRawBufferPointer, at offset: Int64) {
-        guard body.count >= 12, let index = globalInterface(Int(readU32(body, 0, swapped: swapped)), at: offset + 8) else { return }
+        guard body.count >= 12 else { return }
+        let index = globalInterface(Int(readU32(body, 0, swapped: swapped)), at: offset + 8)
         forEachOption(UnsafeRawBufferPointer(rebasing: body[12...]), at: offset + 20) { code, value in
-            guard value.count >= 8 else { return }
+            if gather(code, value) { return }
+            guard let index, value.count >= 8 else { return }
             let v = readU64(value, 0, swapped: swapped)
             switch code {
             case 4: interfaces[index].received = v
@@ -324,6 +377,7 @@ final class PcapngReader: PacketSource {
             default: break
             }
         }
+        deliverItem()
     }
 }
 

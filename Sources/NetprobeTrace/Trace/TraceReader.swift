@@ -9,10 +9,11 @@ public final class TraceReader: PacketSource {
     public let path: String
     public let format: Format
     private let reader: any PacketSource
-    /// Custom blocks (pcapng only), as (enterprise number, payload copy).
+    /// Custom data (pcapng only) in file order, as (enterprise number, payload copy): every Custom
+    /// Block's, and every item of netprobe's own data carried in custom options (`MetadataCarriage`).
     public private(set) var customBlocks: [(pen: UInt32, payload: [UInt8])] = []
-    /// Sees every custom block as it is read (on the thread that reads), before it is kept; a
-    /// block it returns true for is not kept in `customBlocks`. `report` takes the load
+    /// Sees all custom data as it is read (on the thread that reads), before it is kept; data it
+    /// returns true for is not kept in `customBlocks`. `report` takes the load
     /// generator's records this way, so their payloads never pile up.
     public var onCustomBlock: ((UInt32, UnsafeRawBufferPointer) -> Bool)?
 
@@ -43,7 +44,7 @@ public final class TraceReader: PacketSource {
             format = .pcapng
             let ng = try PcapngReader(source: source)
             reader = ng
-            ng.customBlockHandler = { [unowned self] pen, payload in
+            ng.customDataHandler = { [unowned self] pen, payload in
                 if let taken = self.onCustomBlock, taken(pen, payload) { return }
                 self.customBlocks.append((pen, Array(payload)))
             }
