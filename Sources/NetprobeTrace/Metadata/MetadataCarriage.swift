@@ -23,11 +23,13 @@ import NetprobeModel
 /// Why not Custom Blocks (0x00000BAD), where netprobe put its data before: tshark 4.0 lists each
 /// one as a frame without a timestamp, so its frame numbers stopped matching tcpdump's and
 /// `-z io,stat` measured the capture from 1970 (56 years). It lists neither SHB nor ISB options.
-/// What other tools keep (tshark 4.0.17 here): editcap and mergecap copy the Section Header Block's
-/// options (the run description) and drop every ISB (dumpcap's own statistics too), so an edited
-/// copy has the packets and the run description and none of the rest. Wireshark's "Capture File
-/// Properties" shows an interface's drop count only when it has exactly one ISB, so it shows
-/// none for a netprobe trace: `netprobe report` does.
+/// What other tools keep (Wireshark 4.0.17 here): editcap copies the Section Header Block's options
+/// (the run description) and the ISBs before the first packet, and drops every later ISB
+/// (dumpcap's own statistics too); mergecap copies the first file's Section Header Block options
+/// and no ISB. An edited copy has the packets and the run description (roles, Redis address), not
+/// the samples, INFO or records. Wireshark's "Capture File Properties" shows an interface's drop
+/// count only when it has exactly one ISB, so it shows none for a netprobe trace: `netprobe report`
+/// does.
 ///
 /// Traces written before this carriage have their items as Custom Blocks, one item each, with the
 /// same PEN: the reader takes both, and `rewritingCustomBlocks` turns an old trace into this form.
