@@ -33,9 +33,8 @@ public struct CaptureConfiguration: Sendable {
     public var hypervisor: String?
     /// Show a live progress line on stderr (when it is a terminal).
     public var progress = false
-    /// Called once the load has finished, before the statistics close the file: more of
-    /// netprobe's custom blocks to store (the load generator's own request records), handed to
-    /// `write` one payload (after the PEN) at a time.
+    /// Called once the load has finished: more of netprobe's data to store (the load generator's
+    /// own request records), handed to `write` one item's payload (`MetadataCarriage`) at a time.
     public var finalBlocks: (@Sendable (_ write: ([UInt8]) throws -> Void) throws -> Void)?
 
     public init(vantages: [CaptureVantage], output: String) {
@@ -75,7 +74,10 @@ public struct CaptureSummary: Sendable {
 /// All handles are read by one thread with poll(2); the netlink sampler runs on its own thread.
 /// Every block is complete when written, and the file is closed properly on every way out:
 /// duration, load exit, SIGINT/SIGTERM/SIGHUP, or an error (the error is reported after the file
-/// is finished).
+/// is finished). netprobe's own data goes where pcapng readers do not list it as frames
+/// (`MetadataCarriage`): the run description in the Section Header Block, everything else in
+/// Interface Statistics Blocks as it arrives; the file is flushed at least every second, so a
+/// capture killed with SIGKILL keeps all but its last second.
 public final class CaptureSession {
     public let configuration: CaptureConfiguration
 
@@ -143,11 +145,24 @@ public final class CaptureSession {
         let kernel = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let sysname = withUnsafeBytes(of: &uts.sysname) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let hostname = withUnsafeBytes(of: &uts.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let metadata = RunMetadata(
+            netprobeVersion: NetprobeVersion.string, startedNs: started, hostKernel: "\(sysname) \(kernel)",
+            hostname: hostname, setup: c.setup,
+            vantages: c.vantages,
+            filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
+            domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
+            loadCommand: c.loadCommand.map(CommandRedaction.redact), notes: [])
+        // The run description goes into the Section Header Block (editcap and mergecap keep its
+        // options), unless it is too large for one (then into an ISB below).
+        let runPayload = try NetprobeBlock.run(metadata).payload()
+        let runInHeader = runPayload.count <= MetadataCarriage.sectionHeaderLimit
+        let runOptions = runInHeader ? try MetadataCarriage.options(for: runPayload, swapped: writer.encoder.swapped) : []
         try writer.append { e, out in
             e.appendSectionHeader(to: &out, options: [
+                .init(1, string: MetadataCarriage.fileComment),
                 .init(2, string: machine), .init(3, string: "\(sysname) \(kernel)"),
                 .init(4, string: "netprobe \(NetprobeVersion.string)"),
-            ])
+            ] + runOptions)
         }
         for s in states {
             try writer.append { e, out in
@@ -166,35 +181,36 @@ public final class CaptureSession {
         var loadStatus: Int32?
         let sampler = NetlinkSampler(vantages: c.vantages, intervalNs: c.sampleIntervalNs)
         var samples = 0
-        func writeBlock(_ block: NetprobeBlock) throws {
-            let payload = try block.payload()
-            try writer.append { e, out in
-                e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: payload)
-            }
+        /// Stores one of netprobe's items now, on the interface it is about (0: the whole run),
+        /// stamped with the time it names unless told.
+        func store(_ block: NetprobeBlock, interface: UInt32 = 0, timeNs: Int64? = nil) throws {
+            try writer.appendNetprobeData(try block.payload(), interface: interface,
+                                          timeNs: timeNs ?? block.timeNs ?? realtimeNanoseconds())
+        }
+        /// A netlink sample goes with its interface's statistics.
+        func storeSample(_ sample: NetlinkSample) throws {
+            let index = states.first { $0.vantage.interface == sample.interface }?.index ?? 0
+            try store(.netlink(sample), interface: index)
+            samples += 1
         }
         func storeSnapshot(_ snapshot: RedisInfoSnapshot?) throws {
             guard let snapshot else { return }
-            try writeBlock(.redisInfo(snapshot))
+            try store(.redisInfo(snapshot))
             redisInfo.append(snapshot.phase)
         }
 
         var load: ChildProcess?
-        let metadata = RunMetadata(
-            netprobeVersion: NetprobeVersion.string, startedNs: started, hostKernel: "\(sysname) \(kernel)",
-            hostname: hostname, setup: c.setup,
-            vantages: c.vantages,
-            filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
-            domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
-            loadCommand: c.loadCommand.map(CommandRedaction.redact), notes: [])
         do {
-            try writeBlock(.run(metadata))
+            if !runInHeader { try store(.run(metadata), timeNs: started) }
             try sampler.start()
             try storeSnapshot(before)
+            // The header, the interfaces and the run on disk before the first packet.
+            try writer.flush()
             if let command = c.loadCommand {
                 load = try Self.startLoad(command, namespace: c.loadNamespace)
             }
             stopReason = try loop(states: states, writer: writer, sampler: sampler, load: load, started: started,
-                                  samples: &samples, writeBlock: writeBlock)
+                                  store: { try store($0, interface: $1) }, storeSample: storeSample)
         } catch {
             failure = error
             stopReason = "error"
@@ -209,7 +225,7 @@ public final class CaptureSession {
             loadOutcome = .init(exitStatus: loadStatus, endedByCapture: cutShort, captureStop: stopReason, durationNs: c.durationNs)
         }
         for sample in sampler.stop() {
-            if failure == nil { do { try writeBlock(.netlink(sample)); samples += 1 } catch { failure = error } }
+            if failure == nil { do { try storeSample(sample) } catch { failure = error } }
         }
         // The kernel's counts first; then take every packet they count, the last ones included.
         // The kernel hands a partly filled block over when its retire timer closes it, and the
@@ -241,6 +257,7 @@ public final class CaptureSession {
                     try writer.append { e, out in
                         e.appendInterfaceStatistics(
                             to: &out, interface: s.index, ticks: UInt64(end),
+                            startTicks: UInt64(started), endTicks: UInt64(end),
                             received: stats?.received, interfaceDropped: stats?.interfaceDropped,
                             osDropped: stats?.dropped, userDelivered: s.written,
                             comment: s.ended.map { "capture ended early: \($0)" })
@@ -256,17 +273,13 @@ public final class CaptureSession {
             do { try storeSnapshot(snapshot("after")) } catch { failure = error }
             if let loadOutcome {
                 // The run's metadata again, now with how the load ended (readers take the last).
-                var end = metadata
-                end.loadOutcome = loadOutcome
-                do { try writeBlock(.run(end)) } catch { failure = error }
+                var last = metadata
+                last.loadOutcome = loadOutcome
+                do { try store(.run(last), timeNs: end) } catch { failure = error }
             }
             if let extra = c.finalBlocks {
                 do {
-                    try extra { payload in
-                        try writer.append { e, out in
-                            e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: payload)
-                        }
-                    }
+                    try extra { payload in try writer.appendNetprobeData(payload, timeNs: end) }
                 } catch {
                     notes.append("could not store the load generator's records: \(error)")
                 }
@@ -291,7 +304,8 @@ public final class CaptureSession {
     }
 
     private func loop(states: [VantageState], writer: PcapngFileWriter, sampler: NetlinkSampler, load: ChildProcess?,
-                      started: Int64, samples: inout Int, writeBlock: (NetprobeBlock) throws -> Void) throws -> String {
+                      started: Int64, store: (NetprobeBlock, UInt32) throws -> Void,
+                      storeSample: (NetlinkSample) throws -> Void) throws -> String {
         let c = configuration
         var fds = states.map { pollfd(fd: $0.capture.selectableFD, events: Int16(POLLIN), revents: 0) }
         var lastProgress: Int64 = 0
@@ -310,13 +324,12 @@ public final class CaptureSession {
                 try drain(s, writer: writer, limit: 100_000)
                 if s.ended != nil {
                     fds[i].fd = -1 // poll ignores negative descriptors
-                    try writeBlock(.vantageNote(VantageNote(timeNs: realtimeNanoseconds(), interface: s.vantage.interface, note: s.ended!)))
+                    try store(.vantageNote(VantageNote(timeNs: realtimeNanoseconds(), interface: s.vantage.interface, note: s.ended!)), s.index)
                 }
             }
-            for sample in sampler.take() {
-                try writeBlock(.netlink(sample))
-                samples += 1
-            }
+            for sample in sampler.take() { try storeSample(sample) }
+            // What is older than a second goes to disk (a SIGKILL keeps it).
+            try writer.flushIfDue()
             if now - lastProgress >= 500_000_000 {
                 for s in states where s.ended == nil { if let st = s.capture.statistics() { s.lastStats = st } }
                 if showProgress {
