@@ -8,8 +8,9 @@
 // The synthetic trace is what `netprobe capture` writes for a bridge + tap setup: pcapng, two
 // vantage points (virbr0 = bridge, vnet0 = tap; the tap copy 1.5 us later), redis-benchmark-like
 // traffic (50 connections, GET and SET, one request and one reply packet each way, a pipelined
-// connection among them), netlink samples at 10 Hz. The longer trace is the same traffic going on
-// for longer: flat memory means both need the same peak.
+// connection among them), netlink samples at 10 Hz (in Interface Statistics Blocks, as netprobe
+// stores them: MetadataCarriage). The longer trace is the same traffic going on for longer: flat
+// memory means both need the same peak.
 //
 // Each measurement runs in a child process of its own, so peak RSS (VmHWM) is that run's alone:
 //   - baseline: pcap_next_ex() over every packet (libpcap reading the file; nothing else);
@@ -64,12 +65,12 @@ func synthesise(path: String, packets target: Int) throws {
         f += [0x50, flags, 0x01, 0xf5, 0, 0, 0, 0] + payload
         return f
     }
-    func netlink(_ name: String, _ t: Int64, _ n: Int) {
+    func netlink(_ name: String, _ interface: UInt32, _ t: Int64, _ n: Int) {
         let sample = NetlinkSample(timeNs: t, interface: name, link: LinkCounters(
             rxPackets: UInt64(n), rxBytes: UInt64(n * 90), rxErrors: 0, rxDropped: 0,
             txPackets: UInt64(n), txBytes: UInt64(n * 80), txErrors: 0, txDropped: 0),
             qdisc: QdiscCounters(kind: "noqueue", backlog: 0, qlen: 0, drops: 0, overlimits: 0, requeues: 0))
-        e.appendCustom(to: &buf, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try! NetprobeBlock.netlink(sample).payload())
+        try! e.appendNetprobeData(to: &buf, payload: NetprobeBlock.netlink(sample).payload(), interface: interface, ticks: UInt64(t))
     }
     e.appendSectionHeader(to: &buf)
     e.appendInterfaceDescription(to: &buf, linkType: .ethernet, snapLength: 2048, name: "virbr0", description: "bridge")
@@ -125,8 +126,8 @@ func synthesise(path: String, packets target: Int) throws {
         n += 1
         t += 20_000
         if t >= nextSample {
-            netlink("virbr0", t, n)
-            netlink("vnet0", t, n)
+            netlink("virbr0", 0, t, n)
+            netlink("vnet0", 1, t, n)
             samples += 1
             nextSample += 100_000_000
         }
