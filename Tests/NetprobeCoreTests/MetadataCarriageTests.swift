@@ -57,6 +57,29 @@ struct MetadataCarriageTests {
         #expect(reader.sections.first?["comment"] == MetadataCarriage.fileComment)
     }
 
+    @Test("damaged carriage (bytes overwritten at 3,000 seeded places) is read without a crash, in both byte orders", arguments: [false, true])
+    func damaged(swapped: Bool) throws {
+        let (bytes, _) = try Self.trace(swapped: swapped)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        // Most damage is aimed at the blocks' option lists (the first 4 KiB and the ISBs' headers).
+        for _ in 0..<3000 {
+            var copy = bytes
+            for _ in 0..<(1 + next() % 4) {
+                let at = next() % 2 == 0 ? next() % 4096 : next() % copy.count
+                copy[at] = UInt8(truncatingIfNeeded: next())
+            }
+            guard let reader = try? TraceReader(bytes: copy) else { continue }
+            var items = 0
+            reader.onCustomBlock = { _, payload in items += payload.count > 0 ? 1 : 0; return true }
+            while (try? reader.next()) != nil {}
+            #expect(items <= 6)
+        }
+    }
+
     @Test("options: at most 65,535 bytes each, 2988 for JSON cut between characters, 2989 for binary; too large an item is refused")
     func options() throws {
         let json = try NetprobeBlock.run(Self.run).payload()
