@@ -5,6 +5,8 @@ import NetprobeTrace
 ///   1. `AttributionPath`  the vantage points in path order (typed roles);
 ///   2. `RequestPaths`     a joined request's times along that path (and at the client);
 ///   3. `TapQueueModel`    whether the tap's qdisc held a queue, from netlink samples;
+///      `KernelHops`       the backend's wait and the reply's hop at the guest's device, from
+///                         kernel events;
 ///   4. `RedisTimeline`    Redis's execution and the waits behind long commands;
 ///   5. `SegmentSplit`     each request split into segments; distributions and shares;
 ///   6. `VerdictRule`      the answer to the claim, as enums and numbers.
@@ -29,6 +31,8 @@ public struct AttributionInputs: Sendable {
     public var redisInfoSource: RedisInfoSource?
     /// The load generator's own send and receive times, by connection and stream offset.
     public var client = ClientRecords()
+    /// Kernel events at the innermost vantage point's device (nil: none in the trace).
+    public var kernelHops: KernelHops?
 
     public init(vantages: [(name: String, role: VantageRole)]) { self.vantages = vantages }
 
@@ -83,6 +87,12 @@ public struct AttributionResult: Sendable {
     public var redisUsecPerCall: [String: Double]
     public var redisInfoSource: RedisInfoSource?
     public var tapCounters: TapCounters?
+    /// The backend's waits (nil without kernel events at the guest's device) and its reader: the
+    /// pid that read most of the device's packets, with how many each reader read.
+    public var backend: BackendTally?
+    public var backendReaders: [Int32: Int]
+    /// Reply hops out of the guest's device taken from kernel events.
+    public var kernelHopsDevice: String?
     /// End-to-end times of the requests in the split (at the client with its records, else at
     /// the outermost vantage point).
     public var endToEnd: LatencyRecorder
@@ -108,8 +118,11 @@ public enum Attribution {
         join.finish()
         let path = AttributionPath(vantages: inputs.vantages.map { ($0.name, $0.role) })
         let tapSamples = path.queueDevice.flatMap { inputs.netlink[$0.interface] } ?? []
+        // The hops are about the innermost capture's device: used only when that is the guest's.
+        let hops = inputs.kernelHops.flatMap { $0.device == path.inner?.interface && !$0.isEmpty ? $0 : nil }
         let passes = Passes(
-            join: join, runs: join.rowRuns(threads), paths: RequestPaths(path, client: inputs.client),
+            join: join, runs: join.rowRuns(threads),
+            paths: RequestPaths(path, client: inputs.client, hops: hops),
             tap: TapQueueModel(samples: path.hasTwoSides ? tapSamples : []),
             exec: RedisExecution(usecPerCall: inputs.redisUsecPerCall, commandNames: join.commandNames),
             haveRedis: !inputs.redisUsecPerCall.isEmpty)
@@ -118,7 +131,7 @@ public enum Attribution {
         let split = passes.splitAll(first, timeline)
         let resolution = SegmentResolution(
             requests: first.requests, twoSides: path.hasTwoSides, tapQueue: passes.tap.isResolved,
-            clientRecords: !inputs.client.isEmpty, redisInfo: passes.haveRedis)
+            clientRecords: !inputs.client.isEmpty, redisInfo: passes.haveRedis, backendMatched: split.backend.matched)
         let typical = GroupShares(split.typical, withClient: resolution.clientRecords)
         let tail = GroupShares(split.tail, withClient: resolution.clientRecords)
         let segments = SegmentName.allCases.map { s -> SegmentMeasure in
@@ -136,6 +149,7 @@ public enum Attribution {
             fastestRoundTripNs: timeline?.fastestRoundTrip,
             redisUsecPerCall: inputs.redisUsecPerCall, redisInfoSource: inputs.redisInfoSource,
             tapCounters: path.queueDevice.flatMap { TapCounters(inputs.netlink[$0.interface] ?? [], interface: $0.interface) },
+            backend: hops == nil ? nil : split.backend, backendReaders: hops?.readers ?? [:], kernelHopsDevice: hops?.device,
             endToEnd: first.e2e, spillProblem: join.spillProblem, rowsClosedEarly: join.rowsClosedEarly, joinWindowNs: join.windowNs, joinMaximumOpenRows: join.maximumOpenRows)
     }
 }

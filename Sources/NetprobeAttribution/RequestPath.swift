@@ -15,6 +15,10 @@ struct RequestPath {
     var innerOut: Int64
     var outerIn: Int64
     var command: UInt16
+    /// The request's wait in the guest device's queue until the backend read it (kernel events),
+    /// and whether the backend's process did anything else meanwhile.
+    var backend: Int64? = nil
+    var backendReaderRan = false
     /// The client's own time: send -> outermost capture plus outermost capture -> receive.
     var client: Int64? = nil
     /// False for a request the load generator did not record (another client's): it occupies
@@ -47,11 +51,13 @@ struct RequestPaths: @unchecked Sendable { // ClientRecords is read-only once pr
     let inner: Int?
     let twoSides: Bool
     let client: ClientRecords
+    let hops: KernelHops?
 
-    init(_ path: AttributionPath, client: ClientRecords) {
+    init(_ path: AttributionPath, client: ClientRecords, hops: KernelHops? = nil) {
         outer = path.outer?.vantage
         inner = path.inner?.vantage
         twoSides = path.hasTwoSides
+        self.hops = hops
         var prepared = client
         prepared.prepare()
         self.client = prepared
@@ -89,8 +95,24 @@ struct RequestPaths: @unchecked Sendable { // ClientRecords is read-only once pr
             p = RequestPath(e2e: innerLatency, requestHop: nil, responseHop: nil, inner: innerLatency,
                             innerIn: i.requestLast, innerOut: i.responseFirst, outerIn: i.requestLast, command: r.command)
         }
+        if let hops { addKernelHops(hops, i, to: &p) }
         if !client.isEmpty { addClient(r, to: &p, &unplaced) }
         return p
+    }
+
+    /// The host kernel's view at the guest's device: the backend's wait for the request, and the
+    /// reply's hop to the next device, which both capture stamps hide (the outer capture carries
+    /// the device's receive stamp, so the reply reached the outer vantage point `hop` later).
+    private func addKernelHops(_ hops: KernelHops, _ i: (requestLast: Int64, responseFirst: Int64, responseLast: Int64), to p: inout RequestPath) {
+        if let b = hops.backendWait(near: i.requestLast) {
+            p.backend = min(b.wait, p.inner)
+            p.backendReaderRan = b.readerRan
+        }
+        if twoSides, p.responseHop == nil, let hop = hops.replyHop(near: i.responseFirst),
+           case let (e2e, overflow) = p.e2e.addingReportingOverflow(hop), !overflow {
+            p.responseHop = hop
+            p.e2e = e2e
+        }
     }
 
     /// The client's own stamps extend the path: send -> outermost capture -> receive. With client

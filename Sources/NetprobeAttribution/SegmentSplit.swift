@@ -36,6 +36,10 @@ struct SegmentSplit: Sendable {
     /// Redis's part beyond the command's mean execution: the wait behind longer commands, rebuilt
     /// from the wire (a real per-request distribution, unlike the execution time from INFO).
     var redisWait = LatencyRecorder()
+    /// Requests matched to a backend wait, and the backend's time split by whether its process
+    /// did anything else during the wait (busy elsewhere) or nothing the events show (not running,
+    /// or not taking packets).
+    var backend = BackendTally()
 
     /// `e2e`: the end-to-end times of every request in the split (pass 1).
     init(e2e: LatencyRecorder) {
@@ -55,7 +59,10 @@ struct SegmentSplit: Sendable {
         values[SegmentName.client.index] = p.client ?? 0
         values[SegmentName.bridge.index] = LatencyRecorder.saturatingSum((p.requestHop ?? 0) - tap, p.responseHop ?? 0)
         values[SegmentName.tap.index] = tap
-        values[SegmentName.guestStack.index] = p.inner - redis
+        // The backend's wait is inside the tap-to-tap interval; Redis's time is not part of it.
+        let backend = min(max(0, p.backend ?? 0), max(0, p.inner - redis))
+        values[SegmentName.vnicBackend.index] = backend
+        values[SegmentName.guestStack.index] = p.inner - redis - backend
         values[SegmentName.redis.index] = redis
     }
 
@@ -72,6 +79,7 @@ struct SegmentSplit: Sendable {
         tail.add(o.tail)
         for s in recorders.indices { recorders[s].add(o.recorders[s]) }
         redisWait.add(o.redisWait)
+        backend.add(o.backend)
     }
 }
 
@@ -82,12 +90,15 @@ public struct SegmentResolution: Sendable, Equatable {
     public var tapQueue: Bool
     public var clientRecords: Bool
     public var redisInfo: Bool
+    /// Requests matched to the backend's read of them (kernel events at the guest's device).
+    public var backendMatched = 0
 
     public func isResolved(_ s: SegmentName) -> Bool {
         switch s {
         case .client: clientRecords && requests > 0
         case .bridge: twoSides
         case .tap: tapQueue
+        case .vnicBackend: backendMatched > 0 && requests > 0
         case .guestStack: requests > 0
         case .redis: redisInfo && requests > 0
         }
@@ -116,5 +127,33 @@ public struct GroupShares: Sendable, Equatable {
             out[s] = e2e > 0 ? group.sums[s.index] / Double(group.count) / e2e : 0
         }
         shares = out
+    }
+}
+
+/// The backend's waits of the requests in the split.
+public struct BackendTally: Sendable, Equatable {
+    /// Requests matched to their skb's read by the backend / not matched (no event near the stamp).
+    public var matched = 0, unmatched = 0
+    /// Sum of the waits during which the backend's process did something else / nothing seen.
+    public var readerBusyNs: Int64 = 0, readerSilentNs: Int64 = 0
+
+    mutating func record(_ p: RequestPath, _ wait: Int64) {
+        guard p.backend != nil else {
+            unmatched += 1
+            return
+        }
+        matched += 1
+        if p.backendReaderRan {
+            readerBusyNs = LatencyRecorder.saturatingSum(readerBusyNs, wait)
+        } else {
+            readerSilentNs = LatencyRecorder.saturatingSum(readerSilentNs, wait)
+        }
+    }
+
+    mutating func add(_ o: BackendTally) {
+        matched += o.matched
+        unmatched += o.unmatched
+        readerBusyNs = LatencyRecorder.saturatingSum(readerBusyNs, o.readerBusyNs)
+        readerSilentNs = LatencyRecorder.saturatingSum(readerSilentNs, o.readerSilentNs)
     }
 }

@@ -23,14 +23,31 @@ public struct VerdictOutcome: Sendable, Equatable {
     /// The resolved segment with the largest share of the typical request / of the slowest 1 %.
     public var typicalTop: Top?
     public var tailTop: Top?
-    /// The virtual network's (bridge, and tap where resolved) share of the typical request.
+    /// The virtual network's (bridge, and tap and backend where resolved) share of the typical request.
     public var networkShare: Double
+    /// What a bypass of the virtual network could save at most; nil without two vantage points.
+    public var bypassBound: BypassBound?
 
     /// true, false, or nil when inconclusive.
     public var networkIsBottleneck: Bool? {
         if case let .decided(yes) = answer { return yes }
         return nil
     }
+}
+
+/// The most a bypass of bridge, tap and backend (macvtap, vhost-net, SR-IOV) could save: the
+/// resolved virtual-network segments' mean time in each group, against the group's mean
+/// end-to-end time. An upper bound: a bypass has costs of its own.
+public struct BypassBound: Sendable, Equatable {
+    public struct Group: Sendable, Equatable {
+        public var savedNs: Double
+        public var endToEndNs: Double
+        public var share: Double
+    }
+    /// The segments counted (the virtual network's resolved ones).
+    public var segments: [SegmentName]
+    public var typical: Group?
+    public var tail: Group?
 }
 
 enum VerdictRule {
@@ -46,9 +63,15 @@ enum VerdictRule {
 
     static func decide(typical: GroupShares, tail: GroupShares, resolution: SegmentResolution) -> VerdictOutcome {
         let typicalTop = top(typical.shares, resolution)
-        let networkShare = SegmentName.allCases
-            .filter { $0.isVirtualNetwork && ($0 != .tap || resolution.tapQueue) }
-            .reduce(0) { $0 + (typical.shares[$1] ?? 0) }
+        let network = SegmentName.allCases.filter { $0.isVirtualNetwork && resolution.isResolved($0) }
+        let networkShare = network.reduce(0) { $0 + (typical.shares[$1] ?? 0) }
+        func bound(_ g: GroupShares) -> BypassBound.Group? {
+            guard let e2e = g.endToEndMeanNs else { return nil }
+            let share = network.reduce(0) { $0 + (g.shares[$1] ?? 0) }
+            return .init(savedNs: share * e2e, endToEndNs: e2e, share: share)
+        }
+        let bypass = resolution.twoSides && resolution.requests > 0
+            ? BypassBound(segments: network, typical: bound(typical), tail: bound(tail)) : nil
         let answer: VerdictOutcome.Answer
         if resolution.requests == 0 {
             answer = .noRequests
@@ -60,6 +83,6 @@ enum VerdictRule {
             answer = .nothingResolved
         }
         return VerdictOutcome(answer: answer, typicalTop: typicalTop, tailTop: top(tail.shares, resolution),
-                              networkShare: networkShare)
+                              networkShare: networkShare, bypassBound: bypass)
     }
 }

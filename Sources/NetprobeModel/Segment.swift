@@ -8,19 +8,23 @@
 ///   guest -> host path the hop is usually unresolved);
 /// - `tap`: the part of the bridge -> tap hop spent queued in the tap's qdisc, told apart from
 ///   forwarding with the netlink samples (backlog, overlimits, drops);
-/// - `guest-stack`: tap out -> tap in, less Redis's own time: QEMU, virtio, the guest kernel;
-///   without vhost-net also the wait in the tun queue until QEMU reads it;
+/// - `vnic-backend`: the request's wait in the tap's (or macvtap's) queue until the virtual NIC's
+///   backend reads it (QEMU's thread, or a vhost-net worker), from the host kernel's events;
+/// - `guest-stack`: tap out -> tap in, less Redis's own time and the backend's wait: QEMU's
+///   emulation, virtio, the guest kernel (and the backend's wait where no kernel events show it);
 /// - `redis`: Redis executing the command (INFO commandstats) plus waiting behind other commands
 ///   on the single-threaded server, inferred from the wire at the innermost vantage point.
 public enum SegmentName: String, Codable, Sendable, CaseIterable {
     case client
     case bridge
     case tap
+    case vnicBackend = "vnic-backend"
     case guestStack = "guest-stack"
     case redis
 
-    /// Whether the segment is part of the virtual network (the seed's claim is about these).
-    public var isVirtualNetwork: Bool { self == .bridge || self == .tap }
+    /// Whether the segment is part of the virtual network (the seed's claim is about these): what
+    /// a bypass (macvtap, vhost-net, SR-IOV) takes off the path.
+    public var isVirtualNetwork: Bool { self == .bridge || self == .tap || self == .vnicBackend }
 
     /// Position in `allCases`.
     public var index: Int {
@@ -28,8 +32,9 @@ public enum SegmentName: String, Codable, Sendable, CaseIterable {
         case .client: 0
         case .bridge: 1
         case .tap: 2
-        case .guestStack: 3
-        case .redis: 4
+        case .vnicBackend: 3
+        case .guestStack: 4
+        case .redis: 5
         }
     }
 }

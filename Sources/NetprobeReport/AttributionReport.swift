@@ -40,6 +40,26 @@ public struct VerdictPart: Codable, Sendable, Equatable {
     public var requests: Int
 }
 
+/// What a bypass of the virtual network could save at most (`BypassBound` in us).
+public struct BypassSummary: Codable, Sendable, Equatable {
+    public struct Group: Codable, Sendable, Equatable {
+        /// Mean time in the bypassed segments, the group's mean end-to-end time, and their ratio.
+        public var savedUs: Double
+        public var endToEndUs: Double
+        public var share: Double
+
+        init(_ g: BypassBound.Group) {
+            savedUs = g.savedNs / 1000
+            endToEndUs = g.endToEndNs / 1000
+            share = g.share
+        }
+    }
+    /// The segments a bypass removes, as named on this path (those the trace resolves).
+    public var segments: [String]
+    public var typical: Group?
+    public var tail: Group?
+}
+
 /// The answer to the seed's claim.
 public struct Verdict: Codable, Sendable, Equatable {
     public var question: String
@@ -52,9 +72,11 @@ public struct Verdict: Codable, Sendable, Equatable {
     /// What limits the answer: capture loss, requests paired at one vantage point only ... Empty
     /// when nothing does.
     public var caveats: [String] = []
+    /// The most a bypass of bridge, tap and backend could save; nil with one vantage point.
+    public var bypassBound: BypassSummary?
 
     public init(question: String, networkIsBottleneck: Bool?, answer: String, median: VerdictPart, tail: VerdictPart,
-                evidence: [String], caveats: [String] = []) {
+                evidence: [String], caveats: [String] = [], bypassBound: BypassSummary? = nil) {
         self.question = question
         self.networkIsBottleneck = networkIsBottleneck
         self.answer = answer
@@ -62,9 +84,10 @@ public struct Verdict: Codable, Sendable, Equatable {
         self.tail = tail
         self.evidence = evidence
         self.caveats = caveats
+        self.bypassBound = bypassBound
     }
 
-    enum CodingKeys: String, CodingKey { case question, networkIsBottleneck, answer, caveats, median, tail, evidence }
+    enum CodingKeys: String, CodingKey { case question, networkIsBottleneck, answer, caveats, median, tail, evidence, bypassBound }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -75,6 +98,7 @@ public struct Verdict: Codable, Sendable, Equatable {
         tail = try c.decode(VerdictPart.self, forKey: .tail)
         evidence = try c.decode([String].self, forKey: .evidence)
         caveats = try c.decodeIfPresent([String].self, forKey: .caveats) ?? []
+        bypassBound = try c.decodeIfPresent(BypassSummary.self, forKey: .bypassBound)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -86,6 +110,7 @@ public struct Verdict: Codable, Sendable, Equatable {
         try c.encode(median, forKey: .median)
         try c.encode(tail, forKey: .tail)
         try c.encode(evidence, forKey: .evidence)
+        try c.encode(bypassBound, forKey: .bypassBound)
     }
 }
 

@@ -33,7 +33,11 @@ public enum AttributionText {
                               bottleneckLabel: r.verdict.tailTop.map { words.label($0.segment) },
                               share: r.verdict.tailTop?.share,
                               endToEndMeanUs: r.tail.endToEndMeanNs.map { $0 / 1000 }, requests: r.tail.requests),
-            evidence: words.evidence(segments))
+            evidence: words.evidence(segments),
+            bypassBound: r.verdict.bypassBound.map { b in
+                BypassSummary(segments: b.segments.map { words.label($0) },
+                              typical: b.typical.map(BypassSummary.Group.init), tail: b.tail.map(BypassSummary.Group.init))
+            })
         let details = AttributionDetails(
             path: r.path.hops.map { PathEntry(interface: $0.interface, role: $0.role.rawValue) },
             requestsJoined: r.resolution.requests, innerOnly: r.unplaced.innerOnly, outerOnly: r.unplaced.outerOnly,
@@ -97,6 +101,8 @@ public enum AttributionText {
                 case .veth?: return "veth"
                 default: return "tap"
                 }
+            case .vnicBackend:
+                return s.rawValue
             case .guestStack:
                 let stack: String
                 switch side {
@@ -141,7 +147,8 @@ public enum AttributionText {
                     ? "the load generator's send(2) -> \(outer), and \(outer) -> its recv(2) of the whole reply (client kernel stack and process)"
                     : "needs the load generator's own timestamps (netprobe capture -- netprobe load ...): not in this trace"
             case .bridge:
-                let reply = r.replyHopResolved ? " and, where stamps differ, on the reply path"
+                let reply = r.kernelHopsDevice != nil && r.replyHopResolved ? " and on the reply path (from kernel events at \(inner))"
+                    : r.replyHopResolved ? " and, where stamps differ, on the reply path"
                     : "; the reply path is unresolved (the kernel stamps a received frame once: both vantage points show the same time)"
                 return twoSides ? "\(outer) -> \(inner) on the request path\(reply)"
                     : "needs captures on both sides of the virtual network: this trace has one vantage point (\(advice))"
@@ -153,11 +160,16 @@ public enum AttributionText {
                 return r.path.queueDevice == nil
                     ? "\(inner) has no queue of its own to measure: any queueing is included in \(label(.bridge))"
                     : "no netlink samples for \(inner): its queueing is included in \(label(.bridge))"
+            case .vnicBackend:
+                return backendNote()
             case .guestStack:
-                let without = r.resolution.redisInfo ? "less Redis's time" : "with Redis's own time (no INFO in the trace)"
+                var without = r.resolution.redisInfo ? "less Redis's time" : "with Redis's own time (no INFO in the trace)"
+                if r.resolution.isResolved(.vnicBackend) { without += " and the backend's wait" }
                 let what: String
                 switch side {
-                case .guest: what = "hypervisor, virtio, guest kernel; without vhost-net also the tun queue"
+                case .guest: what = r.resolution.isResolved(.vnicBackend)
+                    ? "QEMU's emulation, virtio, the guest kernel"
+                    : "hypervisor, virtio, guest kernel; also the wait in \(inner)'s queue until the backend (QEMU or vhost-net) reads it: no kernel events here to separate it"
                 case .namespace: what = "the veth peer, the server namespace's kernel stack and socket"
                 case .loopback: what = "the host's loopback and TCP stack, the server's socket and wake-up"
                 case .beyond: what = "everything past \(inner), which this trace cannot split"
@@ -169,6 +181,25 @@ public enum AttributionText {
                     ? "execution (INFO commandstats\(r.redisInfoSource.map { ", \(source($0))" } ?? "")) + waiting behind other commands on the single-threaded server; each request is given its command's mean execution time, so this segment has a mean, not percentiles"
                     : "needs Redis INFO commandstats (capture with --redis, or --redis-info FILE)"
             }
+        }
+
+        /// The backend's segment: who read the device's queue, how many requests were matched, and
+        /// whether the reader was running while requests waited.
+        func backendNote() -> String {
+            guard let b = r.backend, b.matched > 0 else {
+                if side != .guest { return "no virtual NIC backend on this path: \(inner) is not a tap or macvtap" }
+                if r.backend != nil { return "kernel events at \(inner) in the trace, but no request matched one (events from another run or another device?)" }
+                return "needs kernel events at \(inner) (netprobe capture records them where tracepoints are available): not in this trace; the wait is in \(label(.guestStack))"
+            }
+            let readers = r.backendReaders.sorted { $0.value > $1.value }
+            let reader = readers.first.map { "pid \($0.key)" } ?? "-"
+            let others = readers.count > 1 ? " (and \(readers.count - 1) other reader\(readers.count > 2 ? "s" : ""))" : ""
+            let total = Double(b.readerBusyNs) + Double(b.readerSilentNs)
+            let silent = total > 0 ? Double(b.readerSilentNs) / total : 0
+            var note = "\(inner)'s queue until the backend read the request (\(reader)\(others)), from kernel events; \(b.matched) of \(b.matched + b.unmatched) requests matched"
+            if b.unmatched > 0 { note += " (the others' wait is in \(label(.guestStack)))" }
+            note += "; during \(pct(silent)) of the waiting the reader did nothing the events show (not running, or not taking packets: a faster backend such as vhost-net does not remove that), during \(pct(1 - silent)) it was busy with other packets"
+            return note
         }
 
         func source(_ s: RedisInfoSource) -> String {
@@ -223,6 +254,14 @@ public enum AttributionText {
             if r.resolution.redisInfo {
                 let top = r.redisUsecPerCall.sorted { $0.key < $1.key }.prefix(6).map { "\($0.key) \(TextReport.fmt($0.value, 2)) us" }
                 out.append("Redis executes (INFO commandstats, mean per call): " + top.joined(separator: ", "))
+            }
+            if let bound = r.verdict.bypassBound, !bound.segments.isEmpty {
+                let what = bound.segments.map { label($0) }.joined(separator: ", ")
+                func group(_ g: BypassBound.Group?, _ name: String) -> String {
+                    guard let g else { return "\(name): -" }
+                    return "\(us(g.savedNs / 1000)) of \(us(g.endToEndNs / 1000)) (\(pct(g.share))) for \(name)"
+                }
+                out.append("a bypass of \(what) could save at most \(group(bound.typical, "the typical request (means)")) and \(group(bound.tail, "the slowest 1 %"))")
             }
             if let tail = r.verdict.tailTop, let typical = r.verdict.typicalTop, tail.segment != typical.segment {
                 out.append("the slowest 1 % are dominated by \(label(tail.segment)) (\(pct(tail.share))), unlike the typical request")

@@ -47,6 +47,8 @@ public enum ReportBuilder {
                 let before = client.records.count
                 guard client.records.add(block: payload) else { return false }
                 client.requests += client.records.count - before
+            } else if pen == NetprobeBlock.enterpriseNumber, payload.starts(with: KernelEventBatch.magic) {
+                client.kernel.add(batch: payload) // the kernel's events: followed per skb, not kept
             } else if let r = NetprobeBlock.decodeClientRequests(enterpriseNumber: pen, payload: payload) {
                 client.records.add(r) // an older trace's JSON records
                 client.requests += r.sendNs.count
@@ -96,7 +98,8 @@ public enum ReportBuilder {
                 report.trace.vantagePoints[i].description = roles[report.trace.vantagePoints[i].name]
             }
         }
-        attribute(&report, analysis: analysis, join: join, blocks: blocks, client: client.records, redisInfo: redisInfo)
+        attribute(&report, analysis: analysis, join: join, blocks: blocks, client: client.records, kernel: client.kernel,
+                  redisInfo: redisInfo)
         return (report, analysis)
     }
 }
@@ -105,13 +108,14 @@ public enum ReportBuilder {
 private final class ClientRecordsBox: @unchecked Sendable {
     var records = ClientRecords()
     var requests = 0
+    var kernel = KernelHopsCollector()
 }
 
 extension ReportBuilder {
     /// Adds segments, verdict and attribution details to `report`. `blocks` are netprobe's custom
     /// blocks but the load generator's records, which come as `client`.
     static func attribute(_ report: inout Report, analysis: TraceAnalysis, join: RequestJoin, blocks: [NetprobeBlock],
-                          client: ClientRecords, redisInfo: String?) {
+                          client: ClientRecords, kernel: KernelHopsCollector = KernelHopsCollector(), redisInfo: String?) {
         let roles = report.capture?.roles ?? [:]
         var inputs = AttributionInputs(vantages: analysis.vantages.map { v in
             // The role the capture recorded, else the interface's description when it names a
@@ -122,6 +126,9 @@ extension ReportBuilder {
             return (v.name, role)
         })
         inputs.client = client
+        if let inner = AttributionPath(vantages: inputs.vantages.map { ($0.name, $0.role) }).inner?.interface {
+            inputs.kernelHops = kernel.hops(device: inner)
+        }
         for b in blocks {
             switch b {
             case let .netlink(s): inputs.netlink[s.interface, default: []].append(s)
@@ -141,6 +148,9 @@ extension ReportBuilder {
         report.segments = segments
         report.verdict = verdict
         report.attribution = details
+        if let damage = kernel.damage {
+            report.attribution?.notes.append("a kernel event batch is damaged (\(damage)): the events before the damage in it are used")
+        }
         let caveats = Caveats.of(report)
         report.verdict?.caveats = caveats
         if let latency = report.capture?.redisLatencyPercentilesUs, !latency.isEmpty, redisInfo == nil {

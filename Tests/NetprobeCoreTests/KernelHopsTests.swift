@@ -1,0 +1,116 @@
+import Testing
+import NetprobeModel
+@testable import NetprobeTrace
+@testable import NetprobeAttribution
+
+/// The kernel-event stage on its own: which hops it follows per skb, and how a capture stamp finds
+/// its skb. Events are written as the recorder hands them out (time order); the lab test
+/// (KernelEventLabTests) checks the same quantities against bpftrace on a real guest.
+@Suite("kernel hops")
+struct KernelHopsTests {
+    static let qemu: Int32 = 4242
+    static func ev(_ t: Int64, _ kind: KernelEventKind, _ skb: UInt64, _ dev: String? = nil, pid: Int32 = 0) -> KernelEvent {
+        KernelEvent(timeNs: t, kind: kind, cpu: 0, pid: pid, tid: pid, skbaddr: skb, interface: dev, length: 100)
+    }
+
+    /// A request: bridge -> vnet0's queue -> QEMU's read; a reply: QEMU's write -> vnet0 -> bridge.
+    static func requestAndReply(at t: Int64, wait: Int64, hop: Int64, skb: UInt64) -> [KernelEvent] {
+        [ev(t - 3_000, .receiveSkb, skb, "virbr0"),
+         ev(t, .devStartXmit, skb, "vnet0"),
+         ev(t + wait, .copyToReader, skb, pid: qemu),
+         ev(t + 500_000, .receiveSkb, skb + 1, "vnet0", pid: qemu),
+         ev(t + 500_000 + hop, .receiveSkb, skb + 1, "virbr0", pid: qemu)]
+    }
+
+    @Test func theBackendWaitRunsFromTheTapsTransmitToTheReadersCopy() {
+        let hops = KernelHops.build(device: "vnet0", events: Self.requestAndReply(at: 1_000_000, wait: 80_000, hop: 4_000, skb: 0xA0))
+        // The capture stamps the frame 1.5 us before the transmit event.
+        let b = hops.backendWait(near: 998_500)
+        #expect(b?.wait == 80_000)
+        #expect(hops.mainReader == Self.qemu)
+        #expect(hops.replyHop(near: 1_500_000) == 4_000)
+        // Nothing near a stamp far away: not matched rather than guessed.
+        #expect(hops.backendWait(near: 1_000_000 + KernelHops.matchWindowNs + 10_000) == nil)
+    }
+
+    @Test func eachStampFindsTheNearestSkbAndReusedAddressesStartAfresh() {
+        // Three requests through the same skb address (freed and reused), waits 10, 20, 30 us.
+        var events: [KernelEvent] = []
+        for (k, wait) in [10_000, 20_000, 30_000].enumerated() {
+            events += Self.requestAndReply(at: Int64(k) * 1_000_000 + 1_000_000, wait: Int64(wait), hop: Int64(k + 1) * 1_000, skb: 0xB0)
+        }
+        let hops = KernelHops.build(device: "vnet0", events: events)
+        #expect(hops.backendWait(near: 2_000_100)?.wait == 20_000)
+        #expect(hops.backendWait(near: 3_000_000)?.wait == 30_000)
+        #expect(hops.replyHop(near: 1_500_000) == 1_000)
+        #expect(hops.replyHop(near: 3_500_000) == 3_000)
+    }
+
+    @Test func aDroppedSkbHasNoWaitAndOtherDevicesAreNotTheBackend() {
+        let events = [Self.ev(1_000, .devStartXmit, 0xC0, "vnet0"), Self.ev(2_000, .drop, 0xC0),
+                      Self.ev(3_000, .copyToReader, 0xC0, pid: Self.qemu),
+                      // The bridge's own transmit to another port, read by a socket: not vnet0's queue.
+                      Self.ev(5_000, .devStartXmit, 0xC1, "veth1"), Self.ev(9_000, .copyToReader, 0xC1, pid: 7)]
+        let hops = KernelHops.build(device: "vnet0", events: events)
+        #expect(hops.backendWait(near: 1_000) == nil)
+        #expect(hops.readers.isEmpty)
+    }
+
+    @Test func aReaderThatRanDuringTheWaitIsBusyAndOneThatDidNothingIsSilent() {
+        var events = Self.requestAndReply(at: 1_000_000, wait: 300_000, hop: 2_000, skb: 0xD0)
+        // Request 2 waits 300 us while QEMU writes a frame into vnet0 in the middle of the wait.
+        events += [Self.ev(2_000_000, .devStartXmit, 0xD5, "vnet0"),
+                   Self.ev(2_100_000, .receiveSkb, 0xD6, "vnet0", pid: Self.qemu),
+                   Self.ev(2_100_500, .receiveSkb, 0xD6, "virbr0", pid: Self.qemu),
+                   Self.ev(2_300_000, .copyToReader, 0xD5, pid: Self.qemu)]
+        let hops = KernelHops.build(device: "vnet0", events: events.sorted { $0.timeNs < $1.timeNs })
+        #expect(hops.backendWait(near: 1_000_000)?.readerRan == false)
+        #expect(hops.backendWait(near: 2_000_000)?.readerRan == true)
+    }
+
+    @Test func aMacvtapsQueueIsFilledByAReceive() {
+        let events = [Self.ev(1_000, .receiveSkb, 0xE0, "eth0"), Self.ev(2_000, .receiveSkb, 0xE0, "macvtap0"),
+                      Self.ev(50_000, .copyToReader, 0xE0, pid: Self.qemu),
+                      // The reply: QEMU's write is a transmit on the macvtap, then the lower device.
+                      Self.ev(90_000, .devStartXmit, 0xE1, "macvtap0", pid: Self.qemu),
+                      Self.ev(93_000, .devStartXmit, 0xE1, "eth0", pid: Self.qemu)]
+        let hops = KernelHops.build(device: "macvtap0", events: events)
+        #expect(hops.backendWait(near: 2_500)?.wait == 48_000)
+        #expect(hops.replyHop(near: 89_000) == 3_000)
+    }
+
+    @Test func theCollectorFollowsEveryDeviceOfTheBatchesAndReportsDamage() throws {
+        var c = KernelHopsCollector()
+        c.add(batch: try KernelEventBatch.encode(Self.requestAndReply(at: 1_000_000, wait: 70_000, hop: 5_000, skb: 0xF0)))
+        #expect(c.events == 5)
+        #expect(c.hops(device: "vnet0")?.backendWait(near: 1_000_000)?.wait == 70_000)
+        #expect(c.hops(device: "eth9") == nil)
+        var bytes = try KernelEventBatch.encode(Self.requestAndReply(at: 1, wait: 1, hop: 1, skb: 1))
+        bytes.removeLast(7)
+        c.add(batch: bytes)
+        #expect(c.damage != nil)
+    }
+
+    @Test func theBackendsWaitLeavesTheGuestStackAndABypassBoundCountsIt() {
+        var p = AttributionStageTests.path(command: 0, innerIn: 0, innerOut: 400_000)
+        p.requestHop = 10_000
+        p.backend = 150_000
+        var values = [Int64](repeating: 0, count: SegmentName.allCases.count)
+        SegmentSplit.split(p, redis: 50_000, queued: false, forwarding: 0, into: &values)
+        #expect(values[SegmentName.vnicBackend.index] == 150_000)
+        #expect(values[SegmentName.guestStack.index] == 200_000)
+        // A wait longer than the interval it is in cannot push the guest's part below zero.
+        p.backend = 390_000
+        SegmentSplit.split(p, redis: 50_000, queued: false, forwarding: 0, into: &values)
+        #expect(values[SegmentName.vnicBackend.index] == 350_000)
+        #expect(values[SegmentName.guestStack.index] == 0)
+
+        let typical = AttributionStageTests.shares([.bridge: 0.1, .tap: 0.0, .vnicBackend: 0.3, .guestStack: 0.4, .redis: 0.2])
+        let resolution = SegmentResolution(requests: 100, twoSides: true, tapQueue: false, clientRecords: false,
+                                           redisInfo: true, backendMatched: 100)
+        let v = VerdictRule.decide(typical: typical, tail: typical, resolution: resolution)
+        #expect(v.bypassBound?.segments == [.bridge, .vnicBackend])
+        #expect(abs((v.bypassBound?.typical?.share ?? 0) - 0.4) < 1e-9)
+        #expect(v.networkIsBottleneck == false)
+    }
+}
