@@ -87,12 +87,17 @@ public struct AttributionResult: Sendable {
     public var redisUsecPerCall: [String: Double]
     public var redisInfoSource: RedisInfoSource?
     public var tapCounters: TapCounters?
-    /// The backend's waits (nil without kernel events at the guest's device) and its reader: the
-    /// pid that read most of the device's packets, with how many each reader read.
+    /// The backend's waits (nil without kernel events at the guest's device), its pid, and how
+    /// many skbs other readers took from the same queue.
     public var backend: BackendTally?
-    public var backendReaders: [Int32: Int]
-    /// Reply hops out of the guest's device taken from kernel events.
+    public var backendReader: Int32?
+    public var otherReaderCopies: Int
+    /// The device whose kernel events gave the backend's waits and reply hops (nil: none), and the
+    /// one whose queue the backend reads (a macvtap's parent link).
     public var kernelHopsDevice: String?
+    public var kernelHopsQueueDevice: String?
+    /// The reply path's hop from the inner to the outer vantage point, where resolved.
+    public var replyHop: LatencyRecorder
     /// End-to-end times of the requests in the split (at the client with its records, else at
     /// the outermost vantage point).
     public var endToEnd: LatencyRecorder
@@ -149,7 +154,8 @@ public enum Attribution {
             fastestRoundTripNs: timeline?.fastestRoundTrip,
             redisUsecPerCall: inputs.redisUsecPerCall, redisInfoSource: inputs.redisInfoSource,
             tapCounters: path.queueDevice.flatMap { TapCounters(inputs.netlink[$0.interface] ?? [], interface: $0.interface) },
-            backend: hops == nil ? nil : split.backend, backendReaders: hops?.readers ?? [:], kernelHopsDevice: hops?.device,
+            backend: hops == nil ? nil : split.backend, backendReader: hops?.reader, otherReaderCopies: hops?.otherReaderCopies ?? 0, kernelHopsDevice: hops?.device, kernelHopsQueueDevice: hops?.queueDevice,
+            replyHop: first.replyHop,
             endToEnd: first.e2e, spillProblem: join.spillProblem, rowsClosedEarly: join.rowsClosedEarly, joinWindowNs: join.windowNs, joinMaximumOpenRows: join.maximumOpenRows)
     }
 }

@@ -20,6 +20,8 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
         var minCalmHop = Int64.max, minHop = Int64.max
         var anyResponseHop = false
         var e2e = LatencyRecorder()
+        /// Reply hops inner -> outer where resolved (differing stamps, or kernel events).
+        var replyHop = LatencyRecorder()
         /// Rows placed before each run: the ordinal of a run's first placed row.
         var ordinalBase: [Int] = []
 
@@ -36,6 +38,7 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
             minHop = min(minHop, p.minHop)
             anyResponseHop = anyResponseHop || p.anyResponseHop
             e2e.add(p.e2e)
+            replyHop.add(p.replyHop)
         }
     }
 
@@ -52,7 +55,10 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
                 guard row.counted else { return }
                 p.requests += 1
                 p.e2e.record(row.e2e)
-                if row.responseHop != nil { p.anyResponseHop = true }
+                if let hop = row.responseHop {
+                    p.anyResponseHop = true
+                    p.replyHop.record(hop)
+                }
                 if tap.isResolved, let hop = row.requestHop {
                     p.minHop = min(p.minHop, hop)
                     if !tap.queued(at: row.outerIn, cursor: &cursor) { p.minCalmHop = min(p.minCalmHop, hop) }

@@ -4,88 +4,96 @@ import NetprobeTrace
 /// the innermost capture is on), from the trace's kernel events. Two hops the packets alone cannot
 /// show:
 ///
-/// - **the virtual NIC backend's queue** (request path): from the last event of an skb on the
-///   device (a tap's `net_dev_start_xmit`: it enters the tun queue; a macvtap's receive) to the
-///   first copy of the same skb to a reader (`skb_copy_datagram_iovec`: QEMU's read of the tap,
-///   or a vhost worker's). That reader is the backend; its process is named by its pid.
-/// - **the reply's hop out of the device** (reply path): from the first receive of an skb on the
-///   device (the backend's write of the guest's frame) to the first event of the same skb on
-///   another device (the bridge, or the port towards the client). The capture cannot show it: the
-///   kernel stamps a received frame once, and every later capture of it carries that stamp.
+/// - **the virtual NIC backend's queue** (request path): from the skb's last event on the device
+///   whose queue the backend reads to the backend's copy of it (`skb_copy_datagram_iovec`: QEMU's
+///   read of the tap, or a vhost worker's). A tap's queue is filled by its own transmit
+///   (`net_dev_start_xmit`); a macvtap's by a receive on its parent link (the macvtap takes the
+///   frame in the parent's receive handler, with no event of its own).
+/// - **the reply's hop out of the device** (reply path): from the skb's first event on the guest's
+///   device (the backend's write of the guest's frame) to its first event on another device. The
+///   capture cannot show it: the kernel stamps a received frame once, and every later capture of
+///   it carries that stamp.
+///
+/// The backend is a process: the one that copies the most skbs whose last device was the guest's
+/// tap, or, behind a macvtap, the one whose writes are the guest device's events (a macvtap's
+/// requests never show on it). Copies by other readers (a client's recv) are not the backend's.
 ///
 /// A request is matched to its skb by time: the capture's stamp of the request's last packet at
-/// the device and the skb's event on the device are taken in the same kernel call (measured here:
-/// the event 1.4-2 us after the stamp for a tap, before it for a macvtap's receive), so the
-/// nearest hop on the device within `matchWindowNs` is the packet's. Unmatched requests are
-/// counted (`HopStats`), and their backend time stays in the guest's segment.
+/// the guest's device and the skb's event that starts the wait come from the same kernel call or
+/// the next (measured here: a tap's transmit event 1.4-2 us after the stamp; a macvtap's parent
+/// receive a few microseconds before it), so the nearest wait within `matchWindowNs` is the
+/// packet's. Requests without one are counted (`BackendTally.unmatched`); their backend time
+/// stays in the guest's segment.
 public struct KernelHops: Sendable {
-    /// One hop of one skb: when it began on the guest's device, and how long it took.
+    /// One hop of one skb: when it began, and how long it took.
     struct Hop: Sendable {
         var atNs: Int64
         var ns: Int64
     }
 
-    /// The device the hops are about (the innermost vantage point's interface).
+    /// The guest's device (the innermost vantage point's interface) and the device whose queue
+    /// the backend reads (the same for a tap, the parent link for a macvtap).
     public let device: String
-    /// Request path: device -> the backend's read, in `atNs` order.
+    public let queueDevice: String
+    /// Request path: the queue's last event -> the backend's copy, in `atNs` order.
     var backend: [Hop] = []
-    /// The reader of each backend hop (same order): a pid.
-    var backendReader: [Int32] = []
-    /// Reply path: device receive -> the next device, in `atNs` order.
+    /// Reply path: first event on the guest's device -> the next device, in `atNs` order.
     var reply: [Hop] = []
-    /// When the backend's process did anything the events show (a copy from the device's queue,
-    /// a write into the device), in order: a wait with none of it inside had a reader that did
-    /// not run.
+    /// When the backend did anything the events show (its copies, its writes on the guest's
+    /// device), in order: a wait with none of it inside had a backend that did not run.
     var readerActivity: [Int64] = []
-    /// Copies from the device's queue per reader pid.
-    public private(set) var readers: [Int32: Int] = [:]
+    /// The backend's pid, and how many skbs other readers copied from the same queue.
+    public internal(set) var reader: Int32?
+    public internal(set) var otherReaderCopies = 0
     /// The widest distance between a capture stamp and the event it is matched with.
     public static let matchWindowNs: Int64 = 200_000
 
-    /// The hops in `events`, in time order (as the recorder hands them out). `device`: the guest's device.
-    public static func build<S: Sequence<KernelEvent>>(device: String, events: S) -> KernelHops {
-        var builder = Builder(device: device)
-        for e in events { builder.add(e) }
-        return builder.finish()
+    /// The hops in `events`, in time order (as the recorder hands them out).
+    public static func build<S: Sequence<KernelEvent>>(device: String, queueDevice: String? = nil, events: S) -> KernelHops {
+        var tracks = KernelEventTracks()
+        for e in events { tracks.add(e) }
+        return tracks.hops(device: device, queueDevice: queueDevice ?? device)
     }
 
-    fileprivate init(device: String) { self.device = device }
+    init(device: String, queueDevice: String) {
+        self.device = device
+        self.queueDevice = queueDevice
+    }
 
     public var isEmpty: Bool { backend.isEmpty && reply.isEmpty }
 
-    /// The backend's pid: the reader of most of the device's skbs.
-    public var mainReader: Int32? { readers.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key }
-
-    /// The backend hop of the packet the capture stamped at `ns` on the device.
+    /// The backend's wait of the request the capture stamped at `ns` on the guest's device, and
+    /// whether the backend did anything else meanwhile.
     func backendWait(near ns: Int64) -> (wait: Int64, readerRan: Bool)? {
         guard let k = Self.nearest(backend, ns) else { return nil }
         let h = backend[k]
-        return (h.ns, readerRan(from: h.atNs, to: h.atNs + h.ns, reader: backendReader[k]))
+        return (h.ns, Self.anyStrictlyInside(readerActivity, from: h.atNs, to: h.atNs + h.ns))
     }
 
-    /// The reply hop of the packet the capture stamped at `ns` on the device.
+    /// The reply hop of the packet the capture stamped at `ns` on the guest's device.
     func replyHop(near ns: Int64) -> Int64? {
         Self.nearest(reply, ns).map { reply[$0].ns }
     }
 
-    /// Whether the backend's process did anything strictly inside (from, to) besides the copy
-    /// that ends the wait.
-    private func readerRan(from: Int64, to: Int64, reader: Int32) -> Bool {
-        var lo = 0, hi = readerActivity.count
+    /// Whether sorted `times` has a value in the open interval (from, to).
+    static func anyStrictlyInside(_ times: [Int64], from: Int64, to: Int64) -> Bool {
+        let k = firstIndex(times.count) { times[$0] > from }
+        return k < times.count && times[k] < to
+    }
+
+    /// The first index in 0..<count where `isAfter` holds (it holds from some index on).
+    static func firstIndex(_ count: Int, _ isAfter: (Int) -> Bool) -> Int {
+        var lo = 0, hi = count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if readerActivity[mid] <= from { lo = mid + 1 } else { hi = mid }
+            if isAfter(mid) { hi = mid } else { lo = mid + 1 }
         }
-        return lo < readerActivity.count && readerActivity[lo] < to
+        return lo
     }
 
     /// Index of the hop whose start is nearest `ns`, within the match window.
-    private static func nearest(_ hops: [Hop], _ ns: Int64) -> Int? {
-        var lo = 0, hi = hops.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if hops[mid].atNs < ns { lo = mid + 1 } else { hi = mid }
-        }
+    static func nearest(_ hops: [Hop], _ ns: Int64) -> Int? {
+        let lo = firstIndex(hops.count) { hops[$0].atNs >= ns }
         var best: Int?
         var bestDistance = matchWindowNs + 1
         for k in [lo - 1, lo] where k >= 0 && k < hops.count {
@@ -97,97 +105,133 @@ public struct KernelHops: Sendable {
         }
         return best
     }
-
-    /// Follows skbs through the events: one pass, memory for the skbs in flight only.
-    ///
-    /// What happens to an skb after its events on the device tells its way: a request ends in a
-    /// reader's copy (the wait runs from its last event on the device: a tap's transmit, a
-    /// macvtap's receive); a reply moves on to another device (the hop runs from its first event
-    /// on the device: the backend's write of the guest's frame).
-    public struct Builder: Sendable {
-        var hops: KernelHops
-        /// skb -> its first and last event on the device, while it is there.
-        var onDevice: [UInt64: (first: Int64, last: Int64)] = [:]
-        /// What each process did on the device (events in a process's context: the backend's
-        /// writes of the guest's frames) and its copies, until the backend is known.
-        var activity: [(ns: Int64, pid: Int32)] = []
-
-        public init(device: String) { hops = KernelHops(device: device) }
-
-        public mutating func add(_ e: KernelEvent) {
-            switch e.kind {
-            case .copyToReader:
-                if let t = onDevice.removeValue(forKey: e.skbaddr)?.last, e.timeNs >= t {
-                    hops.backend.append(Hop(atNs: t, ns: e.timeNs - t))
-                    hops.backendReader.append(e.pid)
-                    hops.readers[e.pid, default: 0] += 1
-                    activity.append((e.timeNs, e.pid))
-                }
-            case .drop:
-                onDevice.removeValue(forKey: e.skbaddr)
-            case .qdiscDequeue:
-                break
-            default:
-                guard let name = e.interface else { return }
-                if name == hops.device {
-                    let first = onDevice[e.skbaddr]?.first ?? e.timeNs
-                    onDevice[e.skbaddr] = (first, e.timeNs)
-                    if e.pid > 0 { activity.append((e.timeNs, e.pid)) }
-                } else if let t = onDevice.removeValue(forKey: e.skbaddr)?.first, e.timeNs >= t {
-                    hops.reply.append(Hop(atNs: t, ns: e.timeNs - t))
-                }
-            }
-        }
-
-        public mutating func finish() -> KernelHops {
-            hops.backend.sortTogether(&hops.backendReader)
-            hops.reply.sort { $0.atNs < $1.atNs }
-            if let reader = hops.mainReader {
-                hops.readerActivity = activity.filter { $0.pid == reader }.map(\.ns).sorted()
-            }
-            return hops
-        }
-    }
 }
 
-private extension Array where Element == KernelHops.Hop {
-    /// Sorts by `atNs`, applying the same order to `other`.
-    mutating func sortTogether(_ other: inout [Int32]) {
-        let order = indices.sorted { self[$0].atNs < self[$1].atNs }
-        self = order.map { self[$0] }
-        other = order.map { other[$0] }
+/// A trace's kernel events followed per skb across every device they name, in one pass, keeping
+/// only hops (never the events): the copies to readers by the skb's last device, the moves from
+/// one device to the next, and who did what on each device. `hops(device:queueDevice:)` gives the
+/// view at one guest device.
+public struct KernelEventTracks: Sendable {
+    struct Copy: Sendable {
+        var atNs: Int64
+        var ns: Int64
+        var pid: Int32
+        /// The skb was on the guest-side device before (told per device below).
+        var deviceMask: UInt64
     }
-}
+    struct Skb {
+        var device: Int
+        var lastNs: Int64
+        /// When the skb arrived on `device` (its first event there since it came).
+        var arrivedNs: Int64
+        /// Devices it has been on (bit per device index, the first 64).
+        var seen: UInt64
+    }
 
-/// Kernel event batches as a trace delivers them (one at a time, while it is read), followed per
-/// device: only the compact hops are kept, never the events.
-public struct KernelHopsCollector: Sendable {
-    private var builders: [String: KernelHops.Builder] = [:]
-    /// Events decoded, and the first damaged batch's error (later batches are still read).
+    private var names: [String] = []
+    private var index: [String: Int] = [:]
+    private var skbs: [UInt64: Skb] = [:]
+    /// By the device of the skb's last event before the copy.
+    private var copies: [[Copy]] = []
+    /// By the device the skb left: its arrival there -> its first event on the next device.
+    private var moves: [[KernelHops.Hop]] = []
+    /// Per device: events in a process's context (pid > 0), by pid: counts and times.
+    private var processEvents: [[Int32: [Int64]]] = []
+    /// Events taken, and the first damaged batch's error (later batches are still read).
     public private(set) var events = 0
     public private(set) var damage: String?
 
     public init() {}
 
-    /// Adds one `KernelEventBatch` (its bytes).
-    public mutating func add(batch: some Collection<UInt8>) {
+    private mutating func device(_ name: String) -> Int {
+        if let k = index[name] { return k }
+        index[name] = names.count
+        names.append(name)
+        copies.append([])
+        moves.append([])
+        processEvents.append([:])
+        return names.count - 1
+    }
+
+    public mutating func add(_ e: KernelEvent) {
+        events += 1
+        switch e.kind {
+        case .copyToReader:
+            guard let s = skbs.removeValue(forKey: e.skbaddr), e.timeNs >= s.lastNs else { return }
+            copies[s.device].append(Copy(atNs: s.lastNs, ns: e.timeNs - s.lastNs, pid: e.pid, deviceMask: s.seen))
+        case .drop:
+            skbs.removeValue(forKey: e.skbaddr)
+        case .qdiscDequeue:
+            break
+        default:
+            guard let name = e.interface else { return }
+            let d = device(name)
+            let bit: UInt64 = d < 64 ? 1 << UInt64(d) : 0
+            if e.pid > 0 { processEvents[d][e.pid, default: []].append(e.timeNs) }
+            if var s = skbs[e.skbaddr] {
+                if s.device != d {
+                    if e.timeNs >= s.arrivedNs { moves[s.device].append(.init(atNs: s.arrivedNs, ns: e.timeNs - s.arrivedNs)) }
+                    s.device = d
+                    s.arrivedNs = e.timeNs
+                }
+                s.lastNs = e.timeNs
+                s.seen |= bit
+                skbs[e.skbaddr] = s
+            } else {
+                skbs[e.skbaddr] = Skb(device: d, lastNs: e.timeNs, arrivedNs: e.timeNs, seen: bit)
+            }
+        }
+    }
+
+    /// Adds one `KernelEventBatch` (its bytes, as stored in a trace).
+    public mutating func add(batch bytes: some Collection<UInt8>) {
+        // A pcapng block pads its payload to 4 bytes: the batch's header says where it ends.
+        var batch = Array(bytes)
+        if batch.count >= KernelEventBatch.headerLength {
+            let body = batch[12..<16].reversed().reduce(0) { $0 << 8 | Int($1) }
+            let end = KernelEventBatch.headerLength + body
+            if end < batch.count, batch[end...].allSatisfy({ $0 == 0 }) { batch.removeLast(batch.count - end) }
+        }
         var decoder = KernelEventDecoder()
         decoder.feed(batch)
         do {
-            while let e = try decoder.next() {
-                events += 1
-                if let name = e.interface, builders[name] == nil { builders[name] = KernelHops.Builder(device: name) }
-                for name in builders.keys { builders[name]!.add(e) }
-            }
+            while let e = try decoder.next() { add(e) }
             try decoder.finish()
         } catch {
             if damage == nil { damage = error.description }
         }
     }
 
-    /// The hops at `device`; nil when no event named it.
-    public func hops(device: String) -> KernelHops? {
-        guard var b = builders[device] else { return nil }
-        return b.finish()
+    /// Whether any event named `device`.
+    public func knows(_ device: String) -> Bool { index[device] != nil }
+
+    /// The view at guest device `device`, whose queue the backend reads on `queueDevice`.
+    public func hops(device: String, queueDevice: String) -> KernelHops {
+        var h = KernelHops(device: device, queueDevice: queueDevice)
+        guard let g = index[device] else { return h }
+        let guestBit: UInt64 = g < 64 ? 1 << UInt64(g) : 0
+        h.reply = moves[g].sorted { $0.atNs < $1.atNs }
+        guard let q = index[queueDevice] else { return h }
+        // The backend: behind a tap, the main copier of what the tap queued; behind a macvtap,
+        // the process whose writes are the guest device's events.
+        let reader: Int32?
+        if q == g {
+            var counts: [Int32: Int] = [:]
+            for c in copies[q] { counts[c.pid, default: 0] += 1 }
+            reader = counts.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key
+        } else {
+            reader = processEvents[g].max { ($0.value.count, -$0.key) < ($1.value.count, -$1.key) }?.key
+        }
+        guard let reader else { return h }
+        h.reader = reader
+        // A request behind a macvtap was never on the guest's device; a reply that was is not the
+        // backend's to read.
+        let queued = copies[q].filter { q == g || $0.deviceMask & guestBit == 0 }
+        h.backend = queued.filter { $0.pid == reader }.map { KernelHops.Hop(atNs: $0.atNs, ns: $0.ns) }.sorted { $0.atNs < $1.atNs }
+        h.otherReaderCopies = queued.count - h.backend.count
+        var activity = processEvents[g][reader] ?? []
+        for list in copies { for c in list where c.pid == reader { activity.append(c.atNs + c.ns) } }
+        h.readerActivity = activity.sorted()
+        return h
     }
 }

@@ -31,6 +31,9 @@ public struct CaptureConfiguration: Sendable {
     public var libvirtURI: String?
     public var domainXML: String?
     public var hypervisor: String?
+    /// Kernel tracepoints to record beside the packets where a tap or macvtap is captured (the
+    /// virtual NIC backend's queue and the reply's hop); nil: none.
+    public var kernelEvents: [KernelEventKind]? = KernelEventKind.essential
     /// Show a live progress line on stderr (when it is a terminal).
     public var progress = false
     /// Called once the load has finished: more of netprobe's data to store (the load generator's
@@ -193,6 +196,9 @@ public final class CaptureSession {
             try store(.netlink(sample), interface: index)
             samples += 1
         }
+        /// Kernel events: batches as they are drained, each stamped with the drain's time.
+        var kernelEvents: KernelEventStore?
+        func storeEvents(_ batch: [UInt8]) throws { try writer.appendNetprobeData(batch, timeNs: realtimeNanoseconds()) }
         func storeSnapshot(_ snapshot: RedisInfoSnapshot?) throws {
             guard let snapshot else { return }
             try store(.redisInfo(snapshot))
@@ -203,6 +209,11 @@ public final class CaptureSession {
         do {
             if !runInHeader { try store(.run(metadata), timeNs: started) }
             try sampler.start()
+            if let kinds = c.kernelEvents {
+                let (store, note) = KernelEventStore.start(vantages: c.vantages, kinds: kinds)
+                kernelEvents = store
+                if let note { notes.append(note) }
+            }
             try storeSnapshot(before)
             // The header, the interfaces and the run on disk before the first packet.
             try writer.flush()
@@ -210,7 +221,9 @@ public final class CaptureSession {
                 load = try Self.startLoad(command, namespace: c.loadNamespace)
             }
             stopReason = try loop(states: states, writer: writer, sampler: sampler, load: load, started: started,
-                                  store: { try store($0, interface: $1) }, storeSample: storeSample)
+                                  store: { try store($0, interface: $1) }, storeSample: storeSample) { now in
+                try kernelEvents?.flush(now: now, write: storeEvents)
+            }
         } catch {
             failure = error
             stopReason = "error"
@@ -226,6 +239,9 @@ public final class CaptureSession {
         }
         for sample in sampler.stop() {
             if failure == nil { do { try storeSample(sample) } catch { failure = error } }
+        }
+        if let store = kernelEvents {
+            do { notes += try store.finish(write: failure == nil ? storeEvents : { _ in }) } catch { failure = error }
         }
         // The kernel's counts first; then take every packet they count, the last ones included.
         // The kernel hands a partly filled block over when its retire timer closes it, and the
@@ -305,7 +321,7 @@ public final class CaptureSession {
 
     private func loop(states: [VantageState], writer: PcapngFileWriter, sampler: NetlinkSampler, load: ChildProcess?,
                       started: Int64, store: (NetprobeBlock, UInt32) throws -> Void,
-                      storeSample: (NetlinkSample) throws -> Void) throws -> String {
+                      storeSample: (NetlinkSample) throws -> Void, everyRound: (Int64) throws -> Void) throws -> String {
         let c = configuration
         var fds = states.map { pollfd(fd: $0.capture.selectableFD, events: Int16(POLLIN), revents: 0) }
         var lastProgress: Int64 = 0
@@ -330,6 +346,7 @@ public final class CaptureSession {
             for sample in sampler.take() { try storeSample(sample) }
             // What is older than a second goes to disk (a SIGKILL keeps it).
             try writer.flushIfDue()
+            try everyRound(now)
             if now - lastProgress >= 500_000_000 {
                 for s in states where s.ended == nil { if let st = s.capture.statistics() { s.lastStats = st } }
                 if showProgress {

@@ -89,6 +89,7 @@ public enum CapturePlanner {
         c.domainXML = domainXML
         c.hypervisor = lab?.hypervisor
         c.progress = !request.quiet
+        c.kernelEvents = request.kernelEvents.kinds
         if c.durationNs == nil && c.loadCommand == nil {
             notice("capturing until Ctrl-C (give --duration or a load command after -- to stop by itself)")
         }

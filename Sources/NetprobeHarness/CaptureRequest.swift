@@ -49,6 +49,8 @@ public struct CaptureRequest: Sendable, Equatable {
     public var immediateMode = false
     /// `--quiet`.
     public var quiet = false
+    /// `--kernel-events`: which tracepoints to record beside the packets (none, essential, all).
+    public var kernelEvents: KernelEventSelection = .essential
     /// After `--`: the load command.
     public var load: [String] = []
 
@@ -71,7 +73,27 @@ public struct CaptureRequest: Sendable, Equatable {
         for r in roles { a += ["--role", "\(r.interface)=\(r.role)"] }
         if immediateMode { a.append("--immediate-mode") }
         if quiet { a.append("--quiet") }
+        if kernelEvents != .essential { a += ["--kernel-events", kernelEvents.rawValue] }
         if !load.isEmpty { a += ["--"] + load }
         return a
+    }
+}
+
+/// Which kernel tracepoints a capture records beside the packets.
+public enum KernelEventSelection: String, Sendable, Equatable, CaseIterable {
+    /// None: packets only.
+    case none
+    /// What the report uses: transmit and receive per device, copies to readers, qdisc dequeues, drops.
+    case essential
+    /// Every tracepoint the recorder knows (twice the events: for looking at the kernel's path in detail).
+    case all
+
+    /// The tracepoints, or nil for none.
+    public var kinds: [KernelEventKind]? {
+        switch self {
+        case .none: nil
+        case .essential: KernelEventKind.essential
+        case .all: KernelEventKind.allCases
+        }
     }
 }

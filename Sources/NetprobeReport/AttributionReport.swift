@@ -162,6 +162,9 @@ public struct AttributionDetails: Codable, Sendable, Equatable {
     /// Joined requests dropped because the join's temporary file failed and memory was full
     /// (nil when the file worked).
     public var requestsDroppedBySpill: Int?
+    /// The reply path's hop from the inner vantage point outwards, where resolved (from kernel
+    /// events, or differing capture stamps); nil where it was not.
+    public var replyHopUs: LatencySummary? = nil
     public var notes: [String]
 }
 

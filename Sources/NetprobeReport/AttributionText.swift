@@ -43,7 +43,8 @@ public enum AttributionText {
             requestsJoined: r.resolution.requests, innerOnly: r.unplaced.innerOnly, outerOnly: r.unplaced.outerOnly,
             negativeHops: r.unplaced.negative, endToEndDefinition: words.endToEnd(),
             endToEndUs: r.endToEnd.count > 0 ? LatencySummary(r.endToEnd) : nil,
-            requestsDroppedBySpill: r.spillProblem?.rowsDropped, notes: words.notes())
+            requestsDroppedBySpill: r.spillProblem?.rowsDropped,
+            replyHopUs: r.replyHop.count > 0 ? LatencySummary(r.replyHop) : nil, notes: words.notes())
         return (segments, verdict, details)
     }
 
@@ -114,8 +115,11 @@ public enum AttributionText {
             }
         }
 
-        /// The virtual network in words: "bridge + tap", "macvlan + macvtap", "bridge + veth".
-        var network: String { "\(label(.bridge)) + \(label(.tap))" }
+        /// The virtual network in words: "bridge + tap", "macvlan + macvtap", "bridge + veth", with
+        /// the backend where kernel events resolve it.
+        var network: String {
+            "\(label(.bridge)) + \(label(.tap))" + (r.resolution.isResolved(.vnicBackend) ? " + \(label(.vnicBackend))" : "")
+        }
 
         /// The stack behind the innermost vantage point, in words.
         var stack: String {
@@ -191,12 +195,13 @@ public enum AttributionText {
                 if r.backend != nil { return "kernel events at \(inner) in the trace, but no request matched one (events from another run or another device?)" }
                 return "needs kernel events at \(inner) (netprobe capture records them where tracepoints are available): not in this trace; the wait is in \(label(.guestStack))"
             }
-            let readers = r.backendReaders.sorted { $0.value > $1.value }
-            let reader = readers.first.map { "pid \($0.key)" } ?? "-"
-            let others = readers.count > 1 ? " (and \(readers.count - 1) other reader\(readers.count > 2 ? "s" : ""))" : ""
+            let queue = r.kernelHopsQueueDevice ?? inner
+            let reader = r.backendReader.map { "pid \($0)" } ?? "-"
+            let others = r.otherReaderCopies > 0 ? "; other processes read \(r.otherReaderCopies) skbs from the same queue, not counted" : ""
             let total = Double(b.readerBusyNs) + Double(b.readerSilentNs)
             let silent = total > 0 ? Double(b.readerSilentNs) / total : 0
-            var note = "\(inner)'s queue until the backend read the request (\(reader)\(others)), from kernel events; \(b.matched) of \(b.matched + b.unmatched) requests matched"
+            let whose = queue == inner ? "\(inner)'s queue" : "\(inner)'s queue (filled on \(queue))"
+            var note = "\(whose) until the backend read the request (\(reader)\(others)), from kernel events; \(b.matched) of \(b.matched + b.unmatched) requests matched"
             if b.unmatched > 0 { note += " (the others' wait is in \(label(.guestStack)))" }
             note += "; during \(pct(silent)) of the waiting the reader did nothing the events show (not running, or not taking packets: a faster backend such as vhost-net does not remove that), during \(pct(1 - silent)) it was busy with other packets"
             return note
@@ -254,6 +259,10 @@ public enum AttributionText {
             if r.resolution.redisInfo {
                 let top = r.redisUsecPerCall.sorted { $0.key < $1.key }.prefix(6).map { "\($0.key) \(TextReport.fmt($0.value, 2)) us" }
                 out.append("Redis executes (INFO commandstats, mean per call): " + top.joined(separator: ", "))
+            }
+            if let device = r.kernelHopsDevice, twoSides, r.replyHop.count > 0, let mean = r.replyHop.meanNs {
+                let q = [50.0, 99].map { p in r.replyHop.valueNs(atPercentile: p).map { us(Double($0) / 1000) } ?? "-" }
+                out.append("reply path \(device) -> \(outer) (kernel events: the capture stamps a received frame once): mean \(us(mean / 1000)), p50 \(q[0]), p99 \(q[1]) over \(r.replyHop.count) replies")
             }
             if let bound = r.verdict.bypassBound, !bound.segments.isEmpty {
                 let what = bound.segments.map { label($0) }.joined(separator: ", ")

@@ -108,14 +108,14 @@ public enum ReportBuilder {
 private final class ClientRecordsBox: @unchecked Sendable {
     var records = ClientRecords()
     var requests = 0
-    var kernel = KernelHopsCollector()
+    var kernel = KernelEventTracks()
 }
 
 extension ReportBuilder {
     /// Adds segments, verdict and attribution details to `report`. `blocks` are netprobe's custom
     /// blocks but the load generator's records, which come as `client`.
     static func attribute(_ report: inout Report, analysis: TraceAnalysis, join: RequestJoin, blocks: [NetprobeBlock],
-                          client: ClientRecords, kernel: KernelHopsCollector = KernelHopsCollector(), redisInfo: String?) {
+                          client: ClientRecords, kernel: KernelEventTracks = KernelEventTracks(), redisInfo: String?) {
         let roles = report.capture?.roles ?? [:]
         var inputs = AttributionInputs(vantages: analysis.vantages.map { v in
             // The role the capture recorded, else the interface's description when it names a
@@ -126,8 +126,12 @@ extension ReportBuilder {
             return (v.name, role)
         })
         inputs.client = client
-        if let inner = AttributionPath(vantages: inputs.vantages.map { ($0.name, $0.role) }).inner?.interface {
-            inputs.kernelHops = kernel.hops(device: inner)
+        // The guest's device, and where the backend's queue is filled: a tap's own transmit; a
+        // macvtap's parent link, whose receive handler queues the frame.
+        let path = AttributionPath(vantages: inputs.vantages.map { ($0.name, $0.role) })
+        if let inner = path.inner, kernel.knows(inner.interface) {
+            let queue = inner.role == .macvtap ? path.hops.first { $0.role == .parent }?.interface : inner.interface
+            inputs.kernelHops = kernel.hops(device: inner.interface, queueDevice: queue ?? inner.interface)
         }
         for b in blocks {
             switch b {

@@ -89,6 +89,11 @@ extension Netprobe {
         @Flag(help: "No progress line.")
         var quiet = false
 
+        @Option(help: ArgumentHelp(
+            "Kernel tracepoints to record beside the packets where a tap or macvtap is captured: essential (default: what the report's vnic-backend segment and reply hop need), all, or none.",
+            valueName: "SET"))
+        var kernelEvents: KernelEventSelection = .essential
+
         @Argument(parsing: .postTerminator, help: ArgumentHelp("A load command to run during the capture (after --).", valueName: "LOAD COMMAND"))
         var load: [String] = []
 
@@ -157,6 +162,7 @@ extension Netprobe {
             r.roles = role.compactMap(CaptureRequest.RoleAssignment.init(parsing:))
             r.immediateMode = immediateMode
             r.quiet = quiet
+            r.kernelEvents = kernelEvents
             r.load = load
             return r
         }
@@ -167,3 +173,5 @@ extension Netprobe {
         }
     }
 }
+
+extension KernelEventSelection: ExpressibleByArgument {}

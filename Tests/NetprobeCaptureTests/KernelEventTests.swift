@@ -471,3 +471,130 @@ struct KernelEventLabTests {
         }
     }
 }
+
+/// `netprobe capture` records kernel events by default where a tap or macvtap is captured, and
+/// `netprobe report` turns them into the vnic-backend segment and the reply hop: both checked
+/// against bpftrace measuring the same quantities over the same tracepoints at the same time.
+@Suite("kernel events in capture and report (root, lab)", .serialized)
+struct KernelEventReportLabTests {
+    /// $1: QEMU's pid, $2: the lab namespace's inode. (a) requests: the queue's last event ->
+    /// QEMU's copy, for frames with a payload; (b) replies: first event on the guest's device ->
+    /// first event on another of the capture's devices, for frames with a payload. QUEUE_EVENT,
+    /// GUEST, OTHERS and the payload tests are filled per setup.
+    /// bpftrace 0.17 cannot load a program on one tracepoint beside a program on a list of
+    /// tracepoints that holds it too ("unreachable insn"): the lists below avoid that.
+    static func script(queueEvent: String, queueDevice: Int, queueMinLength: Int, guestEvents: String, guest: Int,
+                       guestMinLength: Int, otherEvents: String, others: [Int]) -> String {
+        let dev = "((struct sk_buff *)args->skbaddr)->dev"
+        let ns = "\(dev)->nd_net.net->ns.inum == (uint32)$2"
+        let other = others.map { "\(dev)->ifindex == \($0)" }.joined(separator: " || ")
+        return """
+            BEGIN { printf("ready\\n"); }
+            \(queueEvent)
+            /\(dev)->ifindex == \(queueDevice) && \(ns)/ {
+              @q[args->skbaddr] = nsecs; @ql[args->skbaddr] = args->len;
+            }
+            tracepoint:skb:skb_copy_datagram_iovec /pid == $1 && @q[args->skbaddr] != 0/ {
+              if (@ql[args->skbaddr] > \(queueMinLength)) { @wait = avg(nsecs - @q[args->skbaddr]); @waitn = count(); }
+              delete(@q[args->skbaddr]); delete(@ql[args->skbaddr]);
+            }
+            \(guestEvents)
+            /\(dev)->ifindex == \(guest) && args->len > \(guestMinLength) && pid == $1 && \(ns) && @r[args->skbaddr] == 0/ {
+              @r[args->skbaddr] = nsecs;
+            }
+            \(otherEvents)
+            /(\(other)) && \(ns) && @r[args->skbaddr] != 0/ {
+              @hop = avg(nsecs - @r[args->skbaddr]); @hopn = count();
+              delete(@r[args->skbaddr]);
+            }
+            END { clear(@q); clear(@ql); clear(@r); }
+            """
+    }
+
+    static let receives = "tracepoint:net:netif_rx_entry, tracepoint:net:netif_receive_skb_entry, tracepoint:net:netif_receive_skb"
+    static let all = "tracepoint:net:net_dev_start_xmit, \(receives)"
+
+    struct Setup: Sendable, CustomStringConvertible {
+        var name: String
+        var guest: String
+        var script: @Sendable (_ state: LabState, _ ifindex: (String) throws -> Int) throws -> String
+        var description: String { name }
+    }
+
+    // Lengths: a transmit's skb holds the Ethernet header (an empty TCP segment with timestamps is
+    // 66 bytes), a receive's not (52).
+    static let setups = [
+        Setup(name: "bridge", guest: "vnet0") { _, ifindex in
+            // QEMU's writes of the guest's frames are receives on the tap.
+            try script(queueEvent: "tracepoint:net:net_dev_start_xmit", queueDevice: ifindex("vnet0"), queueMinLength: 66,
+                       guestEvents: receives, guest: ifindex("vnet0"), guestMinLength: 52,
+                       otherEvents: receives, others: [ifindex("virbr0")])
+        },
+        Setup(name: "macvtap", guest: "macvtap0") { state, ifindex in
+            let others = try state.vantages.filter { $0.interface != "macvtap0" && $0.namespace == state.namespace }.map { try ifindex($0.interface) }
+            let parent = state.vantages.first { $0.role == .parent }?.interface ?? "np-parent"
+            // QEMU's writes of the guest's frames are transmits on the macvtap.
+            return try script(queueEvent: "tracepoint:net:netif_receive_skb", queueDevice: ifindex(parent), queueMinLength: 52,
+                              guestEvents: all, guest: ifindex("macvtap0"), guestMinLength: 66, otherEvents: all, others: others)
+        },
+    ]
+
+    @Test("capture -> report: vnic-backend mean and reply hop agree with bpftrace (±15 % or ±5 us)", arguments: setups)
+    func reportAgreesWithBpftrace(_ setup: Setup) throws {
+        try KernelEventLabTests.ensureBpftrace()
+        let bin = CaptureCLITests.binary
+        let name = "kr\(setup.name.prefix(3))\(getpid() % 10_000)"
+        _ = try? sh([bin, "lab", "down", name], allowFailure: true)
+        defer { _ = try? sh([bin, "lab", "down", name], allowFailure: true) }
+        let (upStatus, upOut) = try sh([bin, "lab", "up", "--setup", setup.name, "--name", name], allowFailure: true)
+        try #require(upStatus == 0, "lab up failed: \(upOut)")
+        let (_, statusJSON) = try sh([bin, "lab", "status", name, "--format", "json"])
+        let state = try JSONDecoder().decode(LabState.self, from: Data(statusJSON.utf8))
+        let qemu = try #require(state.processes.first { $0.what == "qemu" }?.pid)
+        var st = stat()
+        try #require(stat("/run/netns/\(state.namespace)", &st) == 0)
+        let target = state.redisAddress
+
+        let scriptPath = tempPath(".bt"), trace = tempPath(".pcapng")
+        defer { for p in [scriptPath, trace] { try? FileManager.default.removeItem(atPath: p) } }
+        let ifindex = { (name: String) throws -> Int in
+            let (_, text) = try sh(["ip", "netns", "exec", state.namespace, "cat", "/sys/class/net/\(name)/ifindex"])
+            return try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), "no ifindex for \(name)")
+        }
+        try setup.script(state, ifindex).write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        let bpftrace = try ChildProcess(["bpftrace", scriptPath, "\(qemu)", "\(st.st_ino)"], stdout: .capture, stderr: .capture)
+        defer { bpftrace.stop() }
+        try #require(KernelEventLabTests.waitFor(bpftrace, printing: "ready", seconds: 60), "bpftrace did not start: \(bpftrace.standardError)")
+
+        var capture = [bin, "capture", "--netns", state.namespace, "-w", trace, "--redis", target, "--quiet"]
+        for v in state.vantages where v.namespace == state.namespace {
+            capture += ["-i", v.interface, "--role", "\(v.interface)=\(v.role.rawValue)"]
+        }
+        capture += ["--", bin, "load", "--target", target, "-c", "10", "--duration", "6s", "--quiet"]
+        let (captureStatus, captureOut) = try sh(capture, allowFailure: true)
+        for _ in 0..<15 where bpftrace.isRunning {
+            bpftrace.signal(SIGINT)
+            _ = bpftrace.wait(timeout: 2)
+        }
+        _ = bpftrace.wait(orStopAfter: 5)
+        try #require(captureStatus == 0, "capture failed: \(captureOut)")
+        let oracle = try #require(KernelEventLabTests.parseBpftrace(bpftrace.standardOutput),
+                                  "bpftrace printed no figures: \(bpftrace.standardOutput) \(bpftrace.standardError)")
+
+        let (_, json) = try sh([bin, "report", "-r", trace, "--format", "json"])
+        let report = try JSONDecoder().decode(Report.self, from: Data(json.utf8))
+        let backend = try #require(report.segments.first { $0.name == "vnic-backend" })
+        let matched = backend.note
+        let replyHop = try #require(report.attribution?.replyHopUs, "no reply hop in the report")
+        let backendMean = try #require(backend.meanUs, "vnic-backend unresolved: \(backend.note)")
+        let hopMean = try #require(replyHop.mean)
+        print("kernel events report [\(setup)]: vnic-backend mean \(backendMean) us, reply hop mean \(hopMean) us over \(replyHop.count); bpftrace \(oracle); \(matched)")
+        #expect(backend.resolved)
+        #expect(backend.note.contains("pid \(qemu)"), "the backend is named by QEMU's pid: \(backend.note)")
+        #expect(KernelEventLabTests.agree(backendMean * 1000, oracle.waitNs), "vnic-backend: report \(backendMean) us, bpftrace \(oracle.waitNs / 1000) us")
+        #expect(KernelEventLabTests.agree(hopMean * 1000, oracle.hopNs), "reply hop: report \(hopMean) us, bpftrace \(oracle.hopNs / 1000) us")
+        let bound = try #require(report.verdict?.bypassBound?.typical)
+        #expect(report.verdict?.bypassBound?.segments.contains("vnic-backend") == true)
+        #expect(bound.savedUs > 0 && bound.savedUs < bound.endToEndUs)
+    }
+}

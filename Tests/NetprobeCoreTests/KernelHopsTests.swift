@@ -27,7 +27,7 @@ struct KernelHopsTests {
         // The capture stamps the frame 1.5 us before the transmit event.
         let b = hops.backendWait(near: 998_500)
         #expect(b?.wait == 80_000)
-        #expect(hops.mainReader == Self.qemu)
+        #expect(hops.reader == Self.qemu)
         #expect(hops.replyHop(near: 1_500_000) == 4_000)
         // Nothing near a stamp far away: not matched rather than guessed.
         #expect(hops.backendWait(near: 1_000_000 + KernelHops.matchWindowNs + 10_000) == nil)
@@ -50,10 +50,15 @@ struct KernelHopsTests {
         let events = [Self.ev(1_000, .devStartXmit, 0xC0, "vnet0"), Self.ev(2_000, .drop, 0xC0),
                       Self.ev(3_000, .copyToReader, 0xC0, pid: Self.qemu),
                       // The bridge's own transmit to another port, read by a socket: not vnet0's queue.
-                      Self.ev(5_000, .devStartXmit, 0xC1, "veth1"), Self.ev(9_000, .copyToReader, 0xC1, pid: 7)]
+                      Self.ev(5_000, .devStartXmit, 0xC1, "veth1"), Self.ev(9_000, .copyToReader, 0xC1, pid: 7),
+                      // A reply through vnet0 and the bridge, read by the client: not the backend either.
+                      Self.ev(20_000, .receiveSkb, 0xC2, "vnet0", pid: Self.qemu), Self.ev(24_000, .receiveSkb, 0xC2, "virbr0"),
+                      Self.ev(30_000, .copyToReader, 0xC2, pid: 7)]
         let hops = KernelHops.build(device: "vnet0", events: events)
         #expect(hops.backendWait(near: 1_000) == nil)
-        #expect(hops.readers.isEmpty)
+        #expect(hops.backendWait(near: 24_000) == nil)
+        #expect(hops.reader == nil)
+        #expect(hops.replyHop(near: 20_000) == 4_000)
     }
 
     @Test func aReaderThatRanDuringTheWaitIsBusyAndOneThatDidNothingIsSilent() {
@@ -68,23 +73,27 @@ struct KernelHopsTests {
         #expect(hops.backendWait(near: 2_000_000)?.readerRan == true)
     }
 
-    @Test func aMacvtapsQueueIsFilledByAReceive() {
-        let events = [Self.ev(1_000, .receiveSkb, 0xE0, "eth0"), Self.ev(2_000, .receiveSkb, 0xE0, "macvtap0"),
+    @Test func aMacvtapsQueueIsFilledByAReceiveOnItsParent() {
+        // The request shows only on the parent (the macvtap takes it in the parent's receive handler).
+        let events = [Self.ev(2_000, .receiveSkb, 0xE0, "eth0"),
                       Self.ev(50_000, .copyToReader, 0xE0, pid: Self.qemu),
                       // The reply: QEMU's write is a transmit on the macvtap, then the lower device.
                       Self.ev(90_000, .devStartXmit, 0xE1, "macvtap0", pid: Self.qemu),
                       Self.ev(93_000, .devStartXmit, 0xE1, "eth0", pid: Self.qemu)]
-        let hops = KernelHops.build(device: "macvtap0", events: events)
+        let hops = KernelHops.build(device: "macvtap0", queueDevice: "eth0", events: events)
+        #expect(hops.reader == Self.qemu)
         #expect(hops.backendWait(near: 2_500)?.wait == 48_000)
         #expect(hops.replyHop(near: 89_000) == 3_000)
     }
 
-    @Test func theCollectorFollowsEveryDeviceOfTheBatchesAndReportsDamage() throws {
-        var c = KernelHopsCollector()
-        c.add(batch: try KernelEventBatch.encode(Self.requestAndReply(at: 1_000_000, wait: 70_000, hop: 5_000, skb: 0xF0)))
+    @Test func batchesAsStoredAreReadAndDamageIsReported() throws {
+        var c = KernelEventTracks()
+        // As a pcapng custom block stores it: padded to 4 bytes.
+        c.add(batch: try KernelEventBatch.encode(Self.requestAndReply(at: 1_000_000, wait: 70_000, hop: 5_000, skb: 0xF0)) + [0, 0, 0])
         #expect(c.events == 5)
-        #expect(c.hops(device: "vnet0")?.backendWait(near: 1_000_000)?.wait == 70_000)
-        #expect(c.hops(device: "eth9") == nil)
+        #expect(c.damage == nil)
+        #expect(c.hops(device: "vnet0", queueDevice: "vnet0").backendWait(near: 1_000_000)?.wait == 70_000)
+        #expect(!c.knows("eth9"))
         var bytes = try KernelEventBatch.encode(Self.requestAndReply(at: 1, wait: 1, hop: 1, skb: 1))
         bytes.removeLast(7)
         c.add(batch: bytes)
