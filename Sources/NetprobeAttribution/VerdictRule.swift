@@ -44,8 +44,10 @@ public struct BypassBound: Sendable, Equatable {
         public var endToEndNs: Double
         public var share: Double
     }
-    /// The segments counted (the virtual network's resolved ones).
+    /// The segments counted (the virtual network's resolved ones), and those a bypass would also
+    /// remove that the trace could not measure: with any of them, the bound is not an upper one.
     public var segments: [SegmentName]
+    public var unmeasured: [SegmentName]
     public var typical: Group?
     public var tail: Group?
 }
@@ -71,7 +73,10 @@ enum VerdictRule {
             return .init(savedNs: share * e2e, endToEndNs: e2e, share: share)
         }
         let bypass = resolution.twoSides && resolution.requests > 0
-            ? BypassBound(segments: network, typical: bound(typical), tail: bound(tail)) : nil
+            ? BypassBound(segments: network,
+                          // An unresolved tap's queueing is inside the bridge hop: measured, not split.
+                          unmeasured: resolution.isResolved(.vnicBackend) ? [] : [.vnicBackend],
+                          typical: bound(typical), tail: bound(tail)) : nil
         let answer: VerdictOutcome.Answer
         if resolution.requests == 0 {
             answer = .noRequests

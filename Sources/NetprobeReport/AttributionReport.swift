@@ -54,8 +54,11 @@ public struct BypassSummary: Codable, Sendable, Equatable {
             share = g.share
         }
     }
-    /// The segments a bypass removes, as named on this path (those the trace resolves).
+    /// The segments a bypass removes, as named on this path (those the trace resolves) ...
     public var segments: [String]
+    /// ... and those it would also remove that this trace cannot measure: while any is listed,
+    /// the figures are what the measured segments take, not an upper bound of the saving.
+    public var unmeasured: [String]
     public var typical: Group?
     public var tail: Group?
 }

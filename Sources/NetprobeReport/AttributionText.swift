@@ -35,7 +35,7 @@ public enum AttributionText {
                               endToEndMeanUs: r.tail.endToEndMeanNs.map { $0 / 1000 }, requests: r.tail.requests),
             evidence: words.evidence(segments),
             bypassBound: r.verdict.bypassBound.map { b in
-                BypassSummary(segments: b.segments.map { words.label($0) },
+                BypassSummary(segments: b.segments.map { words.label($0) }, unmeasured: words.unmeasured(b).map { words.label($0) },
                               typical: b.typical.map(BypassSummary.Group.init), tail: b.tail.map(BypassSummary.Group.init))
             })
         let details = AttributionDetails(
@@ -187,6 +187,12 @@ public enum AttributionText {
             }
         }
 
+        /// Virtual-network segments a bypass would remove that the trace did not measure (the
+        /// backend only where there is one: behind a tap or macvtap).
+        func unmeasured(_ b: BypassBound) -> [SegmentName] {
+            b.unmeasured.filter { $0 != .vnicBackend || side == .guest }
+        }
+
         /// The backend's segment: who read the device's queue, how many requests were matched, and
         /// whether the reader was running while requests waited.
         func backendNote() -> String {
@@ -270,7 +276,13 @@ public enum AttributionText {
                     guard let g else { return "\(name): -" }
                     return "\(us(g.savedNs / 1000)) of \(us(g.endToEndNs / 1000)) (\(pct(g.share))) for \(name)"
                 }
-                out.append("a bypass of \(what) could save at most \(group(bound.typical, "the typical request (means)")) and \(group(bound.tail, "the slowest 1 %"))")
+                let figures = "\(group(bound.typical, "the typical request (means)")) and \(group(bound.tail, "the slowest 1 %"))"
+                let missing = unmeasured(bound)
+                if missing.isEmpty {
+                    out.append("a bypass of \(what) could save at most \(figures)")
+                } else {
+                    out.append("\(what) take\(bound.segments.count == 1 ? "s" : "") \(figures); a bypass would also remove \(missing.map { label($0) }.joined(separator: " and ")), which this trace cannot measure, so this is not an upper bound of what it saves")
+                }
             }
             if let tail = r.verdict.tailTop, let typical = r.verdict.typicalTop, tail.segment != typical.segment {
                 out.append("the slowest 1 % are dominated by \(label(tail.segment)) (\(pct(tail.share))), unlike the typical request")

@@ -286,6 +286,20 @@ public enum ComparisonText {
             out += "  \(s.name)\(pad)  \(s.verdict?.answer ?? "no attribution in this report")\n"
             for caveat in s.verdict?.caveats ?? [] { out += "  \(String(repeating: " ", count: width))    CAVEAT: \(caveat)\n" }
         }
+        let bounds = c.setups.filter { $0.verdict?.bypassBound != nil }
+        if !bounds.isEmpty {
+            out += "\nWhat a bypass could save (mean per request: the virtual network's measured segments, of the end-to-end time)\n"
+            for s in bounds {
+                let b = s.verdict!.bypassBound!
+                func group(_ g: BypassSummary.Group?) -> String {
+                    g.map { "\(TextReport.fmt($0.savedUs, 0)) of \(TextReport.fmt($0.endToEndUs, 0)) us (\(TextReport.fmt($0.share * 100, 1)) %)" } ?? "-"
+                }
+                let pad = String(repeating: " ", count: width - s.name.count)
+                var line = "  \(s.name)\(pad)  typical \(group(b.typical)), slowest 1 % \(group(b.tail)); \(b.segments.joined(separator: " + "))"
+                if !b.unmeasured.isEmpty { line += "; not an upper bound: \(b.unmeasured.joined(separator: ", ")) not measured" }
+                out += line + "\n"
+            }
+        }
         for s in c.setups {
             if let e = s.traceError { out += "warning: \(s.name): reading stopped: \(e)\n" }
             if let note = s.vsBaseline?.note { out += "note: \(s.name): \(note)\n" }

@@ -237,7 +237,7 @@ public enum HTMLReport {
         var out = "<section><h2>Where the time goes</h2>\n"
         out += "<p class=\"caption\">Each segment's share of the end-to-end time: of the typical request (the middle half by end-to-end time) "
         out += "and of the slowest 1 %. A segment is named by what it is on \(single ? "the" : "each") path and coloured by its place on it: "
-        out += "warm colours are the virtual network (bridge and tap, or the veth, macvlan or macvtap in their place). "
+        out += "warm colours are the virtual network (bridge and tap, or the veth, macvlan or macvtap in their place, and the virtual NIC's backend reading the tap). "
         out += "A share too thin to see is drawn a few pixels wide; its true value is in its tooltip and in the table below.</p>\n"
         out += "<figure class=\"wide\">\(Charts.shares(rows: rows))</figure>\n"
         out += sharesTable(c, single: single)
@@ -537,6 +537,7 @@ enum Palette {
         case "client": "#8e6bbf"
         case "bridge": "#e8590c"
         case "tap": "#f4c430"
+        case "vnic-backend": "#b5651d"
         case "guest-stack": "#3f6fb5"
         case "redis": "#2e9d5b"
         default: "#9aa3ad"
