@@ -270,6 +270,11 @@ public enum AttributionText {
                 let q = [50.0, 99].map { p in r.replyHop.valueNs(atPercentile: p).map { us(Double($0) / 1000) } ?? "-" }
                 out.append("reply path \(device) -> \(outer) (kernel events: the capture stamps a received frame once): mean \(us(mean / 1000)), p50 \(q[0]), p99 \(q[1]) over \(r.replyHop.count) replies")
             }
+            if let b = r.backend, b.matched > 0, case let total = Double(b.readerBusyNs) + Double(b.readerSilentNs), total > 0 {
+                let busy = Double(b.readerBusyNs) / total
+                let reader = r.backendReader.map { "pid \($0)" } ?? "the backend"
+                out.append("slow backend or starved hypervisor? during \(pct(busy)) of the backend's wait \(reader) was busy with other packets (a slow backend: a faster one such as vhost-net shortens that), during \(pct(1 - busy)) it did nothing the kernel events show (not running: a starved or stopped hypervisor, or a guest not taking packets; a faster backend does not help that). Told apart by whether the backend's process copied or wrote any packet while the request waited")
+            }
             if let bound = r.verdict.bypassBound, !bound.segments.isEmpty {
                 let what = bound.segments.map { label($0) }.joined(separator: ", ")
                 func group(_ g: BypassBound.Group?, _ name: String) -> String {
