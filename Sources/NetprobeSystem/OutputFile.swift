@@ -11,7 +11,7 @@ import Musl
 ///   something appears there meanwhile, the open fails instead of following it);
 /// - an existing regular file is replaced (emptied, as tcpdump -w does), unless `policy` protects
 ///   it: `report` and `compare` never write over a file they read, nor over a file whose first
-///   bytes the caller refuses (any pcap or pcapng: their -w writes the report, not packets);
+///   bytes the caller refuses (any pcap or pcapng: their -o writes the report, not packets);
 /// - an existing character device (/dev/null, /dev/full) is written to as it is;
 /// - anything else is refused with the reason: a symbolic link (netprobe never writes through
 ///   one: a link planted at the output path must not make it empty another file), a directory,
@@ -160,7 +160,7 @@ public final class OutputFile {
             var other = stat()
             let found = input == "-" ? fstat(STDIN_FILENO, &other) == 0 : stat(input, &other) == 0
             if found && other.st_dev == st.st_dev && other.st_ino == st.st_ino {
-                throw OutputFileError(path: path, "is \(input == "-" ? "standard input, " : "")the file being read: writing the report there would destroy it; name another file (-w writes the report, not packets)")
+                throw OutputFileError(path: path, "is \(input == "-" ? "standard input, " : "")the file being read: writing the report there would destroy it; name another file (-o writes the report, not packets)")
             }
         }
         guard let head = read() else {

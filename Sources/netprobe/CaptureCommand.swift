@@ -10,7 +10,8 @@ extension Netprobe {
         static let configuration = CommandConfiguration(
             commandName: "capture",
             abstract: "Capture Redis traffic at several vantage points at once into one pcapng.",
-            discussion: """
+            discussion: HelpText.discussion(
+                """
                 Name the interfaces with -i (repeat it), or let libvirt tell: --vm NAME captures \
                 on the VM's tap (or macvtap) and on its bridge (or macvtap parent). Every packet \
                 is stamped in nanoseconds by the kernel; a kernel BPF filter keeps only the Redis \
@@ -39,11 +40,23 @@ extension Netprobe {
                 kernel drops in every run. Hence blocks by default; use --immediate-mode only to \
                 watch packets as they come.
 
-                Examples:
-                  netprobe capture --vm osv-redis --duration 10s -w run.pcapng
-                  netprobe capture -i virbr0 -i vnet0 --netns np-lab -- redis-benchmark -h 10.77.0.2 -n 100000
-                  netprobe capture -i lo -f 'tcp port 6380' --redis 127.0.0.1:6380 --duration 30s
-                """)
+                -c/--connect names the libvirt URI, as in virsh; there is no packet count (tcpdump's \
+                -c): stop with --duration or a load command. --format json prints the summary as \
+                one JSON object on standard output; the load command's own output then goes to \
+                standard error, so that standard output holds only the JSON.
+                """,
+                examples: [
+                    "netprobe capture -i lo --duration 10s -w run.pcapng",
+                    "netprobe capture --vm osv-redis --duration 1m30s -w run.pcapng",
+                    "netprobe capture --vm osv-redis -c qemu:///system -w run.pcapng",
+                    "netprobe capture -i virbr0 -i vnet0 -- redis-benchmark -h 10.77.0.2 -q",
+                    "netprobe capture -i lo -f 'tcp port 6380' --redis 127.0.0.1:6380",
+                    "netprobe capture -i lo --format json -- netprobe load -h 127.0.0.1",
+                ],
+                exitStatus: [
+                    (0, "the capture ran and the file is complete, also when the load command failed or the kernel dropped packets (the summary says so)"),
+                    (1, "the capture could not start (an interface, the filter, libvirt, the output file, permissions) or failed part-way (the file is then complete up to that point); the message says why"),
+                ]))
 
         @Option(name: .customShort("i"), help: ArgumentHelp("Capture on this interface; repeat for several vantage points.", valueName: "IFACE"))
         var interfaces: [String] = []
@@ -51,20 +64,21 @@ extension Netprobe {
         @Option(help: ArgumentHelp("Capture on the interfaces of this libvirt domain.", valueName: "NAME"))
         var vm: String?
 
-        @Option(name: .customShort("c"), help: ArgumentHelp("libvirt URI for --vm (as virsh -c; default qemu:///system, or the lab's for a lab VM).", valueName: "URI"))
+        @Option(name: [.customShort("c"), .customLong("connect")], help: ArgumentHelp(
+            "libvirt URI for --vm (as virsh -c; default qemu:///system, or the lab's for a lab VM).", valueName: "URI"))
         var connectOption: String?
 
         @Option(name: .customShort("f"), help: ArgumentHelp("BPF capture filter (default: tcp port 6379, or the --redis port).", valueName: "FILTER"))
         var filter: String?
 
-        @Option(name: .customShort("s"), help: ArgumentHelp("Snapshot length in bytes; 0 = 262144 (whole packets).", valueName: "SNAPLEN"))
+        @Option(name: .customShort("s"), parsing: .unconditional, help: ArgumentHelp("Snapshot length in bytes; 0 = 262144 (whole packets).", valueName: "SNAPLEN"))
         var snapLength: Int32 = 2048
 
-        @Option(name: .customShort("B"), help: ArgumentHelp("Kernel buffer per interface in KiB (as tcpdump -B).", valueName: "KIB"))
+        @Option(name: .customShort("B"), parsing: .unconditional, help: ArgumentHelp("Kernel buffer per interface in KiB (as tcpdump -B).", valueName: "KIB"))
         var bufferKiB: Int32 = 65_536
 
-        @Option(help: ArgumentHelp("Stop after this long (30s, 500ms, 2m).", valueName: "TIME"))
-        var duration: TimeSpan?
+        @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this long (500ms, 30s, 1m30s).", valueName: "TIME"))
+        var duration: DurationArgument?
 
         @Option(name: .customShort("w"), help: ArgumentHelp("Write the trace here.", valueName: "FILE"))
         var output: String = "trace.pcapng"
@@ -86,7 +100,10 @@ extension Netprobe {
             "Hand each packet over as it arrives (tcpdump's --immediate-mode) instead of in blocks (default; see above)."))
         var immediateMode = false
 
-        @Flag(help: "No progress line.")
+        @Option(help: "The summary at the end: text (on standard error) or json (on standard output).")
+        var format: OutputFormat = .text
+
+        @Flag(name: [.customLong("quiet"), .customLong("no-progress")], help: "No progress line on standard error.")
         var quiet = false
 
         @Option(help: ArgumentHelp(
@@ -102,8 +119,13 @@ extension Netprobe {
                 throw ValidationError("Say where to capture: --vm NAME, or -i IFACE (repeat -i for several vantage points).")
             }
             if vm != nil && !interfaces.isEmpty { throw ValidationError("Use --vm or -i, not both.") }
-            if snapLength < 0 { throw ValidationError("-s must be 0 (whole packets) or a positive number of bytes.") }
-            if bufferKiB <= 0 { throw ValidationError("-B must be a positive number of KiB.") }
+            if let connectOption, vm == nil {
+                let count = Int(connectOption) != nil ? " (tcpdump's -c counts packets; netprobe capture stops after --duration or when the load command exits)" : ""
+                throw ValidationError("-c/--connect names the libvirt URI for --vm (as virsh -c), got '\(connectOption)' without --vm\(count)")
+            }
+            if snapLength < 0 { throw ValidationError("-s must be 0 (whole packets) or a positive number of bytes, got \(snapLength)") }
+            try ArgumentCheck.positive(bufferKiB, "-B")
+            _ = try duration?.checked("--duration")
             for r in role where !r.contains("=") { throw ValidationError("--role takes IFACE=ROLE, e.g. --role vnet0=tap") }
         }
 
@@ -115,34 +137,22 @@ extension Netprobe {
                 printError("netprobe capture: \(e)")
                 throw ExitCode(1)
             }
+            let redirect = format == .json ? StandardOutputForJSON() : nil
             let summary: CaptureSummary
             do {
                 summary = try CaptureSession(configuration: configuration).run()
+                redirect?.restore()
             } catch {
+                redirect?.restore()
                 printError("netprobe capture: \(error)")
                 throw ExitCode(1)
             }
-            var out = "netprobe capture: \(summary.output): \(summary.bytes) bytes in \(TextReport.fmt(Double(summary.durationNs) / 1e9, 1)) s (\(summary.stopReason))\n"
-            for v in summary.vantages {
-                out += "  \(v.interface) (\(v.role)): \(v.written) packets written, \(v.received.map(String.init) ?? "?") received by filter, \(v.dropped.map(String.init) ?? "?") dropped by kernel"
-                if let e = v.ended { out += " — ended early: \(e)" }
-                out += "\n"
+            let output = CaptureSummaryOutput(summary)
+            switch format {
+            case .text: FileHandle.standardError.write(Data(output.text.utf8))
+            case .json: try writeOutput(try jsonText(output), to: nil, policy: .replaceRegularFile, what: "the summary")
             }
-            out += "  netlink samples: \(summary.netlinkSamples); Redis INFO: \(summary.redisInfo.isEmpty ? "none" : summary.redisInfo.joined(separator: " and "))\n"
-            if let o = summary.loadOutcome { out += "  load command: \(o.summary)\n" }
-            for n in summary.notes { out += "  note: \(n)\n" }
-            FileHandle.standardError.write(Data(out.utf8))
-            for v in summary.vantages where v.ended == nil {
-                // On loopback, unless netprobe could keep the outgoing copies out, the kernel puts
-                // every packet in the ring twice and counts both; libpcap skips the outgoing copy.
-                let copies = v.receivedCopiesPerPacket
-                if let received = v.received, let dropped = v.dropped, v.written * copies + dropped < received {
-                    printError("netprobe capture: WARNING: \(v.interface): \((received - dropped) / copies - v.written) packets the kernel accepted never reached the file")
-                }
-            }
-            if summary.vantages.contains(where: { ($0.dropped ?? 0) > 0 }) {
-                printError("netprobe capture: WARNING: the kernel dropped packets (see above): latencies of the lost requests are missing; use a larger -B or a smaller -s")
-            }
+            for w in output.warnings { printError("netprobe capture: WARNING: \(w)") }
         }
 
         /// The options as the harness's typed request.
@@ -154,7 +164,7 @@ extension Netprobe {
             r.filter = filter
             r.snapLength = snapLength
             r.bufferKiB = bufferKiB
-            r.duration = duration
+            r.duration = try? duration?.checked("--duration") // checked in validate()
             r.output = output
             r.namespace = netns
             r.redis = redis

@@ -10,7 +10,8 @@ extension Netprobe {
         static let configuration = CommandConfiguration(
             commandName: "compare",
             abstract: "Compare network setups side by side: throughput, latency, where the time goes, the verdict.",
-            discussion: """
+            discussion: HelpText.discussion(
+                """
                 Each TRACE is one setup: a trace file (pcap or pcapng, as for netprobe report) or a \
                 report saved with netprobe report --format json (recognised by its leading '{'). A \
                 setup is named after the setup netprobe recorded in the trace, else after the file \
@@ -20,17 +21,18 @@ extension Netprobe {
                 vantage point (the first on the attribution path, nearest the client). Ratios are \
                 taken against the baseline setup, host unless --baseline names another; without a \
                 setup of that name the ratios are left out, with a note.
-
-                Examples:
-                  netprobe compare bridge.pcapng macvtap.pcapng host.pcapng
-                  netprobe compare a.pcap b.pcap --name bridge --name host
-                  netprobe compare experiment/*.pcapng --format html -w compare.html
-                  netprobe compare experiment/*.json --baseline veth --format json
-
-                Exit status: 0 every input was read; 1 an input could not be read (the message \
-                names it), or the output could not be written; 2 a trace is damaged part-way: its \
-                figures cover what came before.
-                """)
+                """,
+                examples: [
+                    "netprobe compare bridge.pcapng macvtap.pcapng host.pcapng",
+                    "netprobe compare a.pcap b.pcap --name bridge --name host",
+                    "netprobe compare experiment/*.pcapng --format html -o compare.html",
+                    "netprobe compare experiment/*.json --baseline veth --format json",
+                ],
+                exitStatus: [
+                    (0, "every input was read"),
+                    (1, "an input could not be read (the message names it), --baseline names no setup, or the output could not be written"),
+                    (2, "a trace is damaged part-way: its figures cover what came before"),
+                ]))
 
         @Argument(help: ArgumentHelp("Traces or saved JSON reports, one per setup.", valueName: "TRACE"))
         var inputs: [String]
@@ -45,13 +47,18 @@ extension Netprobe {
         @Option(help: "Output format: text (tables for people), json (for scripts) or html (one self-contained page with charts).")
         var format: ReportFormat = .text
 
-        @Option(name: [.customShort("w"), .customLong("output")], help: ArgumentHelp(
-            "Write the output to FILE instead of standard output.", valueName: "FILE"))
+        @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(
+            "Write the output to FILE instead of standard output (a new file, or one that is neither a pcap/pcapng trace nor an input).",
+            valueName: "FILE"))
         var output: String?
 
-        @Option(name: .customLong("port"), help: ArgumentHelp(
+        /// The old spelling of -o (tcpdump's -w writes packets).
+        @Option(name: .customShort("w"), help: ArgumentHelp("Old spelling of -o.", valueName: "FILE", visibility: .hidden))
+        var oldOutput: String?
+
+        @Option(name: .customLong("port"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
             "TCP port of the Redis server in the traces; repeat for several (default: 6379, and the port a netprobe trace records).", valueName: "PORT"))
-        var ports: [UInt16] = []
+        var ports: [Int] = []
 
         func validate() throws {
             if !names.isEmpty && names.count != inputs.count {
@@ -61,12 +68,15 @@ extension Netprobe {
                 throw ValidationError("Two setups are called \(repeated): give each --name once.")
             }
             if names.contains(where: \.isEmpty) || baseline == "" { throw ValidationError("A setup name cannot be empty.") }
-            if ports.contains(0) { throw ValidationError("--port must be between 1 and 65535.") }
+            _ = try ArgumentCheck.ports(ports)
+            _ = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "-w")
         }
 
         func run() throws {
+            let output = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "-w")
             var options = AnalysisOptions()
-            options.serverPorts = ports.isEmpty ? [HostPort.redisPort] : Set(ports)
+            let ports = try ArgumentCheck.ports(ports)
+            options.serverPorts = ports.isEmpty ? [HostPort.redisPort] : ports
             try checkOutput(output, inputs: inputs)
             var loaded: [Comparison.Input] = []
             for (k, path) in inputs.enumerated() {
@@ -86,7 +96,7 @@ extension Netprobe {
             let rendered: String
             switch format {
             case .text: rendered = ComparisonText.render(comparison)
-            case .json: rendered = try JSONOutput.encode(comparison) + "\n"
+            case .json: rendered = try jsonText(comparison)
             case .html: rendered = HTMLReport.render(comparison, reports: loaded.map(\.report))
             }
             try writeOutput(rendered, to: output, inputs: inputs)
@@ -139,39 +149,5 @@ enum ReportInput {
             return context.codingPath.isEmpty ? "not valid JSON" : "\(context.debugDescription) \(at(context.codingPath))"
         @unknown default: return "\(error)"
         }
-    }
-}
-
-/// What `report -w` and `compare -w` may replace: a regular file that is neither one of `inputs`
-/// nor a pcap or pcapng trace (-w writes the report, not packets).
-func reportOutputPolicy(inputs: [String]) -> OutputFile.Policy {
-    .replaceUnless(inputs: inputs) { head in
-        TraceReader.format(ofFileStart: head).map {
-            "holds a \($0.rawValue) trace: -w writes the report (text, JSON or HTML), not packets, and would destroy it; name another file, or remove this one first"
-        }
-    }
-}
-
-/// Prints `text` to standard output, or writes it to `path` (`-w FILE`) by `reportOutputPolicy`.
-/// A write that fails (a full disk, /dev/full, a closed pipe) is an error: exit 1.
-func writeOutput(_ text: String, to path: String?, inputs: [String]) throws {
-    do {
-        if let path {
-            try OutputFile.create(path: path, policy: reportOutputPolicy(inputs: inputs)).write(text.utf8)
-        } else {
-            try OutputFile.writeStandardOutput(text)
-        }
-    } catch {
-        printError("netprobe: cannot write the report to \(error)")
-        throw ExitCode(1)
-    }
-}
-
-/// Refuses a `-w FILE` that `writeOutput` would refuse, before any work is done.
-func checkOutput(_ path: String?, inputs: [String]) throws {
-    guard let path else { return }
-    do { try OutputFile.check(path: path, policy: reportOutputPolicy(inputs: inputs)) } catch {
-        printError("netprobe: will not write the report to \(error)")
-        throw ExitCode(1)
     }
 }

@@ -11,19 +11,29 @@ extension Netprobe {
         static let configuration = CommandConfiguration(
             commandName: "experiment",
             abstract: "Run the seed experiment: Redis behind each network setup, captured, attributed and compared.",
-            discussion: """
+            discussion: HelpText.discussion(
+                """
                 For each setup: bring the lab up (netprobe lab up --setup S), warm Redis up, capture \
                 at every vantage point under load (netprobe capture -- LOAD), report, bring the lab \
                 down. A setup this host cannot provide (vhost-net without /dev/vhost-net) is listed \
                 as skipped, with the reason. Then all setups are compared against the host baseline.
 
-                Writes into --out: <setup>.pcapng (the trace), <setup>.json (its report), \
+                Writes into -o DIR: <setup>.pcapng (the trace), <setup>.json (its report), \
                 experiment.json (every setup's report and the skipped ones), compare.json (the setups \
                 side by side with ratios against the host baseline) and \
                 experiment.html (charts: requests per second and latency per setup, where the time \
                 goes, latency CDFs, netlink counters, and the verdict on "the bottleneck is the \
-                network").
-                """)
+                network"). Needs root.
+                """,
+                examples: [
+                    "netprobe experiment",
+                    "netprobe experiment --setups host,bridge --duration 30s -o run-2",
+                    "netprobe experiment --load redis-benchmark -c 50 -P 4",
+                ],
+                exitStatus: [
+                    (0, "at least one setup was captured and reported (the table says which were skipped or failed, and why)"),
+                    (1, "no setup could be, netprobe is not root, or the output directory could not be written"),
+                ]))
 
         @Option(help: ArgumentHelp("Setups to run, comma separated.", valueName: "LIST"))
         var setups: String = "host,bridge,macvtap,vhost-net,veth"
@@ -31,27 +41,38 @@ extension Netprobe {
         @Option(help: "Load generator: builtin (netprobe load), redis-benchmark or memtier (memtier_benchmark, when installed).")
         var load: LoadTool = .builtin
 
-        @Option(help: ArgumentHelp("Client connections.", valueName: "N"))
+        @Option(name: [.customShort("c"), .long], parsing: .unconditional, help: ArgumentHelp(
+            "Client connections (as netprobe load -c).", valueName: "N"))
         var connections: Int = 10
 
-        @Option(help: ArgumentHelp("Requests in flight per connection.", valueName: "P"))
+        @Option(name: [.customShort("P"), .long], parsing: .unconditional, help: ArgumentHelp(
+            "Requests in flight per connection.", valueName: "P"))
         var pipeline: Int = 1
 
-        @Option(help: ArgumentHelp("Load (and capture) time per setup.", valueName: "TIME"))
-        var duration: TimeSpan = TimeSpan(nanoseconds: 10_000_000_000)
+        @Option(parsing: .unconditional, help: ArgumentHelp("Load (and capture) time per setup.", valueName: "TIME"))
+        var duration = DurationArgument(.seconds(10))
 
-        @Option(help: ArgumentHelp("Warm-up load before each capture.", valueName: "TIME"))
-        var warmup: TimeSpan = TimeSpan(nanoseconds: 2_000_000_000)
+        @Option(parsing: .unconditional, help: ArgumentHelp("Warm-up load before each capture.", valueName: "TIME"))
+        var warmup = DurationArgument(.seconds(2))
 
-        @Option(help: ArgumentHelp("Where to write traces, reports and the HTML.", valueName: "DIR"))
-        var out: String = "experiment"
+        @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(
+            "Where to write traces, reports and the HTML (default: experiment).", valueName: "DIR"))
+        var output: String?
+
+        /// The old spelling of -o.
+        @Option(name: .customLong("out"), help: ArgumentHelp("Old spelling of -o.", valueName: "DIR", visibility: .hidden))
+        var oldOutput: String?
 
         func validate() throws {
             for s in setupNames where LabSetup(rawValue: s) == nil {
                 throw ValidationError("Unknown setup \(s): choose from \(LabSetup.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
             if setupNames.isEmpty { throw ValidationError("Name at least one setup.") }
-            if connections < 1 || pipeline < 1 { throw ValidationError("--connections and --pipeline must be at least 1.") }
+            try ArgumentCheck.range(connections, 1...10_000, "-c/--connections")
+            try ArgumentCheck.range(pipeline, 1...10_000, "-P/--pipeline")
+            _ = try duration.checked("--duration")
+            _ = try warmup.checked("--warmup")
+            _ = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out")
         }
 
         var setupNames: [String] {
@@ -66,8 +87,10 @@ extension Netprobe {
                 printError("netprobe experiment: needs root (it builds network namespaces, taps and bridges, and captures)")
                 throw ExitCode(1)
             }
+            let out = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out") ?? "experiment"
             let experiment = Experiment(setups: setupList, load: LoadSpec(tool: load, connections: connections, pipeline: pipeline),
-                                        duration: duration, warmup: warmup, directory: out)
+                                        duration: try duration.checked("--duration"), warmup: try warmup.checked("--warmup"),
+                                        directory: out)
             let result = try experiment.run(say: { printError($0) })
             print(ExperimentSummary.render(result))
             print("Wrote \(out)/experiment.json, \(out)/experiment.html and one trace + report per setup.")

@@ -12,19 +12,24 @@ extension Netprobe {
         static let configuration = CommandConfiguration(
             commandName: "lab",
             abstract: "Bring up, show and remove a Redis testbed in a network namespace of its own.",
-            discussion: """
+            discussion: HelpText.discussion(
+                """
                 The lab runs Redis where netprobe can watch it: in a QEMU guest behind a bridge and \
                 tap, a macvtap or a vhost-net tap, in a second namespace behind a veth pair, or on \
                 loopback. Everything lives in the namespace np-NAME; the root namespace is never \
                 changed. State and logs: \(LabState.stateDirectory)/NAME/. Needs root.
-
-                Examples:
-                  netprobe lab up
-                  netprobe lab up --setup macvtap --name mv
-                  netprobe lab up --libvirt --name osv-redis
-                  netprobe lab status --format json
-                  netprobe lab down --all
                 """,
+                examples: [
+                    "netprobe lab up",
+                    "netprobe lab up --setup macvtap --name mv",
+                    "netprobe lab up --libvirt --name osv-redis",
+                    "netprobe lab status --format json",
+                    "netprobe lab down --all",
+                ],
+                exitStatus: [
+                    (0, "done (see each subcommand's --help)"),
+                    (1, "the subcommand failed: the message says why"),
+                ]),
             subcommands: [Up.self, Status.self, Down.self])
     }
 }
@@ -33,8 +38,10 @@ extension Netprobe.LabCommand {
     /// `lab up`: builds the lab and returns when Redis answers PING.
     struct Up: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "up",
             abstract: "Build a lab and wait until its Redis answers PING.",
-            discussion: """
+            discussion: HelpText.discussion(
+                """
                 Setups: bridge (guest on tap vnet0 enslaved to bridge virbr0), macvtap (guest on \
                 macvtap0 in bridge mode over a veth parent; the client uses macvlan np-cli), \
                 vhost-net (like bridge with vhost=on; needs /dev/vhost-net), veth (the host's \
@@ -46,7 +53,16 @@ extension Netprobe.LabCommand {
                 really boots under it, else TCG (the verdict is cached in /run/netprobe/ until the \
                 host reboots). Running up again for a healthy lab does nothing; leftovers of a \
                 crashed lab of the same name are removed first.
-                """)
+                """,
+                examples: [
+                    "netprobe lab up",
+                    "netprobe lab up --setup host --name base",
+                    "netprobe lab up --setup bridge --libvirt --timeout 5m",
+                ],
+                exitStatus: [
+                    (0, "the lab is up and its Redis answers PING (or was already)"),
+                    (1, "it could not be built (not root, a tool missing, the guest or Redis not answering ...): what was made is removed, and the message says why"),
+                ]))
 
         @Option(help: "Topology: bridge, macvtap, vhost-net, veth or host.")
         var setup: LabSetup = .bridge
@@ -60,20 +76,21 @@ extension Netprobe.LabCommand {
         @Option(help: "Hypervisor: auto (probe), kvm or tcg.")
         var accel: AccelPreference = .auto
 
-        @Option(help: ArgumentHelp("Seconds to wait for Redis to answer.", valueName: "SECONDS"))
-        var timeout: Double = 120
+        @Option(parsing: .unconditional, help: ArgumentHelp("How long to wait for Redis to answer (90, 90s, 1m30s).", valueName: "TIME"))
+        var timeout = DurationArgument(.seconds(120))
 
         func validate() throws {
             do { try Lab.validate(name: name) } catch { throw ValidationError("\(error)") }
             if libvirt && setup != .bridge && setup != .vhostNet {
                 throw ValidationError("--libvirt runs the guest as a libvirt domain on the bridge: use it with --setup bridge (or vhost-net)")
             }
-            if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+            _ = try timeout.checked("--timeout")
         }
 
         func run() throws {
             let started = Date()
-            let options = LabOptions(name: name, setup: setup, libvirt: libvirt, accel: accel, bootTimeout: timeout)
+            let options = LabOptions(name: name, setup: setup, libvirt: libvirt, accel: accel,
+                                     bootTimeout: try timeout.checked("--timeout").seconds)
             let state: LabState
             do {
                 state = try Lab.up(options, progress: LabOutput.progress)
@@ -89,13 +106,23 @@ extension Netprobe.LabCommand {
     /// `lab status`: what a lab is made of, and whether it still works.
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "status",
             abstract: "Show a lab (or all labs): Redis address, vantage interfaces, hypervisor, health.",
-            discussion: "JSON output is the lab's state file (an object for NAME, an array without).")
+            discussion: HelpText.discussion(
+                "JSON output is the lab's state file (an object for NAME, an array without).",
+                examples: [
+                    "netprobe lab status",
+                    "netprobe lab status netprobe --format json",
+                ],
+                exitStatus: [
+                    (0, "the lab (or every lab) was shown, healthy or not: the text says NOT HEALTHY and how to fix it"),
+                    (1, "there is no lab of that NAME"),
+                ]))
 
         @Argument(help: ArgumentHelp("The lab to show (default: all).", valueName: "NAME"))
         var name: String?
 
-        @Option(help: "Output format: text or json.")
+        @Option(help: "Output format: text (for people) or json (the state file).")
         var format: OutputFormat = .text
 
         func run() throws {
@@ -123,8 +150,19 @@ extension Netprobe.LabCommand {
     /// `lab down`: removes everything a lab made.
     struct Down: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "down",
             abstract: "Remove a lab: its processes, namespaces, links and files.",
-            discussion: "Removing a lab that is not there is not an error.")
+            discussion: HelpText.discussion(
+                "Removing a lab that is not there is not an error.",
+                examples: [
+                    "netprobe lab down",
+                    "netprobe lab down mv",
+                    "netprobe lab down --all",
+                ],
+                exitStatus: [
+                    (0, "the lab is gone (or was not there)"),
+                    (1, "something could not be removed (a namespace netprobe cannot prove is the lab's is left alone): the message says what and how"),
+                ]))
 
         @Argument(help: ArgumentHelp("The lab to remove (default: \(Lab.defaultName)).", valueName: "NAME"))
         var name: String?
@@ -154,49 +192,4 @@ extension Netprobe.LabCommand {
             }
         }
     }
-}
-
-/// How lab commands print.
-enum LabOutput {
-    static let progress: LabProgress = { line in printError("netprobe lab: \(line)") }
-
-    /// Redis address, hypervisor, vantages, processes and files of a lab.
-    static func describe(_ state: LabState) -> String {
-        var out = ""
-        func row(_ label: String, _ value: String) { out += "  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
-        let redis = HostPort(parsing: state.redisAddress)
-        let (host, port) = (redis?.host ?? state.redisAddress, redis.map { String($0.port) } ?? "")
-        row("redis", "\(state.redisAddress) from namespace \(state.namespace)  (ip netns exec \(state.namespace) redis-cli -h \(host) -p \(port) ping)")
-        if let hypervisor = state.hypervisor {
-            row("hypervisor", "\(hypervisor): \(state.hypervisorReason ?? "")")
-        } else {
-            row("hypervisor", "none (Redis runs on the host side)")
-        }
-        if let kernel = state.guestKernel { row("guest", "Linux \(kernel), Redis as init; console \(LabState.stateDirectory)/\(state.name)/console.log") }
-        for (i, v) in state.vantages.enumerated() {
-            row(i == 0 ? "vantages" : "", "\(v.interface) (\(v.role.rawValue)) in \(v.namespace)")
-        }
-        if !state.extraNamespaces.isEmpty { row("namespaces", ([state.namespace] + state.extraNamespaces).joined(separator: " ")) }
-        if let domain = state.libvirtDomain { row("libvirt", "domain \(domain) at \(state.libvirtURI ?? "?")") }
-        row("state", "\(LabState.stateDirectory)/\(state.name)/state.json")
-        return out
-    }
-
-    static func describe(_ status: LabStatus) -> String {
-        let state = status.state
-        var out = "lab \(state.name): \(status.healthy ? "up" : "NOT HEALTHY") (setup \(state.setup.rawValue), since \(state.createdAt))\n"
-        out += describe(state)
-        func row(_ label: String, _ value: String) { out += "  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
-        for (i, p) in status.processes.enumerated() {
-            row(i == 0 ? "processes" : "", "\(p.process.what) pid \(p.process.pid) \(p.alive ? "running" : "GONE")")
-        }
-        row("ping", status.redisProblem.map { "no answer: \($0)" } ?? "PONG")
-        if !status.missingNamespaces.isEmpty { row("missing", status.missingNamespaces.joined(separator: " ")) }
-        if !status.healthy { row("fix", "netprobe lab up --setup \(state.setup.rawValue) --name \(state.name)  (rebuilds it)") }
-        return out
-    }
-}
-
-private extension String {
-    func ifEmpty(_ replacement: String) -> String { isEmpty ? replacement : self }
 }

@@ -9,7 +9,8 @@ extension Netprobe {
         static let configuration = CommandConfiguration(
             commandName: "selftest",
             abstract: "Inject known faults in the lab and check that the verdict names and sizes them.",
-            discussion: """
+            discussion: HelpText.discussion(
+                """
                 Brings up a lab of its own (netprobe lab up --setup bridge --name selftest), \
                 captures a baseline under the built-in load (netprobe capture -- netprobe load, \
                 4 connections), then injects each fault alone, captures and reports again, and \
@@ -30,25 +31,35 @@ extension Netprobe {
                 and the slowest 1 % must be put on redis.
 
                 Prints a table of injected against measured, what each number is, and why a check \
-                failed. Exit status: 0 every fault passed; 1 a check failed; 2 the selftest could \
-                not run; 130 interrupted. The lab and the faults are removed in every case, Ctrl-C \
-                included. Needs root; takes about 30 s with a TCG guest.
-
-                Examples:
-                  netprobe selftest
-                  netprobe selftest --faults redis-stall --duration 6s --out selftest
-                """)
+                failed. The lab and the faults are removed in every case, Ctrl-C included. Needs \
+                root; takes about 30 s with a TCG guest.
+                """,
+                examples: [
+                    "netprobe selftest",
+                    "netprobe selftest --faults redis-stall --duration 6s -o selftest",
+                ],
+                exitStatus: [
+                    (0, "every fault was found in the right place and sized within 15 %"),
+                    (1, "a check failed (the table says which and why)"),
+                    (2, "the selftest could not run (not root, the lab did not come up ...)"),
+                    (130, "interrupted (Ctrl-C, SIGTERM)"),
+                ]))
 
         @Option(help: ArgumentHelp("Faults to inject, comma separated: tap-queue, starved-guest, redis-stall.", valueName: "LIST"))
         var faults: String = SelftestFault.allCases.map(\.rawValue).joined(separator: ",")
 
-        @Option(help: ArgumentHelp("Load (and capture) time per run.", valueName: "TIME"))
-        var duration: TimeSpan = TimeSpan(nanoseconds: 4_000_000_000)
+        @Option(parsing: .unconditional, help: ArgumentHelp("Load (and capture) time per run (1s to 2m).", valueName: "TIME"))
+        var duration = DurationArgument(.seconds(4))
 
-        @Option(help: ArgumentHelp("Write traces, reports and selftest.json here (kept).", valueName: "DIR"))
-        var out: String?
+        @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(
+            "Write traces, reports and selftest.json here (kept).", valueName: "DIR"))
+        var output: String?
 
-        @Flag(help: "Keep the traces and reports (in a temporary folder unless --out is given).")
+        /// The old spelling of -o.
+        @Option(name: .customLong("out"), help: ArgumentHelp("Old spelling of -o.", valueName: "DIR", visibility: .hidden))
+        var oldOutput: String?
+
+        @Flag(help: "Keep the traces and reports (in a temporary folder unless -o is given).")
         var keep = false
 
         func validate() throws {
@@ -56,7 +67,9 @@ extension Netprobe {
             for f in faultNames where SelftestFault(rawValue: f) == nil {
                 throw ValidationError("Unknown fault \(f): choose from \(SelftestFault.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
-            if duration.seconds < 1 || duration.seconds > 120 { throw ValidationError("--duration must be between 1s and 2m.") }
+            let duration = try duration.checked("--duration")
+            if duration.seconds < 1 || duration.seconds > 120 { throw ValidationError("--duration must be between 1s and 2m, got \(self.duration.text)") }
+            _ = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out")
         }
 
         var faultNames: [String] {
@@ -69,11 +82,15 @@ extension Netprobe {
                 printError("netprobe selftest: needs root (it builds a lab in a network namespace, adds a qdisc, stops QEMU and captures)")
                 throw ExitCode(2)
             }
+            let out = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out")
             let directory = out ?? NSTemporaryDirectory() + "netprobe-selftest-\(getpid())"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+                printError("netprobe selftest: cannot make \(directory): \(error.localizedDescription)")
+                throw ExitCode(2)
+            }
             let keepFiles = keep || out != nil
             defer { if !keepFiles { try? FileManager.default.removeItem(atPath: directory) } }
-            let session = SelftestSession(directory: directory, duration: duration, faults: faultList)
+            let session = SelftestSession(directory: directory, duration: try duration.checked("--duration"), faults: faultList)
             var outcome = session.run()
             outcome.seconds = Date().timeIntervalSince(session.started)
             print(SelftestTable.render(outcome))

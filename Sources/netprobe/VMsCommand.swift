@@ -10,18 +10,28 @@ extension Netprobe {
         static let configuration = CommandConfiguration(
             commandName: "vms",
             abstract: "List libvirt domains and how their network interfaces are wired.",
-            discussion: """
+            discussion: HelpText.discussion(
+                """
                 Reads each domain's XML through a read-only libvirt connection: interface type \
                 (bridge, network, direct = macvtap, ethernet), the host device (vnetN, macvtapN; \
                 only while the domain runs), its bridge or macvtap parent and mode, the NIC model, \
                 the backend (vhost = in-kernel vhost-net, qemu = userspace) and the MAC. These are \
                 the vantage points `netprobe capture --vm NAME` uses.
-                """)
+                """,
+                examples: [
+                    "netprobe vms",
+                    "netprobe vms -c qemu:///session",
+                    "netprobe vms --connect test:///default --format json",
+                ],
+                exitStatus: [
+                    (0, "the domains were listed (none is not an error)"),
+                    (1, "libvirt could not be reached at the URI (the message gives libvirt's reason)"),
+                ]))
 
-        @Option(name: .customShort("c"), help: ArgumentHelp("libvirt URI (as virsh -c).", valueName: "URI"))
+        @Option(name: [.customShort("c"), .customLong("connect")], help: ArgumentHelp("libvirt URI (as virsh -c/--connect).", valueName: "URI"))
         var connect: String = "qemu:///system"
 
-        @Option(help: "Output format: text or json.")
+        @Option(help: "Output format: text (a table for people) or json (for scripts).")
         var format: OutputFormat = .text
 
         func run() throws {
@@ -34,7 +44,8 @@ extension Netprobe {
             }
             if format == .json {
                 struct Entry: Encodable { var name: String; var active: Bool; var interfaces: [DomainInterface] }
-                print(try JSONOutput.encode(domains.map { Entry(name: $0.name, active: $0.active, interfaces: $0.interfaces) }))
+                try writeOutput(try jsonText(domains.map { Entry(name: $0.name, active: $0.active, interfaces: $0.interfaces) }),
+                                to: nil, policy: .replaceRegularFile, what: "the list")
                 return
             }
             if domains.isEmpty {

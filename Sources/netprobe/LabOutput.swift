@@ -1,0 +1,48 @@
+import Foundation
+import NetprobeCore
+import NetprobeLab
+
+/// How lab commands print.
+enum LabOutput {
+    static let progress: LabProgress = { line in printError("netprobe lab: \(line)") }
+
+    /// Redis address, hypervisor, vantages, processes and files of a lab.
+    static func describe(_ state: LabState) -> String {
+        var out = ""
+        func row(_ label: String, _ value: String) { out += "  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
+        let redis = HostPort(parsing: state.redisAddress)
+        let (host, port) = (redis?.host ?? state.redisAddress, redis.map { String($0.port) } ?? "")
+        row("redis", "\(state.redisAddress) from namespace \(state.namespace)  (ip netns exec \(state.namespace) redis-cli -h \(host) -p \(port) ping)")
+        if let hypervisor = state.hypervisor {
+            row("hypervisor", "\(hypervisor): \(state.hypervisorReason ?? "")")
+        } else {
+            row("hypervisor", "none (Redis runs on the host side)")
+        }
+        if let kernel = state.guestKernel { row("guest", "Linux \(kernel), Redis as init; console \(LabState.stateDirectory)/\(state.name)/console.log") }
+        for (i, v) in state.vantages.enumerated() {
+            row(i == 0 ? "vantages" : "", "\(v.interface) (\(v.role.rawValue)) in \(v.namespace)")
+        }
+        if !state.extraNamespaces.isEmpty { row("namespaces", ([state.namespace] + state.extraNamespaces).joined(separator: " ")) }
+        if let domain = state.libvirtDomain { row("libvirt", "domain \(domain) at \(state.libvirtURI ?? "?")") }
+        row("state", "\(LabState.stateDirectory)/\(state.name)/state.json")
+        return out
+    }
+
+    static func describe(_ status: LabStatus) -> String {
+        let state = status.state
+        var out = "lab \(state.name): \(status.healthy ? "up" : "NOT HEALTHY") (setup \(state.setup.rawValue), since \(state.createdAt))\n"
+        out += describe(state)
+        func row(_ label: String, _ value: String) { out += "  " + label.padding(toLength: 12, withPad: " ", startingAt: 0) + value + "\n" }
+        for (i, p) in status.processes.enumerated() {
+            row(i == 0 ? "processes" : "", "\(p.process.what) pid \(p.process.pid) \(p.alive ? "running" : "GONE")")
+        }
+        row("ping", status.redisProblem.map { "no answer: \($0)" } ?? "PONG")
+        if !status.missingNamespaces.isEmpty { row("missing", status.missingNamespaces.joined(separator: " ")) }
+        if !status.healthy { row("fix", "netprobe lab up --setup \(state.setup.rawValue) --name \(state.name)  (rebuilds it)") }
+        return out
+    }
+}
+
+extension String {
+    func ifEmpty(_ replacement: String) -> String { isEmpty ? replacement : self }
+}
