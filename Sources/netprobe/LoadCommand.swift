@@ -89,7 +89,7 @@ extension Netprobe {
         @Option(name: .customLong("test-time"), parsing: .unconditional, help: ArgumentHelp("memtier's spelling of --duration.", valueName: "TIME", visibility: .hidden))
         var testTime: DurationArgument?
 
-        @Option(help: ArgumentHelp("SETs to GETs, e.g. 1:10 (one SET, then ten GETs, repeated).", valueName: "SET:GET"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("SETs to GETs, e.g. 1:10 (one SET, then ten GETs, repeated).", valueName: "SET:GET"))
         var ratio = CommandRatio(set: 1, get: 10)
 
         @Option(name: [.customShort("d"), .long], parsing: .unconditional, help: ArgumentHelp("Bytes in each SET's value.", valueName: "B"))
