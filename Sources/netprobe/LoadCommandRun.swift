@@ -7,8 +7,8 @@ import NetprobeLoad
 
 extension Netprobe.LoadCommand {
     func run() throws {
-        try checkOutput(output, inputs: [])
-        try checkOutput(jsonOut, inputs: [])
+        try checkOutput(output, inputs: [], what: "the summary")
+        try checkOutput(jsonOut, inputs: [], what: "the JSON summary")
         let generator: LoadGenerator
         let writer: ClientRecordWriter?
         do {

@@ -52,10 +52,10 @@ func writeOutput(_ text: String, to path: String?, inputs: [String]) throws {
 }
 
 /// Refuses a `-o FILE` that `writeOutput` would refuse, before any work is done.
-func checkOutput(_ path: String?, inputs: [String]) throws {
+func checkOutput(_ path: String?, inputs: [String], what: String = "the report") throws {
     guard let path else { return }
     do { try OutputFile.check(path: path, policy: reportOutputPolicy(inputs: inputs)) } catch {
-        printError("netprobe: will not write the report to \(error)")
+        printError("netprobe: will not write \(what) to \(error)")
         throw ExitCode(1)
     }
 }

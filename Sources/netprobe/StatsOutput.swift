@@ -43,8 +43,8 @@ struct StatsRow: Encodable {
         txDroppedPerSecond = rate(la?.txDropped, lb?.txDropped)
         errorsPerSecond = rate(la.map { $0.rxErrors + $0.txErrors }, lb.map { $0.rxErrors + $0.txErrors })
         qdisc = b.qdisc?.kind
-        qdiscBacklogBytes = b.qdisc.map { UInt64($0.backlog) }
-        qdiscQueueLength = b.qdisc.map { UInt64($0.qlen) }
+        qdiscBacklogBytes = b.qdisc?.backlog
+        qdiscQueueLength = b.qdisc?.qlen
         qdiscDropsPerSecond = rate(a.qdisc?.drops, b.qdisc?.drops)
         qdiscOverlimitsPerSecond = rate(a.qdisc?.overlimits, b.qdisc?.overlimits)
     }

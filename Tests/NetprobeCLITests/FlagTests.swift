@@ -128,6 +128,15 @@ struct FlagTests {
         }
         let capture = try #require(commands.first { $0.path == ["capture"] })
         #expect(capture.options.contains { $0.visible && $0.names == ["-w"] })
+        // -o never writes over a trace, for load either, and says so before the run.
+        let trace = NSTemporaryDirectory() + "netprobe-flag-\(UUID().uuidString).pcap"
+        try FileManager.default.copyItem(atPath: CLI.packageRoot.appendingPathComponent("traces/resp-semantics.pcap").path, toPath: trace)
+        defer { try? FileManager.default.removeItem(atPath: trace) }
+        let before = try Data(contentsOf: URL(fileURLWithPath: trace))
+        let r = try CLI.run(["load", "-h", "127.0.0.1", "-p", "\(try LocalRedis.freePort())", "-n", "10", "-o", trace])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("will not write the summary") && r.stderr.contains("holds a pcap trace"), "\(r.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: trace)) == before)
     }
 
     @Test("the old spellings still work for scripts (report/compare -w, --out, --json-out, --clients), and both at once is refused")
