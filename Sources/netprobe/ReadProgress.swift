@@ -95,8 +95,10 @@ final class ReadProgress: @unchecked Sendable {
         shown = true
     }
 
-    /// "reading NAME: 1.21 GB of 3.40 GB (35 %), 410.2 MB/s".
+    /// "reading NAME: 1.21 GB of 3.40 GB (35 %), 410.2 MB/s"; once all is read, the attribution
+    /// still runs: "read NAME: 3.40 GB (100 %), analysing".
     func line(read: Int64) -> String {
+        if total > 0 && read >= total { return "read \(name): \(Self.bytes(total)) (100 %), analysing" }
         let (s, atto) = started.duration(to: .now).components
         let seconds = Double(s) + Double(atto) / 1e18
         var text = "reading \(name): \(Self.bytes(read)) of \(Self.bytes(total))"

@@ -60,6 +60,7 @@ struct ProgressTests {
         #expect(buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 1_234_567) } == 1_234_567)
         #expect(progress.position() == 1_234_567)
         #expect(progress.line(read: 1_234_567).hasPrefix("reading \(Self.trace): 1.23 MB of 8.47 MB (14 %), "))
+        #expect(progress.line(read: 8_474_411) == "read \(Self.trace): 8.47 MB (100 %), analysing")
         #expect(ReadProgress(tracing: "/dev/null") == nil, "no size: no progress")
         #expect(ReadProgress.bytes(999) == "999 B" && ReadProgress.bytes(1_500) == "1.50 kB" && ReadProgress.bytes(3_400_000_000) == "3.40 GB")
     }
