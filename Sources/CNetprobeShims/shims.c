@@ -17,7 +17,7 @@
 
 const char *CNetprobe_pcap_version(void) { return pcap_lib_version(); }
 
-const char *CNetprobe_libnl_version(void) { return "libnl " LIBNL_STRING; }
+const char *CNetprobe_libnl_version(void) { return LIBNL_STRING; } /* "libnl 3.7.0" */
 
 long CNetprobe_libvirt_version(void) {
     unsigned long version = 0;
