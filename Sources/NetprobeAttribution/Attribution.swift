@@ -125,12 +125,23 @@ public enum Attribution {
         let tapSamples = path.queueDevice.flatMap { inputs.netlink[$0.interface] } ?? []
         // The hops are about the innermost capture's device: used only when that is the guest's.
         let hops = inputs.kernelHops.flatMap { $0.device == path.inner?.interface && !$0.isEmpty ? $0 : nil }
+        let tap = TapQueueModel(samples: path.hasTwoSides ? tapSamples : [])
+        let haveRedis = !inputs.redisUsecPerCall.isEmpty
+        let resolvable = SegmentName.allCases.map { s -> Bool in
+            switch s {
+            case .client: !inputs.client.isEmpty
+            case .bridge: path.hasTwoSides
+            case .tap: tap.isResolved
+            case .vnicBackend: hops != nil
+            case .guestStack: true
+            case .redis: haveRedis
+            }
+        }
         let passes = Passes(
             join: join, runs: join.rowRuns(threads),
-            paths: RequestPaths(path, client: inputs.client, hops: hops),
-            tap: TapQueueModel(samples: path.hasTwoSides ? tapSamples : []),
+            paths: RequestPaths(path, client: inputs.client, hops: hops), tap: tap,
             exec: RedisExecution(usecPerCall: inputs.redisUsecPerCall, commandNames: join.commandNames),
-            haveRedis: !inputs.redisUsecPerCall.isEmpty)
+            haveRedis: haveRedis, resolvable: resolvable)
         let first = passes.placeAll()
         let timeline = passes.haveRedis && first.placed > 0 ? passes.timeline(first) : nil
         let split = passes.splitAll(first, timeline)

@@ -9,6 +9,8 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
     let tap: TapQueueModel
     let exec: RedisExecution
     let haveRedis: Bool
+    /// The segments the inputs can resolve (`SegmentName.index`): only theirs are distributed.
+    let resolvable: [Bool]
 
     /// Pass 1's result.
     struct Placed: Sendable {
@@ -93,7 +95,7 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
     func splitAll(_ first: Placed, _ timeline: RedisTimeline?) -> SegmentSplit {
         let forwarding = first.forwarding
         let parts = eachInParallel(runs) { index, run -> SegmentSplit in
-            var split = SegmentSplit(e2e: first.e2e)
+            var split = SegmentSplit(e2e: first.e2e, kept: resolvable)
             var unused = Unplaced()
             var cursor = 0
             var ordinal = first.ordinalBase[index]
@@ -112,7 +114,7 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
             }
             return split
         }
-        var total = SegmentSplit(e2e: first.e2e)
+        var total = SegmentSplit(e2e: first.e2e, kept: resolvable)
         for p in parts { total.add(p) }
         return total
     }

@@ -31,6 +31,9 @@ struct SegmentSplit: Sendable {
     }
 
     let bounds: Bounds?
+    /// The segments whose distributions are kept (`SegmentName.index`): those the inputs can
+    /// resolve. A histogram is 135 KB per segment and run, and an unresolved segment's is never shown.
+    let kept: [Bool]
     var typical = Group(), tail = Group()
     var recorders = [LatencyRecorder](repeating: LatencyRecorder(), count: SegmentName.allCases.count)
     /// Redis's part beyond the command's mean execution: the wait behind longer commands, rebuilt
@@ -41,8 +44,10 @@ struct SegmentSplit: Sendable {
     /// or not taking packets).
     var backend = BackendTally()
 
-    /// `e2e`: the end-to-end times of every request in the split (pass 1).
-    init(e2e: LatencyRecorder) {
+    /// `e2e`: the end-to-end times of every request in the split (pass 1). `kept`: which
+    /// segments' distributions to keep (nil: all).
+    init(e2e: LatencyRecorder, kept: [Bool]? = nil) {
+        self.kept = kept ?? [Bool](repeating: true, count: SegmentName.allCases.count)
         bounds = e2e.histogram.map { h in
             let q = { (p: Double) -> UInt64 in h.valueAtPercentile(p) }
             return Bounds(typicalLow: Int64(h.lowestEquivalentForValue(q(25))),
@@ -67,7 +72,7 @@ struct SegmentSplit: Sendable {
     }
 
     mutating func record(e2e: Int64, _ values: [Int64]) {
-        for s in values.indices { recorders[s].record(values[s]) }
+        for s in values.indices where kept[s] { recorders[s].record(values[s]) }
         if let bounds {
             if e2e >= bounds.typicalLow && e2e <= bounds.typicalHigh { typical.add(e2e, values) }
             if e2e >= bounds.tail { tail.add(e2e, values) }
