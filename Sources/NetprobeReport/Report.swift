@@ -131,6 +131,11 @@ public struct VantageReport: Codable, Sendable, Equatable {
     public var byCommand: [CommandLatency]
     public var unpairedRequests: Int
     public var unpairedByReason: [String: Int]
+    /// Requests that by the protocol get no reply (CLIENT REPLY OFF or SKIP): neither paired nor
+    /// unpaired. Absent when there are none.
+    public var requestsWithoutReply: Int?
+    /// Pushes and pub/sub messages the server sent (not replies). Absent when there are none.
+    public var pushes: Int?
     public var unexpectedResponses: Int
     public var errorReplies: Int
     public var tcp: TCPSummary
@@ -237,6 +242,8 @@ public struct Report: Codable, Sendable, Equatable {
             latencyUs: LatencySummary(v.latency), latencyCDF: cdf(v.latency), byCommand: byCommand,
             unpairedRequests: v.unpairedTotal,
             unpairedByReason: Dictionary(uniqueKeysWithValues: v.unpaired.map { ($0.key.rawValue, $0.value) }),
+            requestsWithoutReply: v.requestsWithoutReply > 0 ? v.requestsWithoutReply : nil,
+            pushes: v.pushes > 0 ? v.pushes : nil,
             unexpectedResponses: v.unexpectedResponses, errorReplies: v.errorReplies,
             tcp: TCPSummary(
                 connections: v.connections, connectionsJoinedMidStream: v.connectionsJoinedMidStream,

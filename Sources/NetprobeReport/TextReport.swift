@@ -36,8 +36,10 @@ public enum TextReport {
             out += t.render(indent: 2)
             var facts: [String] = []
             facts.append("paired \(v.latencyUs.count)")
+            if let n = v.requestsWithoutReply { facts.append("no reply by protocol \(n) (CLIENT REPLY OFF or SKIP)") }
             facts.append("unpaired \(v.unpairedRequests)" + (v.unpairedByReason.isEmpty ? "" : " (" + v.unpairedByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"))
             if v.unexpectedResponses > 0 { facts.append("responses without a request \(v.unexpectedResponses)") }
+            if let n = v.pushes { facts.append("pushes and pub/sub messages (not replies) \(n)") }
             if v.errorReplies > 0 { facts.append("error replies \(v.errorReplies)") }
             out += "  requests: " + facts.joined(separator: "; ") + "\n"
             let tcp = v.tcp

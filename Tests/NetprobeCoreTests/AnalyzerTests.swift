@@ -131,16 +131,21 @@ struct AnalyzerTests {
         #expect(a.vantages[0].requests == 2)
     }
 
-    @Test("SUBSCRIBE stops one-to-one pairing on its connection")
+    @Test("SUBSCRIBE pairs with its confirmation; a published message is not a reply; PING after it pairs")
     func subscribe() throws {
         var c = Conversation()
         c.handshake()
         c.send(resp("SUBSCRIBE", "news"))
         c.reply(Array("*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n".utf8))
         c.reply(Array("*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n".utf8))
+        c.send(resp("PING"))
+        c.reply(Array("*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nho\r\n".utf8), after: 500)
+        c.reply(Array("*2\r\n$4\r\npong\r\n$0\r\n\r\n".utf8), after: 1500)
         let (a, t) = try analyze(c)
-        #expect(t.isEmpty)
-        #expect(a.vantages[0].unpaired[.replyModeChanged] == 1)
+        #expect(t.map(\.command) == ["SUBSCRIBE", "PING"])
+        #expect(t.map(\.latencyNs) == [1000, 2000]) // PING's reply, not the message before it
+        #expect(a.vantages[0].unpaired.isEmpty)
+        #expect(a.vantages[0].pushes == 2)
         #expect(a.vantages[0].unexpectedResponses == 0)
     }
 

@@ -16,6 +16,9 @@ struct PairerTests {
         var unpaired: [UnpairedReason: Int] = [:]
         var unexpected = 0
         var ignored = 0
+        var pushes = 0
+        var confirmations = 0
+        var noReply = 0
 
         init(joinedMidStream: Bool = false) { pairer = RequestPairer(joinedMidStream: joinedMidStream) }
 
@@ -25,25 +28,32 @@ struct PairerTests {
 
         /// A request of `length` bytes sent with acknowledgement `ack` (default: every reply so far).
         @discardableResult
-        mutating func request(_ command: Int = 0, length: UInt32 = 20, ack: UInt32? = nil, changesReplyMode: Bool = false)
-            -> RequestPairer.Request {
+        mutating func request(_ command: Int = 0, length: UInt32 = 20, ack: UInt32? = nil, rule: ReplyRule = .ordinary,
+                              shape: RequestShape = .none) -> RequestPairer.Request {
             now += 100
             let r = RequestPairer.Request(command: command, sequence: requestSeq, endSequence: requestSeq &+ length,
                                           firstByteNs: now, lastByteNs: now + 10, acknowledgement: ack ?? replySeq)
             requestSeq &+= length
-            note(pairer.request(r, changesReplyMode: changesReplyMode))
+            switch pairer.request(r, rule: rule, shape: shape) {
+            case .awaitsReply: break
+            case .noReply: noReply += 1
+            case let .unpaired(u): note(u)
+            }
             return r
         }
 
         /// A reply of `length` bytes at the current reply position; `serverAck`: the server's
         /// acknowledgement (default: every request so far).
-        mutating func reply(length: UInt32 = 5, serverAck: UInt32? = nil, isError: Bool = false, isPush: Bool = false) {
+        mutating func reply(length: UInt32 = 5, serverAck: UInt32? = nil, isError: Bool = false, isPush: Bool = false,
+                            pubSub: PubSubFrame = .none) {
             now += 1000
             note(pairer.responseStarted(at: now, sequence: replySeq, acknowledgement: serverAck ?? requestSeq))
             replySeq &+= length
-            switch pairer.response(firstByteNs: now, lastByteNs: now + 5, isError: isError, isPush: isPush) {
+            switch pairer.response(firstByteNs: now, lastByteNs: now + 5, isError: isError, isPush: isPush, pubSub: pubSub) {
             case let .paired(p): pairs.append(p)
             case .unexpected: unexpected += 1
+            case .push: pushes += 1
+            case .confirmation: confirmations += 1
             case .ignored: ignored += 1
             }
         }
@@ -83,7 +93,7 @@ struct PairerTests {
         s.reply()
         #expect(s.pairs.map(\.request) == sent)
         #expect(s.unexpected == 1)
-        #expect(s.ignored == 1)
+        #expect(s.pushes == 1)
     }
 
     @Test("a reply the server sent before it had the whole request answers one never seen")
@@ -96,11 +106,11 @@ struct PairerTests {
         #expect(s.pairs.map(\.request) == [a])
     }
 
-    @Test("a command that changes the reply mode stops pairing: it and every later request are unpaired, replies ignored")
+    @Test("MONITOR (or replication) stops pairing: it and every later request are unpaired, replies ignored")
     func replyModeChanged() {
         var s = Script()
         s.request(0)
-        s.request(1, changesReplyMode: true)
+        s.request(1, rule: .stops)
         #expect(s.pairer.stopped == .replyModeChanged)
         #expect(s.unpaired == [.replyModeChanged: 2])
         s.reply()

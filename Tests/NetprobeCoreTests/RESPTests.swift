@@ -117,10 +117,11 @@ struct RESPTests {
     }
     /// Feeds `bytes` in the pieces `cuts` gives with the fast path on or off; returns every
     /// message whole, every start, and the failure.
-    static func trace(_ bytes: [UInt8], role: RESPStreamDecoder.Role, cuts: [Int], fast: Bool)
+    static func trace(_ bytes: [UInt8], role: RESPStreamDecoder.Role, cuts: [Int], fast: Bool, pubSub: Bool = false)
         -> ([RESPMessage], [Int64], RESPStreamDecoder.Failure?, Int) {
         var d = RESPStreamDecoder(role: role)
         d.usesFastPath = fast
+        d.readsPubSubArrays = pubSub
         var messages: [RESPMessage] = []
         var starts: [Int64] = []
         var start = 0
@@ -141,9 +142,9 @@ struct RESPTests {
     static func mixedStream(role: RESPStreamDecoder.Role, using g: inout some RandomNumberGenerator) -> [UInt8] {
         var out: [UInt8] = []
         let names = ["GET", "set", "CONFIG", "client", "x", "", String(repeating: "A", count: 31),
-                     String(repeating: "b", count: 32), "ge t", "HSET", "\r\n"]
+                     String(repeating: "b", count: 32), "ge t", "HSET", "\r\n", "REPLY", "off", "Skip", "3", "abcdefghi"]
         for _ in 0..<40 {
-            switch (role, Int.random(in: 0..<12, using: &g)) {
+            switch (role, Int.random(in: 0..<13, using: &g)) {
             case (.requests, 0...6):
                 let words = (0..<Int.random(in: 1...4, using: &g)).map { _ in names.randomElement(using: &g)! }
                 out += Array(("*\(words.count)\r\n" + words.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()).utf8)
@@ -162,6 +163,12 @@ struct RESPTests {
                 // 18 digits are read; 19 are not (the state machine's limit).
                 out += Array(("$" + String(repeating: "0", count: 17) + "1\r\nz\r\n").utf8)
                 if Bool.random(using: &g) { out += Array(("$" + String(repeating: "0", count: 18) + "1\r\nz\r\n").utf8) }
+            case (.responses, 11):
+                // Pub/sub frames, RESP2 and RESP3, and arrays that only look like them.
+                out += Array(["*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n", "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+                              ">3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n", "*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$1\r\nx\r\n",
+                              "*2\r\n$4\r\npong\r\n$0\r\n\r\n", "*1\r\n+message\r\n", "*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n:1\r\n",
+                              "|1\r\n+a\r\n+b\r\n>2\r\n$10\r\ninvalidate\r\n*0\r\n"].randomElement(using: &g)!.utf8)
             case (.responses, _): out += Array("$2\r\nabc\r\n".utf8) // a lying length
             }
         }
@@ -172,13 +179,13 @@ struct RESPTests {
     func fastPathMatchesStateMachine() {
         var g = SystemRandomNumberGenerator()
         var fastMessages = 0
-        for role in [RESPStreamDecoder.Role.requests, .responses] {
+        for (role, pubSub) in [(RESPStreamDecoder.Role.requests, false), (.responses, false), (.responses, true)] {
             let fixed = role == .requests ? Self.requests : Self.responses
             for round in 0..<300 {
                 let bytes = round == 0 ? fixed : Self.mixedStream(role: role, using: &g)
                 let cuts = round % 3 == 0 ? [] : (0..<Int.random(in: 1...6, using: &g)).map { _ in Int.random(in: 0...bytes.count, using: &g) }
-                let fast = Self.trace(bytes, role: role, cuts: cuts, fast: true)
-                let slow = Self.trace(bytes, role: role, cuts: cuts, fast: false)
+                let fast = Self.trace(bytes, role: role, cuts: cuts, fast: true, pubSub: pubSub)
+                let slow = Self.trace(bytes, role: role, cuts: cuts, fast: false, pubSub: pubSub)
                 #expect(fast.0 == slow.0, "\(role) \(String(decoding: bytes, as: UTF8.self).debugDescription) cuts \(cuts)")
                 #expect(fast.1 == slow.1)
                 #expect(fast.2 == slow.2)
@@ -210,5 +217,87 @@ struct RESPAttributeTests {
             #expect(failure == nil, "cut \(cut): \(String(describing: failure))")
             #expect(events.count == 1, "cut \(cut)")
         }
+    }
+}
+
+/// Issue 16, item 11: inline commands must look like Redis commands; an HTTP request is not RESP.
+/// Items 12 and 13: what the pairing rules read of requests (`RequestShape`) and replies
+/// (`PubSubFrame`), the same on every chunking.
+@Suite("RESP inline commands, request shapes and pub/sub frames")
+struct RESPRulesInputTests {
+    /// Decodes `text` whole and on every split in two: the messages must not depend on the split.
+    static func everySplit(_ text: String, role: RESPStreamDecoder.Role, pubSub: Bool = false)
+        -> ([RESPMessage], RESPStreamDecoder.Failure?) {
+        let bytes = Array(text.utf8)
+        // The times are the chunks' (they differ with the split); everything else must not.
+        func untimed(_ m: [RESPMessage]) -> [RESPMessage] {
+            m.map { var m = $0; m.firstByteNs = 0; m.lastByteNs = 0; return m }
+        }
+        let whole = RESPTests.trace(bytes, role: role, cuts: [], fast: true, pubSub: pubSub)
+        for cut in 0...bytes.count {
+            for fast in [true, false] {
+                let split = RESPTests.trace(bytes, role: role, cuts: [cut], fast: fast, pubSub: pubSub)
+                #expect(untimed(split.0) == untimed(whole.0), "cut \(cut)")
+                #expect(split.2 == whole.2, "cut \(cut)")
+            }
+        }
+        return (whole.0, whole.2)
+    }
+
+    @Test("names Redis uses inline are commands", arguments: [
+        "PING\r\n", "ping\n", "GEORADIUS_RO k 0 0 1 km\r\n", "RESTORE-ASKING k 0 x\r\n", "FT.SEARCH idx q\r\n",
+        "set k \"a b\"\r\n", "GET /index.html\r\n",
+    ])
+    func inlineCommands(text: String) {
+        let (messages, failure) = Self.everySplit(text, role: .requests)
+        #expect(failure == nil)
+        #expect(messages.count == 1)
+    }
+
+    @Test("an HTTP request, a header, TLS or binary bytes are not RESP: the stream fails as not RESP", arguments: [
+        ("GET / HTTP/1.1\r\nHost: redis\r\n\r\n", "HTTP request line"),
+        ("POST /api/v1/items?page=2&filter=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.0\r\n\r\n", "HTTP request line"),
+        ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP request line"),
+        ("Host: redis\r\n", "\"Host:\""),
+        ("\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}\r\n", "\"\\x16\\x03\\x01\\x02\\x00\\x01\""),
+        ("1234 GET\r\n", "\"1234\""),
+    ])
+    func notRESP(text: String, says: String) {
+        let (messages, failure) = Self.everySplit(text, role: .requests)
+        #expect(messages.isEmpty)
+        #expect(failure?.isNotRESP == true)
+        #expect(failure?.sequence == 4_294_967_000)
+        #expect(failure?.reason.hasPrefix("not RESP: ") == true)
+        #expect(failure?.reason.contains(says) == true, "\(String(describing: failure))")
+    }
+
+    @Test("a request's shape: its element count and its second and third elements, from arrays and inline commands alike")
+    func shapes() {
+        let array = Self.everySplit("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\noff\r\n", role: .requests).0
+        let inline = Self.everySplit("client REPLY off\r\n", role: .requests).0
+        #expect(array.map(\.command) == ["CLIENT REPLY"] && inline.map(\.command) == ["CLIENT REPLY"])
+        #expect(array[0].shape == inline[0].shape)
+        #expect(array[0].shape.elements == 3 && array[0].shape.third.equalsIgnoringCase("OFF"))
+        let subscribe = Self.everySplit("*4\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", role: .requests).0
+        #expect(subscribe[0].shape.elements == 4)
+        // A long inline line: its words are counted past the bytes kept of it.
+        let channels = (0..<40).map { "channel-\($0)" }
+        let long = Self.everySplit("SUBSCRIBE " + channels.joined(separator: " ") + "\r\n", role: .requests).0
+        #expect(long[0].shape.elements == 41)
+        let hello = Self.everySplit("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", role: .requests).0
+        #expect(hello[0].shape.second.equalsIgnoringCase("3") && hello[0].shape.third == .absent)
+    }
+
+    @Test("pub/sub frames: pushes always, RESP2 arrays once asked; a confirmation's count; other arrays are no frame")
+    func frames() {
+        let stream = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n" + "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:2\r\n"
+            + ">3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n" + "*2\r\n$4\r\npong\r\n$0\r\n\r\n" + "+OK\r\n"
+            + "|1\r\n+a\r\n+b\r\n>4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$1\r\nx\r\n"
+        let asked = Self.everySplit(stream, role: .responses, pubSub: true).0
+        #expect(asked.map(\.pubSub) == [PubSubFrame(kind: .message, count: -1), PubSubFrame(kind: .subscribe, count: 2),
+                                        PubSubFrame(kind: .unsubscribe, count: 0), .none, .none, PubSubFrame(kind: .pmessage, count: -1)])
+        let notAsked = Self.everySplit(stream, role: .responses).0
+        #expect(notAsked.map(\.pubSub.kind) == [.none, .none, .unsubscribe, .none, .none, .pmessage])
+        #expect(notAsked.map(\.isPush) == [false, false, true, false, false, true])
     }
 }

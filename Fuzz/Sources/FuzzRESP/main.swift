@@ -1,8 +1,9 @@
 import FuzzSupport
 import NetprobeCore
 
-/// libFuzzer entry: the first byte picks the role and a chunk size; the rest is a RESP stream fed
-/// in chunks, with an occasional run of missing bytes. Fed twice: with the decoder's fast path
+/// libFuzzer entry: the first byte picks the role, a chunk size and (for replies) whether arrays
+/// are read for their pub/sub kind; the rest is a RESP stream fed in chunks, with an occasional
+/// run of missing bytes. Fed twice: with the decoder's fast path
 /// (whole messages read in one go) and without it (the state machine alone); every message, start
 /// and failure must be the same, else the target traps.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -22,6 +23,7 @@ func decodeForFuzzing(_ data: UnsafePointer<UInt8>, _ size: Int, fastPath: Bool)
     var decoder = RESPStreamDecoder(role: control & 1 == 0 ? .requests : .responses)
     decoder.usesFastPath = fastPath
     let chunk = Int(control >> 1) % 17 + 1
+    decoder.readsPubSubArrays = (Int(control >> 1) / 17) % 2 == 1 // bits the chunk size leaves unused
     let body = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
     var offset = 0
     var messages: [RESPMessage] = []
@@ -51,6 +53,9 @@ func respSeeds(_ traces: String) throws -> [Seed] {
         Seed("requests", [0x00] + Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\nPING\r\n".utf8)),
         Seed("replies", [0x01] + Array("+OK\r\n$5\r\nhello\r\n*2\r\n:1\r\n%1\r\n+a\r\n+b\r\n>2\r\n+m\r\n+x\r\n$?\r\n;3\r\nabc\r\n;0\r\n".utf8)),
         Seed("replies-resp3", [0x01] + Array("_\r\n#t\r\n,1.5\r\n(123\r\n!3\r\nerr\r\n=7\r\ntxt:abc\r\n~1\r\n:2\r\n|1\r\n+k\r\n+v\r\n+x\r\n-ERR no\r\n*-1\r\n$-1\r\n".utf8)),
+        // Pub/sub frames, arrays read for their kind (control 0x23: replies, chunk 1, pub/sub on).
+        Seed("replies-pubsub", [0x23] + Array("*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n>3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n".utf8)),
+        Seed("requests-inline-http", [0x00] + Array("client reply off\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)),
     ]
     for (name, path) in try traceFiles(traces, suffix: ".pcap") + traceFiles(traces, suffix: ".pcapng") {
         let streams = try respStreams(path, count: 60)

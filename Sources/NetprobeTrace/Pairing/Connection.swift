@@ -29,6 +29,12 @@ final class Connection {
     /// request begins (`DissectorOutput.alignResponses`).
     var requestsNeedBoundary = false
     var responsesNeedAlignment = false
+    /// The client sent something that is not RESP (`RESPStreamDecoder.Failure.isNotRESP`): the
+    /// connection is not read any further.
+    var requestsNotRESP = false
+    /// The client sent a pub/sub command: replies are read for pub/sub frames
+    /// (`RESPStreamDecoder.readsPubSubArrays`), also by a reply decoder made anew after a loss.
+    var readsPubSub = false
     /// The acknowledgement number of the latest request segment with data: the one a request
     /// completed now was sent with.
     var currentRequestAck: UInt32 = 0

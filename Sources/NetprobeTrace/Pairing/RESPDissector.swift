@@ -12,13 +12,14 @@ protocol DissectorOutput: AnyObject {
     func otherTCPSegment(port: UInt16, vantage: Int)
     /// A connection seen for the first time; returns its number at the vantage point.
     func connectionOpened(vantage: Int) -> Int
-    /// A complete request: where it lies, its command (`RESPMessage.command`, `.commandKey`), and
-    /// `acknowledgement`, that of the latest request segment with data.
-    func request(_ span: MessageSpan, command: String?, commandKey: UInt64, acknowledgement: UInt32, on c: Connection, vantage: Int)
+    /// A complete request: where it lies, its command (`RESPMessage.command`, `.commandKey`, `.shape`),
+    /// and `acknowledgement`, that of the latest request segment with data.
+    func request(_ span: MessageSpan, command: String?, commandKey: UInt64, shape: RequestShape, acknowledgement: UInt32,
+                 on c: Connection, vantage: Int)
     /// A reply begins (`acknowledgement`: the server's, unless the reply begins in missed bytes).
     func responseStarted(at ns: Int64, sequence: UInt32, acknowledgement: UInt32?, on c: Connection, vantage: Int)
-    /// A complete reply.
-    func response(_ span: MessageSpan, isError: Bool, isPush: Bool, on c: Connection, vantage: Int)
+    /// A complete reply (`pubSub`: `RESPMessage.pubSub`).
+    func response(_ span: MessageSpan, isError: Bool, isPush: Bool, pubSub: PubSubFrame, on c: Connection, vantage: Int)
     /// Requests are decoded again, from a segment that begins a command.
     func requestsResumed(on c: Connection, vantage: Int)
     /// A stream stopped decoding (bytes lost, or not RESP); `failure` says where and why.
@@ -209,8 +210,9 @@ final class RESPDissector {
     private func requestChunk<Out: DissectorOutput>(_ chunk: StreamChunk, connection c: Connection, vantage v: Int, out: Out) {
         if case let .data(bytes, _, _, ack) = chunk {
             if c.requestsNeedBoundary {
-                // Wait for a segment that starts a command: a RESP array or an inline command.
-                guard let first = bytes.first,
+                // Wait for a segment that starts a command: a RESP array or an inline command
+                // (never again once the client was seen to speak another protocol).
+                guard !c.requestsNotRESP, let first = bytes.first,
                       first == UInt8(ascii: "*") || (first | 0x20 >= UInt8(ascii: "a") && first | 0x20 <= UInt8(ascii: "z"))
                 else { return }
                 c.requestsNeedBoundary = false
@@ -225,17 +227,24 @@ final class RESPDissector {
         // By index: a for-in loop retained the array for its duration.
         var k = 0
         while k < c.requests.eventCount {
-            if case let .message(span, _, _) = c.requests.plainEvent(k) {
+            if case let .message(span, _, _, _) = c.requests.plainEvent(k) {
                 let (command, key) = c.requests.command(ofEvent: k)
-                out.request(span, command: command, commandKey: key, acknowledgement: c.currentRequestAck, on: c, vantage: v)
+                out.request(span, command: command, commandKey: key, shape: c.requests.shape(ofEvent: k),
+                            acknowledgement: c.currentRequestAck, on: c, vantage: v)
             }
             k += 1
         }
         c.requests.clearEvents()
         if !ok {
             // Requests restart at the next command boundary; those already complete stay valid.
+            // A client that speaks another protocol (HTTP to the Redis port) is not read again,
+            // nor are its server's replies, which answer no Redis command.
             out.streamLost(.requests, failure: c.requests.failure, on: c, vantage: v)
             c.requestsNeedBoundary = true
+            if c.requests.failure?.isNotRESP == true {
+                c.requestsNotRESP = true
+                c.responsesNeedAlignment = true
+            }
         }
     }
 
@@ -283,10 +292,12 @@ final class RESPDissector {
             ack = acknowledgement
             if c.responsesNeedAlignment {
                 // Restart where the output says a reply begins.
-                guard let offset = out.alignResponses(on: c, at: sequence, length: bytes.count, vantage: v) else { return }
+                guard !c.requestsNotRESP,
+                      let offset = out.alignResponses(on: c, at: sequence, length: bytes.count, vantage: v) else { return }
                 let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
                 c.responsesNeedAlignment = false
                 c.responses = RESPStreamDecoder(role: .responses)
+                c.responses.readsPubSubArrays = c.readsPubSub
                 chunk = .data(rest, sequence: sequence &+ UInt32(truncatingIfNeeded: offset), timestampNs: ts,
                               acknowledgement: acknowledgement)
             }
@@ -299,8 +310,8 @@ final class RESPDissector {
             switch c.responses.plainEvent(k) {
             case let .started(ts, sequence):
                 out.responseStarted(at: ts, sequence: sequence, acknowledgement: ack, on: c, vantage: v)
-            case let .message(span, isError, isPush):
-                out.response(span, isError: isError, isPush: isPush, on: c, vantage: v)
+            case let .message(span, isError, isPush, pubSub):
+                out.response(span, isError: isError, isPush: isPush, pubSub: pubSub, on: c, vantage: v)
             }
             k += 1
         }

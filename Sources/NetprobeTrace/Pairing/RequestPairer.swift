@@ -12,9 +12,22 @@ import NetprobeModel
 /// starts, so the first request after the loss is *aligned*: its reply is the one that starts at
 /// the request's acknowledgement number. On a pipelined connection (requests seen while others
 /// were outstanding) acknowledgement numbers say nothing of that, so pairing stops there until a
-/// new connection. SUBSCRIBE, MONITOR, CLIENT REPLY and replication change the reply rules:
-/// pairing stops too. Nothing is ever guessed: a request that cannot be placed is unpaired, with
+/// new connection. Nothing is ever guessed: a request that cannot be placed is unpaired, with
 /// its reason.
+///
+/// Where Redis departs from one reply per request, the pairer follows its rules (`ReplyRule`):
+/// - CLIENT REPLY: while OFF no command gets a reply (OFF itself neither); SKIP silences its own
+///   reply and the next command's; ON (and RESET) answer and turn replies back on. A request that
+///   by these rules gets no reply is counted as such (`RequestOutcome.noReply`), never as unpaired.
+/// - Pub/sub: (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE are answered by one confirmation per channel:
+///   the request pairs with the first, the others follow it. Published messages are not replies:
+///   in RESP3 they are pushes (`>`), in RESP2 arrays that arrive while the client is subscribed
+///   (it is from its first subscription until its count of subscriptions is back to 0 or RESET is
+///   answered). Other RESP3 pushes (client-side caching invalidations) are not replies either.
+/// - HELLO 3 switches the replies after its own to RESP3 (HELLO 2 and RESET back to RESP2): in
+///   RESP3 any command may be sent while subscribed, and an array is always a reply.
+/// - MONITOR and replication (SYNC, PSYNC) turn the reply stream into something else: pairing
+///   stops there (`replyModeChanged`).
 ///
 /// A plain value: no references, no callbacks. `TraceAnalyzer` keeps one per connection and
 /// hands what it returns to the vantage point's statistics.
@@ -31,6 +44,16 @@ struct RequestPairer {
         /// The acknowledgement number of the segment that carried it (the latest one with data
         /// when it ended in bytes the capture missed): how much of the reply stream the client had.
         var acknowledgement: UInt32
+    }
+
+    /// What became of a complete request.
+    enum RequestOutcome: Equatable {
+        /// It waits for its reply.
+        case awaitsReply
+        /// By the protocol it gets no reply (CLIENT REPLY OFF or SKIP): not unpaired.
+        case noReply
+        /// Given up on: this request, or (`replyModeChanged`) every pending one.
+        case unpaired(Unpaired)
     }
 
     /// A request and the reply that answers it.
@@ -52,7 +75,11 @@ struct RequestPairer {
         case paired(Pair)
         /// It answers no request seen here (one the capture missed, or sent before the capture).
         case unexpected
-        /// A RESP3 push, or a reply after pairing stopped: not counted.
+        /// A push or a published message: not a reply.
+        case push
+        /// A further confirmation of a (P|S)(UN)SUBSCRIBE already paired with its first.
+        case confirmation
+        /// A reply after pairing stopped: not counted.
         case ignored
     }
 
@@ -61,7 +88,12 @@ struct RequestPairer {
         /// Pairing must start exactly at the request's acknowledgement number: requests before it
         /// (or their replies) were lost, so the reply stream position is only known through it.
         var align: Bool
-        var responseFirstByteNs: Int64?
+        var rule: ReplyRule = .ordinary
+        /// Pub/sub commands: the confirmations that answer it (-1: as many as the client had
+        /// channels, which only the replies tell); 0 for the others.
+        var confirmations: Int32 = 0
+        /// HELLO: the protocol version it asks for (0: none named).
+        var protocolVersion: UInt8 = 0
     }
 
     /// Requests sent and not yet answered, oldest first (`head` is the oldest).
@@ -86,6 +118,28 @@ struct RequestPairer {
     /// had that request): it answers one that was never seen.
     private var responseRejected = false
 
+    // The reply rules (`ReplyRule`), on the request side: whether the server answers the next
+    // command, as CLIENT REPLY left it.
+    /// CLIENT REPLY OFF is in force.
+    private var repliesOff = false
+    /// The previous command was CLIENT REPLY SKIP: this one gets no reply.
+    private var skipNext = false
+
+    // On the reply side: the protocol and the subscriptions as the replies so far left them.
+    /// HELLO 3 was answered (and neither HELLO 2 nor RESET since).
+    private(set) var resp3 = false
+    /// Channels and patterns, and shard channels, the client is subscribed to (the counts the
+    /// last confirmations carried): in RESP2 the client is in subscribed mode while either is > 0.
+    private var subscriptions: Int64 = 0
+    private var shardSubscriptions: Int64 = 0
+    /// Confirmations still due to the request paired with the first of them: their kind, and
+    /// how many (-1: until one says no subscription is left, or a reply of another kind comes).
+    private var confirmationsDue: PubSubKind = .none
+    private var confirmationsLeft: Int32 = 0
+
+    /// In RESP2, whether the client is in subscribed mode.
+    var subscribed: Bool { subscriptions > 0 || shardSubscriptions > 0 }
+
     /// `joinedMidStream`: the capture did not see the connection open, so neither stream is
     /// known to be at a message boundary.
     init(joinedMidStream: Bool = false) {
@@ -96,22 +150,44 @@ struct RequestPairer {
     /// Requests waiting for their replies.
     var pendingCount: Int { queue.count - head }
 
-    /// Whether replies to `command` stop following requests one to one (the connection
-    /// subscribes, monitors, turns replies off or replicates).
-    static func changesReplyMode(_ command: String) -> Bool {
-        switch command {
-        case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "CLIENT REPLY", "SYNC", "PSYNC": true
-        default: false
-        }
-    }
-
     // MARK: Events, in stream order
 
-    /// A complete request. `changesReplyMode`: `changesReplyMode(its command)` (callers cache it).
-    /// Returns the requests given up on because of it: this one, or every pending one.
+    /// A complete request: `rule`, `ReplyRule.of(its command)` (callers cache it), and its shape
+    /// (read for the commands whose rule is not `.ordinary`).
     @inline(__always)
-    mutating func request(_ r: Request, changesReplyMode: Bool) -> Unpaired? {
-        if let stopped { return Unpaired(reason: stopped, count: 1) }
+    mutating func request(_ r: Request, rule: ReplyRule = .ordinary, shape: RequestShape = .none) -> RequestOutcome {
+        if let stopped { return .unpaired(Unpaired(reason: stopped, count: 1)) }
+        // Whether the server will answer it, as Redis decides it command by command.
+        var answered = !(repliesOff || skipNext)
+        skipNext = false
+        var pending = Pending(request: r, align: false, rule: rule)
+        if rule != .ordinary {
+            switch rule {
+            case .clientReply where shape.elements == 3:
+                if shape.third.equalsIgnoringCase("ON") {
+                    repliesOff = false
+                    answered = true
+                } else if shape.third.equalsIgnoringCase("OFF") {
+                    repliesOff = true
+                    answered = false
+                } else if shape.third.equalsIgnoringCase("SKIP") {
+                    if !repliesOff { skipNext = true }
+                    answered = false
+                } // else a syntax error, answered as any command is
+            case .reset:
+                repliesOff = false
+                answered = true
+            case .hello where shape.elements >= 2:
+                pending.protocolVersion = shape.second.equalsIgnoringCase("3") ? 3 : shape.second.equalsIgnoringCase("2") ? 2 : 0
+            case .subscribe, .psubscribe, .ssubscribe:
+                pending.confirmations = max(shape.elements - 1, 0) // none named: an error reply
+            case .unsubscribe, .punsubscribe, .sunsubscribe:
+                pending.confirmations = shape.elements > 1 ? shape.elements - 1 : -1
+            default:
+                break
+            }
+        }
+        if !answered { return .noReply }
         let previousAck = lastRequestAck
         lastRequestAck = r.acknowledgement
         if pendingCount > 0 && !lossSeen && !responsesNeedAlignment { pipelined = true }
@@ -124,17 +200,18 @@ struct RequestPairer {
             // if the client waited for every earlier reply: not on pipelined connections, and not
             // when it was sent in the same flight as the request before it.
             if pipelined || previousAck == r.acknowledgement {
-                return Unpaired(reason: .streamDesynchronised, count: 1)
+                return .unpaired(Unpaired(reason: .streamDesynchronised, count: 1))
             }
             align = true
             alignNextRequest = false
         }
-        enqueue(Pending(request: r, align: align))
-        if changesReplyMode {
+        pending.align = align
+        enqueue(pending)
+        if rule == .stops {
             stopped = .replyModeChanged
-            return Unpaired(reason: .replyModeChanged, count: dropPending())
+            return .unpaired(Unpaired(reason: .replyModeChanged, count: dropPending()))
         }
-        return nil
+        return .awaitsReply
     }
 
     /// The request stream lost bytes (or could not be decoded): requests resume at a command
@@ -183,6 +260,8 @@ struct RequestPairer {
     mutating func responseStarted(at ns: Int64, sequence: UInt32, acknowledgement: UInt32?) -> Unpaired? {
         guard stopped == nil else { return nil }
         responseRejected = false
+        // Most likely a further confirmation of the request paired last, not the next one's reply.
+        if confirmationsLeft != 0 { return nil }
         var dropped = 0
         while head < queue.count && queue[head].align {
             let d = seqDistance(sequence, queue[head].request.acknowledgement)
@@ -204,21 +283,83 @@ struct RequestPairer {
             responseRejected = true
             return unpaired
         }
-        if queue[head].responseFirstByteNs == nil { queue[head].responseFirstByteNs = ns }
         return unpaired
     }
 
-    /// A complete reply (its first and last byte's times).
+    /// A complete reply (its first and last byte's times; whether it is an error, a RESP3 push;
+    /// its pub/sub kind, read for pushes and, once the connection used pub/sub, for arrays).
     @inline(__always)
-    mutating func response(firstByteNs: Int64, lastByteNs: Int64, isError: Bool, isPush: Bool) -> ResponseOutcome {
-        if isPush || stopped != nil { return .ignored }
+    mutating func response(firstByteNs: Int64, lastByteNs: Int64, isError: Bool, isPush: Bool,
+                           pubSub: PubSubFrame = .none) -> ResponseOutcome {
+        if stopped != nil { return .ignored }
+        if pubSub.kind != .none || isPush || confirmationsLeft != 0 {
+            // In RESP3 an array is a reply whatever its first element; pub/sub frames are pushes.
+            let kind = isPush || !resp3 ? pubSub.kind : .none
+            if let outcome = pubSubFrame(kind, count: pubSub.count, isPush: isPush, firstByteNs: firstByteNs,
+                                         lastByteNs: lastByteNs) { return outcome }
+        }
         if responseRejected {
             responseRejected = false
             return .unexpected
         }
         guard let p = dequeue() else { return .unexpected }
-        return .paired(Pair(request: p.request, responseFirstByteNs: p.responseFirstByteNs ?? firstByteNs,
-                            responseLastByteNs: lastByteNs, isError: isError))
+        if p.rule != .ordinary && !isError { replyAnswered(p) }
+        return .paired(Pair(request: p.request, responseFirstByteNs: firstByteNs, responseLastByteNs: lastByteNs,
+                            isError: isError))
+    }
+
+    /// A reply that may be a pub/sub frame or a push: what it is, or nil when it is an ordinary
+    /// reply after all.
+    private mutating func pubSubFrame(_ kind: PubSubKind, count: Int32, isPush: Bool, firstByteNs: Int64,
+                                      lastByteNs: Int64) -> ResponseOutcome? {
+        if confirmationsLeft != 0 {
+            if kind == confirmationsDue {
+                noteSubscriptions(kind, count: count)
+                if confirmationsLeft > 0 { confirmationsLeft -= 1 } else if count == 0 { confirmationsLeft = 0 }
+                return .confirmation
+            }
+            if kind.isMessage && (isPush || subscribed) { return .push }
+            confirmationsLeft = 0 // an open-ended UNSUBSCRIBE's confirmations are over
+        }
+        if kind.isMessage && (isPush || subscribed) { return .push }
+        guard kind.isConfirmation else { return isPush ? .push : nil }
+        guard head < queue.count, queue[head].rule.confirmation == kind, queue[head].confirmations != 0,
+              !responseRejected else {
+            // Nobody waits for it (its command got no reply by CLIENT REPLY, or was sent before
+            // the capture): Redis sends confirmations as pushes.
+            noteSubscriptions(kind, count: count)
+            return .push
+        }
+        let p = dequeue()!
+        noteSubscriptions(kind, count: count)
+        if p.confirmations > 1 || (p.confirmations < 0 && count != 0) {
+            confirmationsDue = kind
+            confirmationsLeft = p.confirmations > 1 ? p.confirmations - 1 : -1
+        }
+        // The request's reply is its first confirmation.
+        return .paired(Pair(request: p.request, responseFirstByteNs: firstByteNs, responseLastByteNs: lastByteNs, isError: false))
+    }
+
+    /// A confirmation's count of the subscriptions left (of its kind: shard channels are apart).
+    private mutating func noteSubscriptions(_ kind: PubSubKind, count: Int32) {
+        guard count >= 0 else { return }
+        if kind.isShard { shardSubscriptions = Int64(count) } else { subscriptions = Int64(count) }
+    }
+
+    /// A command whose rule is not `.ordinary` was answered (not with an error): its effect on
+    /// the replies that follow.
+    private mutating func replyAnswered(_ p: Pending) {
+        switch p.rule {
+        case .hello:
+            if p.protocolVersion != 0 { resp3 = p.protocolVersion == 3 }
+        case .reset:
+            resp3 = false
+            subscriptions = 0
+            shardSubscriptions = 0
+            confirmationsLeft = 0
+        default:
+            break
+        }
     }
 
     /// The reply stream lost bytes (or could not be decoded): replies resume at an aligned
@@ -228,6 +369,7 @@ struct RequestPairer {
         lossSeen = true
         responsesNeedAlignment = true
         responseRejected = false
+        confirmationsLeft = 0
         // On a connection that waits for each reply, every pending request's reply starts at its
         // acknowledgement number, so each may be aligned on (one per flight).
         var previous: UInt32?

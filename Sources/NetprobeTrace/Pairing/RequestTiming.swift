@@ -33,7 +33,8 @@ public enum UnpairedReason: String, Sendable, Codable, CaseIterable {
     case traceEnded = "trace-ended"
     /// A stream could not be decoded any more (bytes lost or malformed): pairing stopped there.
     case streamDesynchronised = "stream-desynchronised"
-    /// SUBSCRIBE, MONITOR or CLIENT REPLY changed the connection's reply rules: no 1:1 pairing.
+    /// MONITOR or replication (SYNC, PSYNC) turned the reply stream into something else: no pairing
+    /// from there on. (CLIENT REPLY and pub/sub are followed: `ReplyRule`.)
     case replyModeChanged = "reply-mode-changed"
     /// The connection was idle longer than the idle timeout and was dropped.
     case idleTimeout = "idle-timeout"

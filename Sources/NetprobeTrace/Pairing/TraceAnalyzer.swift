@@ -35,6 +35,12 @@ public struct VantageAnalysis: Sendable {
     public var latency = LatencyRecorder()
     public var latencyByCommand: [String: LatencyRecorder] = [:]
     public var unpaired: [UnpairedReason: Int] = [:]
+    /// Requests that by the protocol get no reply (CLIENT REPLY OFF or SKIP): neither paired nor
+    /// unpaired.
+    public var requestsWithoutReply = 0
+    /// Pushes and published messages the server sent (RESP3 `>` frames, RESP2 pub/sub messages):
+    /// not replies.
+    public var pushes = 0
     public var unexpectedResponses = 0
     public var errorReplies = 0
     public var negativeLatencies = 0
@@ -163,12 +169,21 @@ extension TraceAnalyzer: DissectorOutput {
     func connectionOpened(vantage v: Int) -> Int { taps[v].connectionOpened() }
 
     @inline(__always)
-    func request(_ span: MessageSpan, command name: String?, commandKey: UInt64, acknowledgement: UInt32, on c: Connection,
-                 vantage v: Int) {
-        let (command, changesReplyMode) = taps[v].request(command: name, key: commandKey, firstByteNs: span.firstByteNs)
+    func request(_ span: MessageSpan, command name: String?, commandKey: UInt64, shape: RequestShape, acknowledgement: UInt32,
+                 on c: Connection, vantage v: Int) {
+        let (command, rule) = taps[v].request(command: name, key: commandKey, firstByteNs: span.firstByteNs)
         let r = RequestPairer.Request(command: command, sequence: span.sequence, endSequence: span.endSequence,
                                       firstByteNs: span.firstByteNs, lastByteNs: span.lastByteNs, acknowledgement: acknowledgement)
-        taps[v].unpaired(c.pairer.request(r, changesReplyMode: changesReplyMode))
+        if rule.isPubSub && !c.readsPubSub {
+            // Its confirmations, and in RESP2 the messages that follow, are arrays to be told apart.
+            c.readsPubSub = true
+            c.responses.readsPubSubArrays = true
+        }
+        switch c.pairer.request(r, rule: rule, shape: shape) {
+        case .awaitsReply: break
+        case .noReply: taps[v].noReply()
+        case let .unpaired(u): taps[v].unpaired(u)
+        }
     }
 
     @inline(__always)
@@ -177,8 +192,9 @@ extension TraceAnalyzer: DissectorOutput {
     }
 
     @inline(__always)
-    func response(_ span: MessageSpan, isError: Bool, isPush: Bool, on c: Connection, vantage v: Int) {
-        switch c.pairer.response(firstByteNs: span.firstByteNs, lastByteNs: span.lastByteNs, isError: isError, isPush: isPush) {
+    func response(_ span: MessageSpan, isError: Bool, isPush: Bool, pubSub: PubSubFrame, on c: Connection, vantage v: Int) {
+        switch c.pairer.response(firstByteNs: span.firstByteNs, lastByteNs: span.lastByteNs, isError: isError, isPush: isPush,
+                                 pubSub: pubSub) {
         case let .paired(p):
             let timing = RequestTiming(
                 vantage: v, connection: c.id, client: c.client, server: c.server, command: taps[v].commandNames[p.request.command],
@@ -190,7 +206,9 @@ extension TraceAnalyzer: DissectorOutput {
             Unmanaged.passUnretained(sink)._withUnsafeGuaranteedRef { $0.body(timing) }
         case .unexpected:
             taps[v].unexpectedResponse()
-        case .ignored:
+        case .push:
+            taps[v].push()
+        case .confirmation, .ignored:
             break
         }
     }

@@ -16,8 +16,8 @@ struct VantageTap {
     private(set) var commandNames: [String] = []
     private var commandCounts: [Int] = []
     private var commandLatency: [LatencyRecorder] = []
-    /// Per command: `RequestPairer.changesReplyMode(name)`, decided once.
-    private var commandChangesReplyMode: [Bool] = []
+    /// Per command: `ReplyRule.of(name)`, decided once.
+    private var commandRules: [ReplyRule] = []
     /// A direct-mapped cache from `RESPMessage.commandKey` to the command's number, checked
     /// against the name (equal small strings compare in one step; a miss goes to `commandIds`).
     private var cacheKeys = [UInt64](repeating: 0, count: 64)
@@ -75,17 +75,16 @@ struct VantageTap {
     // MARK: Requests and replies
 
     /// A complete request (its command's name, `RESPMessage.commandKey` and first byte's time):
-    /// counted, and its command's number returned, with whether the command changes the
-    /// connection's reply mode.
+    /// counted, and its command's number returned, with the command's reply rule.
     @inline(__always)
-    mutating func request(command name: String?, key: UInt64, firstByteNs: Int64) -> (command: Int, changesReplyMode: Bool) {
+    mutating func request(command name: String?, key: UInt64, firstByteNs: Int64) -> (command: Int, rule: ReplyRule) {
         let id: Int
         if let name { id = commandId(name, key: key) } else { id = commandId("?") }
         a.requests += 1
         commandCounts[id] += 1
         if a.firstRequestNs == nil { a.firstRequestNs = firstByteNs }
         a.lastRequestNs = max(a.lastRequestNs ?? firstByteNs, firstByteNs)
-        return (id, commandChangesReplyMode[id])
+        return (id, commandRules[id])
     }
 
     /// Requests the pairer gave up on.
@@ -95,6 +94,12 @@ struct VantageTap {
     }
 
     mutating func unexpectedResponse() { a.unexpectedResponses += 1 }
+
+    /// A request that by the protocol gets no reply.
+    mutating func noReply() { a.requestsWithoutReply += 1 }
+
+    /// A push or a published message (not a reply).
+    mutating func push() { a.pushes += 1 }
 
     /// A request paired with its reply: its latency.
     @inline(__always)
@@ -127,7 +132,7 @@ struct VantageTap {
             commandNames.append(name)
             commandCounts.append(0)
             commandLatency.append(LatencyRecorder())
-            commandChangesReplyMode.append(RequestPairer.changesReplyMode(name))
+            commandRules.append(ReplyRule.of(name))
             return id
         }
         return commandId("(other)")

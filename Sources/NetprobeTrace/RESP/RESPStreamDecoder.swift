@@ -24,8 +24,13 @@ public struct RESPMessage: Sendable, Equatable {
     public var commandKey: UInt64 = 0
     /// Responses: an error reply (`-ERR ...` or a RESP3 blob error).
     public var isError: Bool
-    /// Responses: a RESP3 push (`>`), which answers no request.
+    /// Responses: a RESP3 push (`>`), which answers no request unless it confirms a subscription.
     public var isPush: Bool
+    /// Requests: how many elements, and the start of the second and third.
+    public var shape: RequestShape = .none
+    /// Responses: the pub/sub frame it is (RESP3 pushes always; RESP2 arrays when
+    /// `RESPStreamDecoder.readsPubSubArrays`), else `.none`.
+    public var pubSub: PubSubFrame = .none
 }
 
 /// Where a complete message lies: its sequence numbers and its first and last byte's capture
@@ -46,10 +51,10 @@ public struct MessageSpan: BitwiseCopyable, Sendable, Equatable {
 }
 
 /// A decoder event as plain bytes (`RESPStreamDecoder.plainEvent`): a message began, or one is
-/// complete (where it lies, and for replies whether it is an error or a push).
+/// complete (where it lies, and for replies whether it is an error or a push, and its pub/sub kind).
 public enum PlainEvent: BitwiseCopyable {
     case started(timestampNs: Int64, sequence: UInt32)
-    case message(MessageSpan, isError: Bool, isPush: Bool)
+    case message(MessageSpan, isError: Bool, isPush: Bool, pubSub: PubSubFrame)
 }
 
 /// Incremental RESP2 + RESP3 decoder for one direction of one connection.
@@ -66,6 +71,9 @@ public struct RESPStreamDecoder {
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
         public var sequence: UInt32
         public var reason: String
+        /// The bytes are another protocol (an HTTP request, a line that is no command), not RESP
+        /// that lost bytes: decoding does not resume on this stream.
+        public var isNotRESP = false
         public var description: String { "at stream sequence \(sequence): \(reason)" }
     }
 
@@ -77,6 +85,8 @@ public struct RESPStreamDecoder {
     static let maximumNumberLineLength = 32
     static let maximumBulkLength: Int64 = 1 << 40
     static let captureLength = 32
+    /// Request elements whose first bytes are kept: the name, and two more (`RequestShape`).
+    static let capturedElements = 3
 
     private enum State {
         case start
@@ -103,11 +113,29 @@ public struct RESPStreamDecoder {
     static let keptLineLength = 64
     private var inMessage = false
     private var message = RESPMessage(firstByteNs: 0, lastByteNs: 0, sequence: 0, command: nil, isError: false, isPush: false)
-    /// Position within the top-level request array, and the captured name / subcommand.
+    /// Position within the top-level array, and the first bytes of its first elements (requests:
+    /// the name, the subcommand, one more; replies being read for their pub/sub kind: the first),
+    /// with each one's length.
     private var topIndex = 0
-    private var captured: [[UInt8]] = [[], []]
-    private var capturedComplete = [true, true]
+    private var captured: [[UInt8]] = [[], [], []]
+    private var capturedComplete = [true, true, true]
+    private var capturedLength: [Int64] = [0, 0, 0]
+    /// The current reply is read for its pub/sub kind (a push, or an array while
+    /// `readsPubSubArrays`); the last integer among its elements.
+    private var readingPubSub = false
+    private var pubSubCount: Int64 = -1
+    /// The last bytes of the current inline command line (before its CR), for `InlineCommandRule`.
+    private var inlineTail: [UInt8] = []
+    static let inlineTailLength = 12
+    /// The words of the current inline command line so far, and whether its last byte was in one.
+    private var inlineWords = 0
+    private var inlineInWord = false
     public private(set) var failure: Failure?
+
+    /// Replies: read the kind of top-level arrays too (`RESPMessage.pubSub`), not only of pushes.
+    /// Set once the connection sent a pub/sub command: in RESP2 a message or a confirmation is an
+    /// array like any reply. The fast path leaves such arrays to the state machine.
+    public var readsPubSubArrays = false
 
     public init(role: Role) {
         self.role = role
@@ -116,6 +144,7 @@ public struct RESPStreamDecoder {
         stack.reserveCapacity(8)
         captured[0].reserveCapacity(Self.captureLength)
         captured[1].reserveCapacity(Self.captureLength)
+        captured[2].reserveCapacity(Self.captureLength)
     }
 
     /// True between the first and last byte of a message.
@@ -147,8 +176,15 @@ public struct RESPStreamDecoder {
     public func plainEvent(_ k: Int) -> PlainEvent {
         switch eventBuffer[k] {
         case let .started(ts, sequence): .started(timestampNs: ts, sequence: sequence)
-        case let .message(m): .message(MessageSpan(m), isError: m.isError, isPush: m.isPush)
+        case let .message(m): .message(MessageSpan(m), isError: m.isError, isPush: m.isPush, pubSub: m.pubSub)
         }
+    }
+
+    /// The shape of event `k` when it is a request's message (`RESPMessage.shape`).
+    @inline(__always)
+    public func shape(ofEvent k: Int) -> RequestShape {
+        guard case let .message(m) = eventBuffer[k] else { return .none }
+        return m.shape
     }
 
     /// The command of event `k` when it is a request's message (`RESPMessage.command`, `.commandKey`).
@@ -274,6 +310,7 @@ public struct RESPStreamDecoder {
         let end: Int
         var name: (start: Int, length: Int)?
         var subcommand: (start: Int, length: Int)?
+        var third: (start: Int, length: Int)?
         var elements = 0
         switch role {
         case .requests:
@@ -281,14 +318,19 @@ public struct RESPStreamDecoder {
             var j = header.next
             for k in 0..<items {
                 guard let element = bulk(j) else { return nil }
-                if k == 0 { name = (element.body, min(element.length, Self.captureLength)) }
-                if k == 1 { subcommand = (element.body, min(element.length, Self.captureLength)) }
+                if k < 3 {
+                    if k == 0 { name = (element.body, element.length) }
+                    else if k == 1 { subcommand = (element.body, element.length) }
+                    else { third = (element.body, element.length) }
+                }
                 j = element.next
             }
             elements = Int(items)
             end = j
         case .responses:
             if first == UInt8(ascii: "*") {
+                // A pub/sub frame is read for its kind by the state machine.
+                if readsPubSubArrays { return nil }
                 // "*-1" (a null array) and "*0" are whole messages, as in `endOfLine`.
                 guard let header = line(i + 1), let items = number(i + 1, header.end), items >= -1 else { return nil }
                 var j = header.next
@@ -310,9 +352,15 @@ public struct RESPStreamDecoder {
                                   isError: first == UInt8(ascii: "-"), isPush: false)
         record(.started(timestampNs: ts, sequence: here))
         if role == .requests {
+            func bytes(_ e: (start: Int, length: Int)?, upTo limit: Int) -> UnsafeRawBufferPointer? {
+                e.map { UnsafeRawBufferPointer(start: p + $0.start, count: min($0.length, limit)) }
+            }
             (message.command, message.commandKey) = cachedCommandName(
-                name: name.map { UnsafeRawBufferPointer(start: p + $0.start, count: $0.length) },
-                subcommand: elements >= 2 ? subcommand.map { UnsafeRawBufferPointer(start: p + $0.start, count: $0.length) } : nil)
+                name: bytes(name, upTo: Self.captureLength),
+                subcommand: elements >= 2 ? bytes(subcommand, upTo: Self.captureLength) : nil)
+            message.shape = RequestShape(elements: Int32(clamping: elements),
+                                         second: bytes(subcommand, upTo: Int.max).map(CommandWord.init) ?? .absent,
+                                         third: bytes(third, upTo: Int.max).map(CommandWord.init) ?? .absent)
         }
         messagesReadWhole &+= 1
         record(.message(message))
@@ -351,8 +399,8 @@ public struct RESPStreamDecoder {
         return (command, key)
     }
 
-    private mutating func fail(_ sequence: UInt32, _ reason: String) -> Bool {
-        failure = Failure(sequence: sequence, reason: reason)
+    private mutating func fail(_ sequence: UInt32, _ reason: String, notRESP: Bool = false) -> Bool {
+        failure = Failure(sequence: sequence, reason: reason, isNotRESP: notRESP)
         state = .failed
         return false
     }
@@ -361,10 +409,13 @@ public struct RESPStreamDecoder {
         inMessage = true
         message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: sequence, command: nil, isError: false, isPush: false)
         topIndex = 0
-        captured[0].removeAll(keepingCapacity: true)
-        captured[1].removeAll(keepingCapacity: true)
-        capturedComplete[0] = true // in place: assigning an array literal allocated per message
-        capturedComplete[1] = true
+        for k in 0..<Self.capturedElements { // in place: assigning an array literal allocated per message
+            captured[k].removeAll(keepingCapacity: true)
+            capturedComplete[k] = true
+            capturedLength[k] = -1
+        }
+        readingPubSub = false
+        pubSubCount = -1
         record(.started(timestampNs: ts, sequence: sequence))
     }
 
@@ -395,6 +446,9 @@ public struct RESPStreamDecoder {
             lineLastByte = 0
             if role == .requests && stack.isEmpty && byte != UInt8(ascii: "*") {
                 state = .line(type: 0) // inline command: the byte is part of the line
+                inlineTail.removeAll(keepingCapacity: true)
+                inlineWords = 0
+                inlineInWord = false
                 return true
             }
             guard Self.isTypeByte(byte) else {
@@ -403,6 +457,7 @@ public struct RESPStreamDecoder {
             if stack.isEmpty {
                 message.isError = byte == UInt8(ascii: "-") || byte == UInt8(ascii: "!")
                 message.isPush = byte == UInt8(ascii: ">")
+                readingPubSub = role == .responses && (message.isPush || (byte == UInt8(ascii: "*") && readsPubSubArrays))
             }
             i += 1
             state = .line(type: byte)
@@ -420,6 +475,17 @@ public struct RESPStreamDecoder {
                 j = b.count
             }
             if j > start { lineLastByte = b[j - 1] }
+            if type == 0 && j > start {
+                // An inline command: its last bytes and its words are kept track of (only its
+                // first `keptLineLength` bytes are kept).
+                inlineTail.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[max(start, j - Self.inlineTailLength)..<j]))
+                if inlineTail.count > Self.inlineTailLength { inlineTail.removeFirst(inlineTail.count - Self.inlineTailLength) }
+                for c in UnsafeRawBufferPointer(rebasing: b[start..<j]) {
+                    let separator = c == 0x20 || c == 0x09 || c == 0x0D
+                    if !separator && !inlineInWord { inlineWords += 1 }
+                    inlineInWord = !separator
+                }
+            }
             lineLength += j - start
             if lineLength > limit {
                 return fail(here, "a RESP line longer than \(limit) bytes without CRLF (type \(type == 0 ? "inline command" : describe(type)))")
@@ -449,6 +515,7 @@ public struct RESPStreamDecoder {
         case let .bulkBody(remaining, capture):
             let take = Int(min(remaining, Int64(b.count - i)))
             if capture {
+                // Requests: the name, subcommand and one more; replies read for their pub/sub kind: the first.
                 let slot = topIndex
                 let room = Self.captureLength - captured[slot].count
                 if room > 0 {
@@ -528,7 +595,7 @@ public struct RESPStreamDecoder {
         if !endsWithCR && type != 0 {
             return fail(here, "expected CR before LF at the end of a RESP line")
         }
-        if type == 0 { return inlineCommand(content) }
+        if type == 0 { return inlineCommand(content, endsWithCR: endsWithCR) }
         switch type {
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
             if isQuestionMark {
@@ -558,7 +625,9 @@ public struct RESPStreamDecoder {
                 return fail(here, "expected a bulk length after '\(Character(UnicodeScalar(type)))', found \"\(String(decoding: content, as: UTF8.self))\"")
             }
             if n == -1 { return valueCompleted() }
-            let capture = role == .requests && stack.count == 1 && stack[0].kind == .aggregate && topIndex < 2
+            let capture = stack.count == 1 && stack[0].kind == .aggregate
+                && (role == .requests ? topIndex < Self.capturedElements : readingPubSub && topIndex == 0)
+            if capture { capturedLength[topIndex] = n }
             state = n == 0 ? .crlf(seen: 0) : .bulkBody(remaining: n, capture: capture)
             return true
 
@@ -581,6 +650,9 @@ public struct RESPStreamDecoder {
             return valueCompleted()
 
         default: // + - : _ # , ( : simple values
+            if readingPubSub && type == UInt8(ascii: ":") && stack.count == 1 {
+                pubSubCount = Self.parseInteger(raw) ?? -1 // a confirmation's count of subscriptions
+            }
             return valueCompleted()
         }
     }
@@ -621,26 +693,65 @@ public struct RESPStreamDecoder {
 
     private mutating func finishMessage() {
         message.endSequence = cursor
-        if role == .requests {
+        switch role {
+        case .requests:
             (message.command, message.commandKey) = commandName()
+            message.shape = RequestShape(elements: Int32(clamping: topIndex), second: capturedWord(1), third: capturedWord(2))
+        case .responses:
+            if readingPubSub {
+                let kind = topIndex >= 1 && capturedComplete[0] && capturedLength[0] == Int64(captured[0].count)
+                    ? captured[0].withUnsafeBytes(PubSubKind.named) : .none
+                message.pubSub = PubSubFrame(kind: kind, count: Int32(clamping: pubSubCount))
+            }
         }
         inMessage = false
         record(.message(message))
     }
 
-    private mutating func inlineCommand(_ content: [UInt8]) -> Bool {
+    /// Request element `k` as a `CommandWord` (absent when the request has no such element or
+    /// its bytes were not all captured).
+    private func capturedWord(_ k: Int) -> CommandWord {
+        guard topIndex > k, capturedComplete[k], capturedLength[k] >= 0 else { return .absent }
+        return captured[k].withUnsafeBytes { CommandWord(prefixOf: $0, length: capturedLength[k]) }
+    }
+
+    /// An inline command: its words (of the first `keptLineLength` bytes of the line). A line
+    /// that cannot be a Redis command (`InlineCommandRule`) means the stream is not RESP.
+    private mutating func inlineCommand(_ content: [UInt8], endsWithCR: Bool) -> Bool {
         let words = content.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 })
         if words.isEmpty {
             inMessage = false // an empty line: Redis ignores it and sends nothing
             state = .start
             return true
         }
-        captured[0] = Array(words[0].prefix(Self.captureLength))
-        captured[1] = words.count > 1 ? Array(words[1].prefix(Self.captureLength)) : []
-        topIndex = words.count
+        var tail = inlineTail[...]
+        if endsWithCR, tail.last == 0x0D { tail = tail.dropLast() }
+        switch InlineCommandRule.rejection(firstWord: words[0], tail: tail) {
+        case let .notACommandName(word)?:
+            return fail(message.sequence, "not RESP: a request that is neither a RESP array nor an inline command (a command name: a letter, then letters, '_', '-' or '.'), found \"\(Self.printable(word))\"", notRESP: true)
+        case .httpRequestLine?:
+            return fail(message.sequence, "not RESP: an HTTP request line (\"\(Self.printable(words[0])) ... HTTP/\(Self.printable(tail.suffix(3)))\"), not a Redis command", notRESP: true)
+        case nil:
+            break
+        }
+        // Words past the kept bytes of a longer line were not seen: one that reaches their end
+        // may be longer than it looks.
+        let cut = lineLength - (endsWithCR ? 1 : 0) > Self.keptLineLength
+        for k in 0..<Self.capturedElements {
+            guard k < words.count else { break }
+            captured[k] = Array(words[k].prefix(Self.captureLength))
+            capturedLength[k] = cut && words[k].endIndex == content.endIndex ? -1 : Int64(words[k].count)
+        }
+        topIndex = cut ? max(words.count, inlineWords) : words.count
         state = .start
         finishMessage()
         return true
+    }
+
+    /// Bytes for a failure's text: printable ASCII kept, anything else as \xNN.
+    static func printable(_ bytes: some Collection<UInt8>) -> String {
+        bytes.map { (0x20...0x7E).contains($0) && $0 != UInt8(ascii: "\\") && $0 != UInt8(ascii: "\"")
+            ? String(UnicodeScalar($0)) : "\\x" + (String($0, radix: 16).count == 1 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     /// The command's name, upper-cased; container commands get their subcommand. With its key.
