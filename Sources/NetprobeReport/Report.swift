@@ -162,6 +162,8 @@ public struct Report: Codable, Sendable, Equatable {
     public var attribution: AttributionDetails?
     /// The load generator's own summary (report --load-json).
     public var loadClient: LoadClientSummary?
+    /// Which TCP ports were analysed as Redis and why, unless simply the default port.
+    public var redisPorts: RedisPortsSummary?
 
     public static let latencyDefinitionText =
         "per vantage point: time from the packet carrying a request's last byte to the packet carrying its response's first byte"

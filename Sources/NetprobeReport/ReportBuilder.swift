@@ -5,8 +5,11 @@ import NetprobeAttribution
 public enum ReportBuilder {
     /// Analyses `path`. Throws only when the file cannot be opened or is not a trace at all; damage
     /// later in the file is recorded in the report (`trace.error`) after everything before it.
-    /// `portFromTrace`: also analyse the Redis port the trace records (a netprobe capture's Redis
-    /// address), and say so in the report; callers pass false when the user named the ports.
+    /// `portFromTrace`: the trace decides which ports are Redis (`RedisPortChoice`): the port a
+    /// netprobe capture recorded, else the default port when Redis requests are seen on it, else
+    /// the ports whose connections look like Redis (the trace is then read a second time, on
+    /// them); the report says which and why (`Report.redisPorts`). Callers pass false when the
+    /// user named the ports (`options.serverPorts`): no detection then.
     public static func build(path: String, options: AnalysisOptions = AnalysisOptions(), redisInfo: String? = nil,
                              portFromTrace: Bool = true,
                              onRequest: @escaping (RequestTiming) -> Void = { _ in }) throws -> (Report, TraceAnalysis) {
@@ -17,6 +20,26 @@ public enum ReportBuilder {
         if let recorded, recorded.port != HostPort.redisPort {
             report.capture?.notes.append("port \(recorded.port) analysed as Redis: the capture recorded Redis at \(recorded) (--port names the ports instead)")
         }
+        // Only the default port gives way to detected ones: ports a caller set are named ones.
+        let source: RedisPortChoice.Source = recorded != nil ? .recorded
+            : !portFromTrace || options.serverPorts != [HostPort.redisPort] ? .named : .defaultPort
+        var choice = RedisPortChoice.after(analysing: options.serverPorts, source: source,
+                                           sawRequests: analysis.vantages.contains { $0.requests > 0 },
+                                           evidence: analysis.portEvidence)
+        let readOnce = path == "-"
+        if choice.source == .detected {
+            if readOnce {
+                choice = RedisPortChoice(ports: Array(options.serverPorts), source: .defaultPort, evidence: choice.evidence)
+            } else {
+                // Redis is elsewhere: read the trace again, on the ports found. Nothing was paired
+                // in the first reading (no request on the default port), so `onRequest` has
+                // seen nothing yet.
+                options.serverPorts = Set(choice.ports)
+                (report, analysis) = try build(reader: TraceReader(path: path), options: options, redisInfo: redisInfo,
+                                               onRequest: onRequest)
+            }
+        }
+        report.redisPorts = RedisPortsSummary(choice, recorded: recorded, readOnce: readOnce)
         return (report, analysis)
     }
 

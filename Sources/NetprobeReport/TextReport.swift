@@ -24,6 +24,12 @@ public enum TextReport {
                        p.dropped.map { "\($0)" } ?? "unknown"])
         }
         out += table.render(indent: 2)
+        if let p = r.redisPorts {
+            let how = ["named": "named with --port", "recorded": "recorded by the capture", "default": "the default",
+                       "detected": "detected by content"][p.chosenBy] ?? p.chosenBy
+            out += "\nRedis \(p.ports.count == 1 ? "port" : "ports") (\(how)): " + p.reasons.map(esc).joined(separator: "; ") + "\n"
+            for n in p.notes { out += "  note: \(esc(n))\n" }
+        }
         out += "\nLatency = \(r.latencyDefinition).\n"
         for v in r.vantages {
             out += "\nVantage \(esc(v.name)): \(v.requests.total) requests"

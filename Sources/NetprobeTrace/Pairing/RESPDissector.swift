@@ -73,6 +73,11 @@ final class RESPDissector {
     /// The usual single server port is compared directly (a Set lookup hashes every time).
     private let onlyServerPort: Int
     private let serverPorts: Set<UInt16>
+    /// The first bytes of connections on other ports: where else Redis might be.
+    private var sniffer = PortSniffer()
+
+    /// Per port that is not a server port: how its connections began (after `finishAll`).
+    var portEvidence: [UInt16: PortEvidence] { sniffer.evidence }
 
     init(options: AnalysisOptions) {
         budget = ReassemblyBudget(limit: options.reassemblyBudgetBytes)
@@ -112,6 +117,7 @@ final class RESPDissector {
             key = ConnectionKey(vantage: v, client: segment.destination, server: segment.source)
         } else {
             out.otherTCPSegment(port: min(segment.source.port, segment.destination.port), vantage: v)
+            sniffer.segment(segment, vantage: v)
             return
         }
         let fromClient = segment.source == key.client
@@ -351,5 +357,6 @@ final class RESPDissector {
             finish(c, vantage: key.vantage, reason: reason, out: out)
         }
         flows.removeAll()
+        sniffer.finish()
     }
 }

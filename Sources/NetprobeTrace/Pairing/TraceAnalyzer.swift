@@ -70,6 +70,9 @@ public struct TraceAnalysis: Sendable {
     /// The error that stopped reading, if any: everything before it was analysed.
     public var error: TraceError?
     public var peakHeldBytes = 0
+    /// How the connections on the ports not analysed as Redis began, per port (`PortSniffer`):
+    /// where else Redis may listen.
+    public var portEvidence: [UInt16: PortEvidence] = [:]
 }
 
 /// Pairs every Redis request with its response at every vantage point of a trace.
@@ -136,7 +139,7 @@ public final class TraceAnalyzer {
         while perInterface.count < source.interfaces.count { perInterface.append(0) }
         return TraceAnalysis(interfaces: source.interfaces, vantages: (0..<taps.count).map { taps[$0].folded() }, packets: packets,
                              packetsPerInterface: perInterface, warnings: source.warnings, error: error,
-                             peakHeldBytes: dissector.budget.peak)
+                             peakHeldBytes: dissector.budget.peak, portEvidence: dissector.portEvidence)
     }
 
     /// The vantage index for an interface, creating it on first sight (grouped by name: the same
