@@ -271,13 +271,13 @@ struct RESPRulesInputTests {
         #expect(failure?.reason.contains(says) == true, "\(String(describing: failure))")
     }
 
-    @Test("a request's shape: its element count and its second and third elements, from arrays and inline commands alike")
+    @Test("a request's shape: its element count and the argument its reply rule reads, from arrays and inline commands alike")
     func shapes() {
         let array = Self.everySplit("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\noff\r\n", role: .requests).0
         let inline = Self.everySplit("client REPLY off\r\n", role: .requests).0
         #expect(array.map(\.command) == ["CLIENT REPLY"] && inline.map(\.command) == ["CLIENT REPLY"])
         #expect(array[0].shape == inline[0].shape)
-        #expect(array[0].shape.elements == 3 && array[0].shape.third.equalsIgnoringCase("OFF"))
+        #expect(array[0].shape.elements == 3 && array[0].shape.argument.equalsIgnoringCase("OFF"))
         let subscribe = Self.everySplit("*4\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", role: .requests).0
         #expect(subscribe[0].shape.elements == 4)
         // A long inline line: its words are counted past the bytes kept of it.
@@ -285,7 +285,10 @@ struct RESPRulesInputTests {
         let long = Self.everySplit("SUBSCRIBE " + channels.joined(separator: " ") + "\r\n", role: .requests).0
         #expect(long[0].shape.elements == 41)
         let hello = Self.everySplit("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", role: .requests).0
-        #expect(hello[0].shape.second.equalsIgnoringCase("3") && hello[0].shape.third == .absent)
+        #expect(hello[0].shape.argument.equalsIgnoringCase("3"))
+        // Other commands' arguments are not read (only those of the commands whose replies depend on one).
+        let get = Self.everySplit("*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n", role: .requests).0
+        #expect(get[0].shape == RequestShape(elements: 2, argument: .absent))
     }
 
     @Test("pub/sub frames: pushes always, RESP2 arrays once asked; a confirmation's count; other arrays are no frame")

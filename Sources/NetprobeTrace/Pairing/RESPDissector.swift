@@ -234,8 +234,8 @@ final class RESPDissector {
         var k = 0
         while k < c.requests.eventCount {
             if case let .message(span, _, _, _) = c.requests.plainEvent(k) {
-                let (command, key) = c.requests.command(ofEvent: k)
-                out.request(span, command: command, commandKey: key, shape: c.requests.shape(ofEvent: k),
+                let (command, key, shape) = c.requests.command(ofEvent: k)
+                out.request(span, command: command, commandKey: key, shape: shape,
                             acknowledgement: c.currentRequestAck, on: c, vantage: v)
             }
             k += 1

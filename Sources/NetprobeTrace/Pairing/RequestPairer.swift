@@ -164,13 +164,13 @@ struct RequestPairer {
         if rule != .ordinary {
             switch rule {
             case .clientReply where shape.elements == 3:
-                if shape.third.equalsIgnoringCase("ON") {
+                if shape.argument.equalsIgnoringCase("ON") {
                     repliesOff = false
                     answered = true
-                } else if shape.third.equalsIgnoringCase("OFF") {
+                } else if shape.argument.equalsIgnoringCase("OFF") {
                     repliesOff = true
                     answered = false
-                } else if shape.third.equalsIgnoringCase("SKIP") {
+                } else if shape.argument.equalsIgnoringCase("SKIP") {
                     if !repliesOff { skipNext = true }
                     answered = false
                 } // else a syntax error, answered as any command is
@@ -178,7 +178,7 @@ struct RequestPairer {
                 repliesOff = false
                 answered = true
             case .hello where shape.elements >= 2:
-                pending.protocolVersion = shape.second.equalsIgnoringCase("3") ? 3 : shape.second.equalsIgnoringCase("2") ? 2 : 0
+                pending.protocolVersion = shape.argument.equalsIgnoringCase("3") ? 3 : shape.argument.equalsIgnoringCase("2") ? 2 : 0
             case .subscribe, .psubscribe, .ssubscribe:
                 pending.confirmations = max(shape.elements - 1, 0) // none named: an error reply
             case .unsubscribe, .punsubscribe, .sunsubscribe:

@@ -177,7 +177,7 @@ extension TraceAnalyzer: DissectorOutput {
         let (command, rule) = taps[v].request(command: name, key: commandKey, firstByteNs: span.firstByteNs)
         let r = RequestPairer.Request(command: command, sequence: span.sequence, endSequence: span.endSequence,
                                       firstByteNs: span.firstByteNs, lastByteNs: span.lastByteNs, acknowledgement: acknowledgement)
-        if rule.isPubSub && !c.readsPubSub {
+        if rule != .ordinary && rule.isPubSub && !c.readsPubSub {
             // Its confirmations, and in RESP2 the messages that follow, are arrays to be told apart.
             c.readsPubSub = true
             c.responses.readsPubSubArrays = true

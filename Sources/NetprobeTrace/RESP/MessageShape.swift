@@ -1,16 +1,18 @@
 /// The first bytes of one element of a request (an argument), as plain bytes: enough to tell
 /// `CLIENT REPLY OFF` from `CLIENT REPLY ON` or `HELLO 3` from `HELLO 2` without a String per
-/// request. `BitwiseCopyable`.
+/// request. Four bytes are kept: every keyword a reply rule reads is that short, and the word
+/// travels with every request (`RESPMessage` stays 64 bytes). `BitwiseCopyable`.
 public struct CommandWord: BitwiseCopyable, Sendable, Equatable {
-    /// The element's first bytes (at most 8, as they were sent), little-endian, zero-filled.
-    public var prefix: UInt64
+    /// The element's first bytes (at most `keptBytes`, as they were sent), little-endian, zero-filled.
+    public var prefix: UInt32
     /// The element's length in bytes; -1 when the request has no such element or its bytes were
     /// not all captured.
     public var length: Int32
 
+    public static let keptBytes = 4
     public static let absent = CommandWord(prefix: 0, length: -1)
 
-    public init(prefix: UInt64, length: Int32) {
+    public init(prefix: UInt32, length: Int32) {
         self.prefix = prefix
         self.length = length
     }
@@ -24,45 +26,88 @@ public struct CommandWord: BitwiseCopyable, Sendable, Equatable {
     /// The word of an element `length` bytes long whose first bytes are `bytes`.
     @inline(__always)
     init(prefixOf bytes: UnsafeRawBufferPointer, length: Int64) {
-        var p: UInt64 = 0
-        let n = min(bytes.count, 8)
-        if n > 0 { withUnsafeMutableBytes(of: &p) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<n])) } }
+        var p: UInt32 = 0
+        if bytes.count >= Self.keptBytes {
+            p = UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self))
+        } else {
+            for k in 0..<bytes.count { p |= UInt32(bytes[k]) << (8 * UInt32(k)) }
+        }
         prefix = p
         self.length = Int32(clamping: length)
     }
 
-    /// Whether the element is `word` (upper case ASCII, at most 8 bytes), in any letter case, as
-    /// Redis compares its keywords.
+    /// Whether the element is `word` (upper case ASCII, at most `keptBytes`), in any letter case,
+    /// as Redis compares its keywords.
     public func equalsIgnoringCase(_ word: StaticString) -> Bool {
-        guard Int(length) == word.utf8CodeUnitCount, length <= 8 else { return false }
-        var expected: UInt64 = 0
+        guard Int(length) == word.utf8CodeUnitCount, length <= Self.keptBytes else { return false }
+        var expected: UInt32 = 0
         word.withUTF8Buffer { w in
-            for (k, c) in w.enumerated() { expected |= UInt64(c) << (8 * UInt64(k)) }
+            for (k, c) in w.enumerated() { expected |= UInt32(c) << (8 * UInt32(k)) }
         }
         var upper = prefix
         for k in 0..<Int(length) {
-            let c = UInt8(truncatingIfNeeded: prefix >> (8 * UInt64(k)))
-            if c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z") { upper ^= UInt64(0x20) << (8 * UInt64(k)) }
+            let c = UInt8(truncatingIfNeeded: prefix >> (8 * UInt32(k)))
+            if c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z") { upper ^= UInt32(0x20) << (8 * UInt32(k)) }
         }
         return upper == expected
     }
 }
 
 /// What the pairing rules read of a request besides its command's name: how many elements it
-/// has (the name counts; a container command's subcommand too) and the start of its second and
-/// third elements. The decoder fills it for every request; only the few commands that change how
-/// replies follow requests (CLIENT REPLY, HELLO, the pub/sub commands) are looked at.
+/// has (the name counts; a container command's subcommand too), and for the commands whose
+/// replies depend on an argument (`argumentIndex`) that argument's first bytes.
 public struct RequestShape: BitwiseCopyable, Sendable, Equatable {
+    /// CLIENT REPLY's mode (ON, OFF, SKIP), HELLO's protocol version; `.absent` for other commands.
+    public var argument: CommandWord
     public var elements: Int32
-    public var second: CommandWord
-    public var third: CommandWord
 
-    public static let none = RequestShape(elements: 0, second: .absent, third: .absent)
+    public static let none = RequestShape(elements: 0, argument: .absent)
 
-    public init(elements: Int32, second: CommandWord, third: CommandWord) {
+    public init(elements: Int32, argument: CommandWord) {
         self.elements = elements
-        self.second = second
-        self.third = third
+        self.argument = argument
+    }
+
+    /// Which element of a `command` request (a name as `RESPMessage.command` gives it) is its
+    /// `argument`: nil for the commands whose replies do not depend on one.
+    public static func argumentIndex(_ command: String) -> Int? {
+        switch command {
+        case "CLIENT REPLY": 2
+        case "HELLO": 1
+        default: nil
+        }
+    }
+}
+
+/// `RESPMessage.shape` (requests) and `.pubSub` (replies) in one place, since a message is one or
+/// the other: 11 bytes that fit where `RESPMessage` had padding but 6 (it is 64 bytes, not 88).
+struct MessageDetail: BitwiseCopyable, Sendable, Equatable {
+    var word: UInt32 = 0
+    /// Requests: the element count; replies: a confirmation's count.
+    var number: Int32 = 0
+    var length: Int16 = -1
+    /// Replies: `PubSubKind.rawValue`.
+    var kind: UInt8 = 0
+
+    init() {}
+
+    init(_ shape: RequestShape) {
+        word = shape.argument.prefix
+        length = Int16(clamping: shape.argument.length)
+        number = shape.elements
+    }
+
+    init(_ frame: PubSubFrame) {
+        kind = frame.kind.rawValue
+        number = frame.count
+    }
+
+    var shape: RequestShape {
+        RequestShape(elements: number, argument: CommandWord(prefix: word, length: Int32(length)))
+    }
+
+    var pubSub: PubSubFrame {
+        kind == 0 ? .none : PubSubFrame(kind: PubSubKind(rawValue: kind) ?? .none, count: number)
     }
 }
 

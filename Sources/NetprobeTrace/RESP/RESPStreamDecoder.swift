@@ -26,11 +26,21 @@ public struct RESPMessage: Sendable, Equatable {
     public var isError: Bool
     /// Responses: a RESP3 push (`>`), which answers no request unless it confirms a subscription.
     public var isPush: Bool
-    /// Requests: how many elements, and the start of the second and third.
-    public var shape: RequestShape = .none
+    /// Requests' `shape`, replies' `pubSub`.
+    var detail = MessageDetail()
+
+    /// Requests: how many elements, and the argument their reply rule reads.
+    public var shape: RequestShape {
+        get { detail.shape }
+        set { detail = MessageDetail(newValue) }
+    }
+
     /// Responses: the pub/sub frame it is (RESP3 pushes always; RESP2 arrays when
     /// `RESPStreamDecoder.readsPubSubArrays`), else `.none`.
-    public var pubSub: PubSubFrame = .none
+    public var pubSub: PubSubFrame {
+        get { detail.pubSub }
+        set { detail = MessageDetail(newValue) }
+    }
 }
 
 /// Where a complete message lies: its sequence numbers and its first and last byte's capture
@@ -180,18 +190,13 @@ public struct RESPStreamDecoder {
         }
     }
 
-    /// The shape of event `k` when it is a request's message (`RESPMessage.shape`).
-    @inline(__always)
-    public func shape(ofEvent k: Int) -> RequestShape {
-        guard case let .message(m) = eventBuffer[k] else { return .none }
-        return m.shape
-    }
 
-    /// The command of event `k` when it is a request's message (`RESPMessage.command`, `.commandKey`).
+    /// The command of event `k` when it is a request's message (`RESPMessage.command`,
+    /// `.commandKey`, `.shape`): read in one go (binding the message copies it).
     @inline(__always)
-    public func command(ofEvent k: Int) -> (name: String?, key: UInt64) {
-        guard case let .message(m) = eventBuffer[k] else { return (nil, 0) }
-        return (m.command, m.commandKey)
+    public func command(ofEvent k: Int) -> (name: String?, key: UInt64, shape: RequestShape) {
+        guard case let .message(m) = eventBuffer[k] else { return (nil, 0, .none) }
+        return (m.command, m.commandKey, m.shape)
     }
 
     @inline(__always)
@@ -355,12 +360,15 @@ public struct RESPStreamDecoder {
             func bytes(_ e: (start: Int, length: Int)?, upTo limit: Int) -> UnsafeRawBufferPointer? {
                 e.map { UnsafeRawBufferPointer(start: p + $0.start, count: min($0.length, limit)) }
             }
-            (message.command, message.commandKey) = cachedCommandName(
+            let argumentIndex: Int
+            (message.command, message.commandKey, argumentIndex) = cachedCommandName(
                 name: bytes(name, upTo: Self.captureLength),
                 subcommand: elements >= 2 ? bytes(subcommand, upTo: Self.captureLength) : nil)
-            message.shape = RequestShape(elements: Int32(clamping: elements),
-                                         second: bytes(subcommand, upTo: Int.max).map(CommandWord.init) ?? .absent,
-                                         third: bytes(third, upTo: Int.max).map(CommandWord.init) ?? .absent)
+            message.detail.number = Int32(clamping: elements)
+            if argumentIndex > 0, let e = argumentIndex == 1 ? subcommand : third {
+                message.shape.argument = CommandWord(prefixOf: UnsafeRawBufferPointer(start: p + e.start, count: min(e.length, CommandWord.keptBytes)),
+                                                     length: Int64(e.length))
+            }
         }
         messagesReadWhole &+= 1
         record(.message(message))
@@ -375,28 +383,34 @@ public struct RESPStreamDecoder {
         var low: UInt64 = 0, high: UInt64 = 0, length = -1
         var name = ""
         var key: UInt64 = 0
+        var argumentIndex = 0
     }
     private var nameCache = (CachedName(), CachedName())
     private var nameCacheNext = false
 
-    private mutating func cachedCommandName(name: UnsafeRawBufferPointer?, subcommand: UnsafeRawBufferPointer?) -> (String, UInt64) {
-        guard let name, name.count <= 16, name.count > 0 else { return Self.commandName(name: name, subcommand: subcommand) }
+    /// The name, its key and the element its reply rule reads (`RequestShape.argumentIndex`; 0: none).
+    private mutating func cachedCommandName(name: UnsafeRawBufferPointer?, subcommand: UnsafeRawBufferPointer?) -> (String, UInt64, Int) {
+        guard let name, name.count <= 16, name.count > 0 else {
+            let (command, key) = Self.commandName(name: name, subcommand: subcommand)
+            return (command, key, RequestShape.argumentIndex(command) ?? 0)
+        }
         var words: (UInt64, UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: name) }
         if nameCache.0.length == name.count && nameCache.0.low == words.0 && nameCache.0.high == words.1 {
-            return (nameCache.0.name, nameCache.0.key)
+            return (nameCache.0.name, nameCache.0.key, nameCache.0.argumentIndex)
         }
         if nameCache.1.length == name.count && nameCache.1.low == words.0 && nameCache.1.high == words.1 {
-            return (nameCache.1.name, nameCache.1.key)
+            return (nameCache.1.name, nameCache.1.key, nameCache.1.argumentIndex)
         }
         let (command, key) = Self.commandName(name: name, subcommand: subcommand)
+        let argumentIndex = RequestShape.argumentIndex(command) ?? 0
         // Not "?", not "CONFIG GET" (a container's name depends on its subcommand: the
         // differential test caught caching "CLIENT SET" for every CLIENT).
-        guard command != "?", !command.utf8.contains(0x20), !CommandNames.isContainer(command) else { return (command, key) }
-        let entry = CachedName(low: words.0, high: words.1, length: name.count, name: command, key: key)
+        guard command != "?", !command.utf8.contains(0x20), !CommandNames.isContainer(command) else { return (command, key, argumentIndex) }
+        let entry = CachedName(low: words.0, high: words.1, length: name.count, name: command, key: key, argumentIndex: argumentIndex)
         if nameCacheNext { nameCache.1 = entry } else { nameCache.0 = entry }
         nameCacheNext.toggle()
-        return (command, key)
+        return (command, key, argumentIndex)
     }
 
     private mutating func fail(_ sequence: UInt32, _ reason: String, notRESP: Bool = false) -> Bool {
@@ -696,7 +710,8 @@ public struct RESPStreamDecoder {
         switch role {
         case .requests:
             (message.command, message.commandKey) = commandName()
-            message.shape = RequestShape(elements: Int32(clamping: topIndex), second: capturedWord(1), third: capturedWord(2))
+            message.shape = RequestShape(elements: Int32(clamping: topIndex),
+                                         argument: RequestShape.argumentIndex(message.command!).map(capturedWord) ?? .absent)
         case .responses:
             if readingPubSub {
                 let kind = topIndex >= 1 && capturedComplete[0] && capturedLength[0] == Int64(captured[0].count)
