@@ -57,7 +57,7 @@ extension Netprobe {
         var oldOutput: String?
 
         @Option(name: .customLong("port"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
-            "TCP port of the Redis server in the traces; repeat for several (default: 6379, and the port a netprobe trace records).", valueName: "PORT"))
+            "TCP port of the Redis server in the traces; repeat for several. Default: the port a netprobe trace records, else 6379 when it carries Redis, else the ports whose traffic looks like Redis (the report says which and why); --port turns that detection off.", valueName: "PORT"))
         var ports: [Int] = []
 
         func validate() throws {
