@@ -66,7 +66,18 @@ extension SelftestSession {
         let stopNs = Int64(C.stopMs * 1e6)
         say("starved-guest: SIGSTOP QEMU (pid \(pid)) for \(TextReport.fmt(C.stopMs, 0)) ms, then let it run \(TextReport.fmt(Double(gap) / 1e6, 1)) ms, repeatedly")
         let stopper = DutyCycleStopper(pid: pid, stopNs: stopNs, runNs: gap)
+        // Not part of the check: how long requests waited in the tun queue and whether QEMU's tap
+        // reader ran meanwhile, measured without netprobe when bpftrace is there.
+        let oracle: BackendWaitOracle?
+        do {
+            let reader = try tapReader(lab, baseline)
+            oracle = try BackendWaitOracle(directory: directory, qemuPid: pid, backendTid: reader.tid, namespace: lab.state.namespace, tap: lab.tap)
+        } catch {
+            oracle = nil
+            say("starved-guest: no independent look at the tun queue: \(error)")
+        }
         let (captured, path) = try capture(lab, during: stopper, fault: .starvedGuest)
+        let queue = try? oracle?.finish()
         let report = captured.report
         let stops = stopper.stops
         save(stops, fault: .starvedGuest, kind: "stops")
@@ -88,6 +99,11 @@ extension SelftestSession {
             "held requests: \(during.count) stops x \(C.connections) connections = \(TextReport.fmt(held.fraction * 100, 1)) % of \(requests)",
             "guest-stack p99 \(us(guest?.p99Us)), baseline p50 \(us(base))",
         ]
+        if let q = queue {
+            details.append("bpftrace: \(q.requests) request frames waited \(us(q.meanWaitNs.map { $0 / 1000 })) in the tun queue on average (vnic-backend mean \(us(Self.segment(report, .vnicBackend)?.meanUs)))"
+                + (q.onCPUShare.map { "; QEMU's tap reader was on a CPU during \(TextReport.fmt($0 * 100, 1)) % of those waits" } ?? ""))
+        }
+        if let e = Self.backendEvidence(report) { details.append("the report's evidence: \(e)") }
         details += segmentDetails(report, baseline)
         return SelftestRow(
             fault: SelftestFault.starvedGuest.rawValue, injectedWhere: "guest-stack (QEMU pid \(pid) stopped)", injectedUs: injected,

@@ -12,6 +12,9 @@ public enum SelftestFault: String, CaseIterable, Codable, Sendable {
     case starvedGuest = "starved-guest"
     /// A second client runs a Lua busy loop (EVAL) on the single-threaded server.
     case redisStall = "redis-stall"
+    /// QEMU's thread that reads the tap (the virtual NIC's backend) gets only a slice of CPU
+    /// time per period (cgroup cpu quota on that thread alone): requests wait in the tun queue.
+    case slowBackend = "slow-backend"
 
     /// The segment the fault must show up in.
     var segment: SegmentName {
@@ -19,6 +22,7 @@ public enum SelftestFault: String, CaseIterable, Codable, Sendable {
         case .tapQueue: .tap
         case .starvedGuest: .guestStack
         case .redisStall: .redis
+        case .slowBackend: .vnicBackend
         }
     }
 
@@ -45,6 +49,14 @@ public enum SelftestFault: String, CaseIterable, Codable, Sendable {
                 + "measured = the p99 of the requests' wait behind other commands on Redis's timeline, less the baseline's p50 wait. netprobe caps a wait at the blocking "
                 + "command's INFO time, so a request held through a whole EVAL shows exactly that: the check is that the waits are found "
                 + "and put on redis (tail verdict redis, guest-stack p99 not grown), not that they exceed it."
+        case .slowBackend:
+            return "slow-backend: injected = the mean time request frames waited in the tap's tun queue until QEMU copied them, measured beside "
+                + "the capture by bpftrace over the same tracepoints (net_dev_start_xmit on the lab's tap -> skb_copy_datagram_iovec in QEMU's "
+                + "process, per skb in the kernel: no capture stamps, no netprobe code). The fault: QEMU's thread that copies from the tap "
+                + "(found in the baseline trace's kernel events) alone in a cgroup with a CPU quota; the vCPU thread is not limited. measured = the "
+                + "vnic-backend segment's mean over all requests. The same thread also writes the guest's replies to the tap, so the fault "
+                + "delays them too; under TCG no host event shows when a reply was ready in the guest, so that part stays in guest-stack "
+                + "(shown, not checked)."
         }
     }
 }

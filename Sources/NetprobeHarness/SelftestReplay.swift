@@ -130,3 +130,40 @@ struct TokenBucketReplay {
                       meanModelErrorNs: errorCount > 0 ? errorSum / Double(errorCount) : nil)
     }
 }
+
+/// Which thread of a process copied packets out of the tun queue: counted from the kernel events
+/// stored in a trace (`skb_copy_datagram_iovec` in that process), not from netprobe's analysis.
+/// QEMU reads nothing else that the events record, so its copying thread is the tap's reader.
+enum TapReaderThreads {
+    /// Copies per thread of process `pid` in the trace at `path`.
+    static func count(path: String, pid: Int32) throws -> [Int32: Int] {
+        try count(reader: TraceReader(path: path), pid: pid)
+    }
+
+    /// The same for an opened trace (read to its end).
+    static func count(reader: TraceReader, pid: Int32) throws -> [Int32: Int] {
+        var copies: [Int32: Int] = [:]
+        var damage: (any Error)?
+        reader.onCustomBlock = { pen, payload in
+            guard MetadataCarriage.isNetprobe(enterpriseNumber: pen), payload.starts(with: KernelEventBatch.magic) else { return false }
+            // A pcapng block pads its payload to 4 bytes: the batch's header says where it ends.
+            var batch = Array(payload)
+            if batch.count >= KernelEventBatch.headerLength {
+                let body = batch[12..<16].reversed().reduce(0) { $0 << 8 | Int($1) }
+                batch = Array(batch.prefix(KernelEventBatch.headerLength + body))
+            }
+            do {
+                for e in try KernelEventBatch.decode(batch) where e.kind == .copyToReader && e.pid == pid {
+                    copies[e.tid, default: 0] += 1
+                }
+            } catch {
+                damage = damage ?? error
+            }
+            return true
+        }
+        defer { reader.onCustomBlock = nil }
+        while try reader.next() != nil {}
+        if let damage { throw damage }
+        return copies
+    }
+}

@@ -13,6 +13,14 @@ public enum Selftest {
     static let tbfBurstBytes = 1600
     static let stopMs = 50.0
     static let stallMs = 50.0
+    /// slow-backend: the tap reader's CPU time, at most `backendQuotaUs` per `backendPeriodUs`
+    /// (its demand under the selftest's load is 10-20 % of a CPU here; 5 % holds it off the CPU
+    /// for most of each period).
+    static let backendQuotaUs = 1000
+    static let backendPeriodUs = 20_000
+    /// The injected wait must be at least this many times the baseline's vnic-backend mean, or
+    /// the check would mostly compare the lab's own backend waits.
+    static let backendMinimumGrowth = 3.0
     /// The share of requests a periodic stall should hold (so that they fill the slowest 1 %).
     static let targetHeldFraction = 0.05
     static let minimumHeldFraction = 0.015
@@ -61,17 +69,21 @@ public final class SelftestSession {
     let directory: String
     let duration: TimeSpan
     let faults: [SelftestFault]
+    /// The lab's name (`Selftest.labName` unless told otherwise: two selftests on one host need two).
+    let labName: String
     public let started = Date()
     /// The lab run (bridge setup, the built-in load with `Selftest.connections` connections).
     let labRun: LabRun
 
     /// A session that writes its traces and reports into `directory`.
-    public init(directory: String, duration: TimeSpan, faults: [SelftestFault], netprobe: String = NetprobeExecutable.path) {
+    public init(directory: String, duration: TimeSpan, faults: [SelftestFault], labName: String = Selftest.labName,
+                netprobe: String = NetprobeExecutable.path) {
         self.directory = directory
         self.duration = duration
         self.faults = faults
+        self.labName = labName
         let started = self.started
-        labRun = LabRun(name: Selftest.labName, setup: .bridge, directory: directory,
+        labRun = LabRun(name: labName, setup: .bridge, directory: directory,
                      load: LoadSpec(tool: .builtin, connections: Selftest.connections, pipeline: 1), netprobe: netprobe,
                      say: { SelftestSession.say($0, since: started) })
     }
@@ -89,7 +101,7 @@ public final class SelftestSession {
         StopSignals.install()
         var outcome = SelftestOutcome(netprobe: NetprobeVersion.string, connections: C.connections, durationSeconds: duration.seconds,
                                       baseline: nil, rows: [], definitions: faults.map(\.definition), error: nil, interrupted: false, seconds: 0)
-        say("lab \(C.labName), setup bridge")
+        say("lab \(labName), setup bridge")
         let state: LabState
         do {
             state = try labRun.up()
@@ -115,6 +127,7 @@ public final class SelftestSession {
                 case .tapQueue: row = try tapQueue(lab, baseline)
                 case .starvedGuest: row = try starvedGuest(lab, baseline)
                 case .redisStall: row = try redisStall(lab, baseline)
+                case .slowBackend: row = try slowBackend(lab, baseline)
                 }
                 say("\(fault.rawValue): \(row.passed ? "PASS" : "FAIL")\(row.reasons.isEmpty ? "" : ": " + row.reasons.joined(separator: "; "))")
                 outcome.rows.append(row)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NetprobeCore
 import NetprobeHarness
+import NetprobeLab
 
 extension Netprobe {
     /// `netprobe selftest`: injects known faults in the lab and checks that the report finds them.
@@ -11,7 +12,7 @@ extension Netprobe {
             abstract: "Inject known faults in the lab and check that the verdict names and sizes them.",
             discussion: HelpText.discussion(
                 """
-                Brings up a lab of its own (netprobe lab up --setup bridge --name selftest), \
+                Brings up a lab of its own (netprobe lab up --setup bridge --name selftest, or --name NAME), \
                 captures a baseline under the built-in load (netprobe capture -- netprobe load, \
                 4 connections), then injects each fault alone, captures and reports again, and \
                 checks that the report puts the injected delay in the injected place and sizes it \
@@ -30,13 +31,20 @@ extension Netprobe {
                 Redis p99 less the baseline's p50 must match how long Redis says each EVAL ran, \
                 and the slowest 1 % must be put on redis.
 
+                slow-backend: QEMU's thread that reads the tap (found in the baseline's kernel \
+                events) alone gets 1 ms of CPU per 20 ms (a cgroup v1 cpu quota); the vCPU thread \
+                is not limited. The vnic-backend mean must match the requests' mean wait in the \
+                tun queue as bpftrace measures it over the same tracepoints, at least 3x the \
+                baseline's. Needs bpftrace and the cgroup v1 cpu controller.
+
                 Prints a table of injected against measured, what each number is, and why a check \
                 failed. The lab and the faults are removed in every case, Ctrl-C included. Needs \
-                root; takes about 30 s with a TCG guest.
+                root; takes about 50 s with a TCG guest.
                 """,
                 examples: [
                     "netprobe selftest",
                     "netprobe selftest --faults redis-stall --duration 6s -o selftest",
+                    "netprobe selftest --faults slow-backend,starved-guest --name selftest2",
                 ],
                 exitStatus: [
                     (0, "every fault was found in the right place and sized within 15 %"),
@@ -45,7 +53,7 @@ extension Netprobe {
                     (130, "interrupted (Ctrl-C, SIGTERM)"),
                 ]))
 
-        @Option(help: ArgumentHelp("Faults to inject, comma separated: tap-queue, starved-guest, redis-stall.", valueName: "LIST"))
+        @Option(help: ArgumentHelp("Faults to inject, comma separated: tap-queue, starved-guest, redis-stall, slow-backend.", valueName: "LIST"))
         var faults: String = SelftestFault.allCases.map(\.rawValue).joined(separator: ",")
 
         @Option(parsing: .unconditional, help: ArgumentHelp("Load (and capture) time per run (1s to 2m).", valueName: "TIME"))
@@ -59,6 +67,9 @@ extension Netprobe {
         @Option(name: .customLong("out"), help: ArgumentHelp("Old spelling of -o.", valueName: "DIR", visibility: .hidden))
         var oldOutput: String?
 
+        @Option(help: ArgumentHelp("Name of the lab the selftest brings up and removes (two selftests on one host need two names).", valueName: "NAME"))
+        var name: String = Selftest.labName
+
         @Flag(help: "Keep the traces and reports (in a temporary folder unless -o is given).")
         var keep = false
 
@@ -70,6 +81,7 @@ extension Netprobe {
             let duration = try duration.checked("--duration")
             if duration.seconds < 1 || duration.seconds > 120 { throw ValidationError("--duration must be between 1s and 2m, got \(self.duration.text)") }
             _ = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out")
+            do { try Lab.validate(name: name) } catch { throw ValidationError("\(error)") }
         }
 
         var faultNames: [String] {
@@ -79,7 +91,7 @@ extension Netprobe {
 
         func run() throws {
             guard geteuid() == 0 else {
-                printError("netprobe selftest: needs root (it builds a lab in a network namespace, adds a qdisc, stops QEMU and captures)")
+                printError("netprobe selftest: needs root (it builds a lab in a network namespace, adds a qdisc, stops and throttles QEMU, and captures)")
                 throw ExitCode(2)
             }
             let out = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out")
@@ -90,7 +102,7 @@ extension Netprobe {
             }
             let keepFiles = keep || out != nil
             defer { if !keepFiles { try? FileManager.default.removeItem(atPath: directory) } }
-            let session = SelftestSession(directory: directory, duration: try duration.checked("--duration"), faults: faultList)
+            let session = SelftestSession(directory: directory, duration: try duration.checked("--duration"), faults: faultList, labName: name)
             var outcome = session.run()
             outcome.seconds = Date().timeIntervalSince(session.started)
             print(SelftestTable.render(outcome))
