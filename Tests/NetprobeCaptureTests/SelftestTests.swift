@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 import NetprobeCore
-import NetprobeHarness
+@testable import NetprobeHarness
 
-/// `netprobe selftest` end to end: the real lab, a QEMU guest behind a bridge and a tap, three
-/// injected faults, the built binary's table and JSON (root). The replay that sizes the tap queue
-/// is tested without root in NetprobeHarnessTests.
+/// `netprobe selftest` end to end: the real lab, a QEMU guest behind a bridge and a tap, four
+/// injected faults, the built binary's table and JSON (root); and slow-backend's throttle on a
+/// thread of this process (root). The replay that sizes the tap queue, the bpftrace output and
+/// the tap reader's count are tested without root in NetprobeHarnessTests.
 @Suite("selftest: injected faults are found and sized", .serialized)
 struct SelftestTests {
     struct Outcome: Decodable {
@@ -19,7 +20,7 @@ struct SelftestTests {
         var rows: [Row]
     }
 
-    @Test("netprobe selftest: tap-queue, starved-guest and redis-stall all PASS within ±15 %, exit 0, lab removed (root, QEMU guest)",
+    @Test("netprobe selftest: tap-queue, starved-guest, redis-stall and slow-backend all PASS within ±15 %, exit 0, lab and cgroup removed (root, QEMU guest)",
           .enabled(if: isRoot, rootNote))
     func allFaultsPass() throws {
         let out = tempPath("-selftest")
@@ -47,5 +48,70 @@ struct SelftestTests {
         let (_, namespaces) = try sh(["ip", "netns", "list"])
         #expect(!namespaces.contains("np-selftest"), "the selftest lab's namespace is still there")
         #expect(!FileManager.default.fileExists(atPath: "/run/netprobe/lab/selftest/state.json"))
+        if let mount = ThreadCPUQuota.cpuControllerMount() {
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: mount.path))?.filter { $0.hasPrefix("netprobe-selftest-") } ?? []
+            #expect(left.isEmpty, "slow-backend's cgroup is still there: \(left)")
+        }
+    }
+
+    /// The calling thread's id (/proc/thread-self names it: glibc's gettid is not imported).
+    static func currentThread() -> pid_t {
+        let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
+        return pid_t(link.split(separator: "/").last ?? "") ?? 0
+    }
+
+    /// CPU time of one thread of this process, seconds (utime + stime, in clock ticks).
+    static func cpuSeconds(thread tid: pid_t) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    @Test("slow-backend's throttle: one spinning thread of this process alone in a cgroup with 1 ms per 10 ms, throttled, then put back (root, cgroup v1 cpu)",
+          .enabled(if: isRoot && ThreadCPUQuota.cpuControllerMount() != nil, "needs root and the cgroup v1 cpu controller"))
+    func threadQuota() throws {
+        final class Spinner: @unchecked Sendable {
+            let lock = NSLock()
+            var tid: pid_t = 0
+            var stop = false
+        }
+        let spinner = Spinner()
+        let thread = Thread {
+            let me = SelftestTests.currentThread()
+            spinner.lock.withLock { spinner.tid = me }
+            while !spinner.lock.withLock({ spinner.stop }) {}
+        }
+        thread.start()
+        defer { spinner.lock.withLock { spinner.stop = true } }
+        var tid: pid_t = 0
+        for _ in 0..<100 where tid == 0 {
+            usleep(10_000)
+            tid = spinner.lock.withLock { spinner.tid }
+        }
+        try #require(tid != 0, "the spinning thread did not start")
+        let pid = getpid()
+        let before = ThreadCPUQuota.cpuCgroup(ofThread: tid, process: pid)
+        let callerBefore = ThreadCPUQuota.cpuCgroup(ofThread: Self.currentThread(), process: pid)
+        let name = "netprobe-test-\(pid)"
+        let quota = try ThreadCPUQuota(pid: pid, tid: tid, quotaUs: 1000, periodUs: 10_000, name: name)
+        #expect(ThreadCPUQuota.cpuCgroup(ofThread: tid, process: pid)?.hasSuffix("/\(name)") == true)
+        #expect(ThreadCPUQuota.cpuCgroup(ofThread: Self.currentThread(), process: pid) == callerBefore, "only the one thread moves")
+        let written = try String(contentsOfFile: "\(quota.directory)/cpu.cfs_quota_us", encoding: .utf8)
+        #expect(written.trimmingCharacters(in: .whitespacesAndNewlines) == "1000")
+        let cpu0 = Self.cpuSeconds(thread: tid)
+        usleep(500_000)
+        let cpu1 = Self.cpuSeconds(thread: tid)
+        let stats = try #require(quota.statistics())
+        #expect(stats.throttled > 0 && stats.throttledNs > 0, "a spinning thread with 1 ms per 10 ms must be throttled: \(stats)")
+        if let a = cpu0, let b = cpu1 {
+            // At most 10 % of 0.5 s (50 ms), a tick's rounding more; unthrottled it would spin for most of it.
+            #expect(b - a < 0.2, "the throttled thread ran \(b - a) s in 0.5 s")
+        }
+        quota.remove()
+        #expect(ThreadCPUQuota.cpuCgroup(ofThread: tid, process: pid) == before, "the thread is back in its cgroup")
+        #expect(!FileManager.default.fileExists(atPath: quota.directory), "the cgroup is removed")
+        quota.remove() // idempotent
     }
 }

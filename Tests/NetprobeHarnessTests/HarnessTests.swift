@@ -112,3 +112,77 @@ struct TokenBucketTests {
         #expect(abs(r.meanRequestWaitNs / 1e9 - 0.1) < 1e-6)
     }
 }
+
+/// The slow-backend fault's parts that need no root: where the cgroup v1 cpu controller is, what
+/// bpftrace printed, and which QEMU thread copied from the tap according to a trace's kernel events.
+@Suite("selftest: slow-backend's throttle, oracle and tap reader, without the lab")
+struct SlowBackendPartsTests {
+    @Test("the cgroup v1 cpu controller is found in mountinfo by its option, not by a name that starts with cpu")
+    func cpuController() {
+        let v1 = """
+            31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+            33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+            34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+            32 31 0:29 /lxc/c1 /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct
+            """
+        let found = ThreadCPUQuota.cpuControllerMount(mountinfo: v1)
+        #expect(found?.path == "/sys/fs/cgroup/cpu,cpuacct" && found?.root == "/lxc/c1")
+        let onlyOthers = "33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset"
+        #expect(ThreadCPUQuota.cpuControllerMount(mountinfo: onlyOthers) == nil)
+        let v2 = "30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot"
+        #expect(ThreadCPUQuota.cpuControllerMount(mountinfo: v2) == nil)
+    }
+
+    @Test("a thread's cgroup path maps into the mount, also when the mount shows only part of the hierarchy")
+    func cgroupDirectories() {
+        #expect(ThreadCPUQuota.directory(of: "/", in: ("/sys/fs/cgroup/cpu", "/")) == "/sys/fs/cgroup/cpu")
+        #expect(ThreadCPUQuota.directory(of: "/user.slice", in: ("/sys/fs/cgroup/cpu", "/")) == "/sys/fs/cgroup/cpu/user.slice")
+        #expect(ThreadCPUQuota.directory(of: "/lxc/c1/a", in: ("/sys/fs/cgroup/cpu", "/lxc/c1")) == "/sys/fs/cgroup/cpu/a")
+        #expect(ThreadCPUQuota.directory(of: "/lxc/c1", in: ("/sys/fs/cgroup/cpu", "/lxc/c1")) == "/sys/fs/cgroup/cpu")
+        #expect(ThreadCPUQuota.directory(of: "/lxc/c10", in: ("/sys/fs/cgroup/cpu", "/lxc/c1")) == "/sys/fs/cgroup/cpu/lxc/c10")
+    }
+
+    @Test("bpftrace's maps at exit: request copies, mean wait, on-CPU share, copies per thread; nothing without its ready line")
+    func oracleOutput() throws {
+        // As bpftrace 0.17 printed it on the lab (empty lines between maps, the memlock warning on stderr).
+        let text = "Attaching 6 probes...\nready\n\n\n\n\n\n@oncpusum: 217861385\n\n\n@tids[9144]: 9270\n@tids[9146]: 3\n@waits: 9273\n@waitsum: 734770602\n"
+        let r = try #require(BackendWaitOracle.parse(text))
+        #expect(r.requests == 9273)
+        #expect(abs(try #require(r.meanWaitNs) - 734_770_602.0 / 9273) < 1e-6)
+        #expect(abs(try #require(r.onCPUShare) - 217_861_385.0 / 734_770_602) < 1e-9)
+        #expect(r.copiesByThread == [9144: 9270, 9146: 3])
+        let idle = try #require(BackendWaitOracle.parse("Attaching 6 probes...\nready\n@waits: 0\n"))
+        #expect(idle.requests == 0 && idle.meanWaitNs == nil && idle.onCPUShare == nil)
+        #expect(BackendWaitOracle.parse("ERROR: couldn't attach\n") == nil)
+    }
+
+    /// A trace whose kernel events say who copied what: QEMU (pid 100) on two threads, another reader.
+    static func trace(batches: [[UInt8]]) throws -> TraceReader {
+        let e = PcapngEncoder()
+        var out: [UInt8] = []
+        e.appendSectionHeader(to: &out)
+        e.appendInterfaceDescription(to: &out, linkType: .ethernet, snapLength: 128, name: "vnet0")
+        let frame = [UInt8](repeating: 0xAB, count: 60)
+        frame.withUnsafeBytes { e.appendEnhancedPacket(to: &out, interface: 0, ticks: 1_000, data: $0, originalLength: 60) }
+        for (k, b) in batches.enumerated() { try e.appendNetprobeData(to: &out, payload: b, interface: 0, ticks: UInt64(2_000 + k)) }
+        return try TraceReader(bytes: out)
+    }
+
+    @Test("the tap's reader is counted from the trace's copy events of QEMU's process, per thread, across batches")
+    func tapReaders() throws {
+        func copy(_ t: Int64, pid: Int32, tid: Int32) -> KernelEvent {
+            KernelEvent(timeNs: t, kind: .copyToReader, cpu: 0, pid: pid, tid: tid, skbaddr: UInt64(t), length: 80)
+        }
+        let first = try KernelEventBatch.encode([
+            KernelEvent(timeNs: 1, kind: .devStartXmit, cpu: 0, pid: 100, tid: 100, skbaddr: 1, interface: "vnet0", length: 80),
+            copy(2, pid: 100, tid: 100), copy(3, pid: 100, tid: 101), copy(4, pid: 7, tid: 7),
+        ])
+        let second = try KernelEventBatch.encode([copy(5, pid: 100, tid: 100)])
+        #expect(try TapReaderThreads.count(reader: Self.trace(batches: [first, second]), pid: 100) == [100: 2, 101: 1])
+        #expect(try TapReaderThreads.count(reader: Self.trace(batches: [first]), pid: 42) == [:])
+        // A damaged batch (its only event claims more bytes than the batch has) is an error, not a silent zero.
+        var damaged = second
+        damaged[KernelEventBatch.headerLength] = 0x7F
+        #expect(throws: (any Error).self) { try TapReaderThreads.count(reader: Self.trace(batches: [damaged]), pid: 100) }
+    }
+}
