@@ -25,7 +25,7 @@ struct SelftestTests {
     func allFaultsPass() throws {
         let out = tempPath("-selftest")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let (status, table) = try sh([CaptureCLITests.binary, "selftest", "--out", out], allowFailure: true)
+        let (status, table) = try sh([CaptureCLITests.binary, "selftest", "-o", out], allowFailure: true)
         #expect(status == 0, "selftest exited with \(status):\n\(table)")
         let lines = table.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         for fault in SelftestFault.allCases.map(\.rawValue) {
