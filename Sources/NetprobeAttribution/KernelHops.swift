@@ -63,11 +63,11 @@ public struct KernelHops: Sendable {
     public var isEmpty: Bool { backend.isEmpty && reply.isEmpty }
 
     /// The backend's wait of the request the capture stamped at `ns` on the guest's device, and
-    /// whether the backend did anything else meanwhile.
-    func backendWait(near ns: Int64) -> (wait: Int64, readerRan: Bool)? {
+    /// the longest stretch of it in which the backend's process did nothing the events show.
+    func backendWait(near ns: Int64) -> (wait: Int64, silent: Int64)? {
         guard let k = Self.nearest(backend, ns) else { return nil }
         let h = backend[k]
-        return (h.ns, Self.anyStrictlyInside(readerActivity, from: h.atNs, to: h.atNs + h.ns))
+        return (h.ns, Self.longestGap(readerActivity, from: h.atNs, to: h.atNs + h.ns))
     }
 
     /// The reply hop of the packet the capture stamped at `ns` on the guest's device.
@@ -75,10 +75,18 @@ public struct KernelHops: Sendable {
         Self.nearest(reply, ns).map { reply[$0].ns }
     }
 
-    /// Whether sorted `times` has a value in the open interval (from, to).
-    static func anyStrictlyInside(_ times: [Int64], from: Int64, to: Int64) -> Bool {
-        let k = firstIndex(times.count) { times[$0] > from }
-        return k < times.count && times[k] < to
+    /// The longest interval between `from`, the values of sorted `times` inside (from, to), and `to`.
+    /// (Whether any activity fell inside says little: a backend that resumes after being stopped
+    /// first writes and copies what waited, just before the copy that ends the wait.)
+    static func longestGap(_ times: [Int64], from: Int64, to: Int64) -> Int64 {
+        var k = firstIndex(times.count) { times[$0] > from }
+        var previous = from, longest: Int64 = 0
+        while k < times.count && times[k] < to {
+            longest = max(longest, times[k] - previous)
+            previous = times[k]
+            k += 1
+        }
+        return max(longest, to - previous)
     }
 
     /// The first index in 0..<count where `isAfter` holds (it holds from some index on).

@@ -16,9 +16,9 @@ struct RequestPath {
     var outerIn: Int64
     var command: UInt16
     /// The request's wait in the guest device's queue until the backend read it (kernel events),
-    /// and whether the backend's process did anything else meanwhile.
+    /// and the longest stretch of it in which the backend's process did nothing the events show.
     var backend: Int64? = nil
-    var backendReaderRan = false
+    var backendSilent: Int64 = 0
     /// The client's own time: send -> outermost capture plus outermost capture -> receive.
     var client: Int64? = nil
     /// False for a request the load generator did not record (another client's): it occupies
@@ -106,7 +106,7 @@ struct RequestPaths: @unchecked Sendable { // ClientRecords is read-only once pr
     private func addKernelHops(_ hops: KernelHops, _ i: (requestLast: Int64, responseFirst: Int64, responseLast: Int64), to p: inout RequestPath) {
         if let b = hops.backendWait(near: i.requestLast) {
             p.backend = min(b.wait, p.inner)
-            p.backendReaderRan = b.readerRan
+            p.backendSilent = min(b.silent, p.backend ?? 0)
         }
         if twoSides, p.responseHop == nil, let hop = hops.replyHop(near: i.responseFirst),
            case let (e2e, overflow) = p.e2e.addingReportingOverflow(hop), !overflow {

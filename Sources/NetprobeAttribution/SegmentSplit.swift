@@ -139,7 +139,8 @@ public struct GroupShares: Sendable, Equatable {
 public struct BackendTally: Sendable, Equatable {
     /// Requests matched to their skb's read by the backend / not matched (no event near the stamp).
     public var matched = 0, unmatched = 0
-    /// Sum of the waits during which the backend's process did something else / nothing seen.
+    /// Sum over the waits of their longest stretch in which the backend's process did nothing the
+    /// events show (`readerSilentNs`), and of the rest (`readerBusyNs`: it moved other packets).
     public var readerBusyNs: Int64 = 0, readerSilentNs: Int64 = 0
 
     mutating func record(_ p: RequestPath, _ wait: Int64) {
@@ -148,11 +149,9 @@ public struct BackendTally: Sendable, Equatable {
             return
         }
         matched += 1
-        if p.backendReaderRan {
-            readerBusyNs = LatencyRecorder.saturatingSum(readerBusyNs, wait)
-        } else {
-            readerSilentNs = LatencyRecorder.saturatingSum(readerSilentNs, wait)
-        }
+        let silent = min(max(0, p.backendSilent), wait)
+        readerSilentNs = LatencyRecorder.saturatingSum(readerSilentNs, silent)
+        readerBusyNs = LatencyRecorder.saturatingSum(readerBusyNs, wait - silent)
     }
 
     mutating func add(_ o: BackendTally) {

@@ -209,7 +209,7 @@ public enum AttributionText {
             let whose = queue == inner ? "\(inner)'s queue" : "\(inner)'s queue (filled on \(queue))"
             var note = "\(whose) until the backend read the request (\(reader)\(others)), from kernel events; \(b.matched) of \(b.matched + b.unmatched) requests matched"
             if b.unmatched > 0 { note += " (the others' wait is in \(label(.guestStack)))" }
-            note += "; during \(pct(silent)) of the waiting the reader did nothing the events show (not running, or not taking packets: a faster backend such as vhost-net does not remove that), during \(pct(1 - silent)) it was busy with other packets"
+            note += "; \(pct(silent)) of the waiting lies in stretches where the backend's process did nothing the events show (see the evidence)"
             return note
         }
 
@@ -271,9 +271,9 @@ public enum AttributionText {
                 out.append("reply path \(device) -> \(outer) (kernel events: the capture stamps a received frame once): mean \(us(mean / 1000)), p50 \(q[0]), p99 \(q[1]) over \(r.replyHop.count) replies")
             }
             if let b = r.backend, b.matched > 0, case let total = Double(b.readerBusyNs) + Double(b.readerSilentNs), total > 0 {
-                let busy = Double(b.readerBusyNs) / total
+                let silent = Double(b.readerSilentNs) / total
                 let reader = r.backendReader.map { "pid \($0)" } ?? "the backend"
-                out.append("slow backend or starved hypervisor? during \(pct(busy)) of the backend's wait \(reader) was busy with other packets (a slow backend: a faster one such as vhost-net shortens that), during \(pct(1 - busy)) it did nothing the kernel events show (not running: a starved or stopped hypervisor, or a guest not taking packets; a faster backend does not help that). Told apart by whether the backend's process copied or wrote any packet while the request waited")
+                out.append("slow backend or stopped hypervisor? in each wait, the longest stretch in which \(reader) did nothing the kernel events show adds up to \(pct(silent)) of the backend's waiting (not running, or not serving packets then); for \(pct(1 - silent)) it was moving other packets. Packet events cannot tell a stopped or starved backend from a busy one (that needs the scheduler's events), so this does not say whether vhost-net would help")
             }
             if let bound = r.verdict.bypassBound, !bound.segments.isEmpty {
                 let what = bound.segments.map { label($0) }.joined(separator: ", ")

@@ -61,7 +61,7 @@ struct KernelHopsTests {
         #expect(hops.replyHop(near: 20_000) == 4_000)
     }
 
-    @Test func aReaderThatRanDuringTheWaitIsBusyAndOneThatDidNothingIsSilent() {
+    @Test func theLongestStretchWithoutTheReadersActivityIsTheSilentPartOfAWait() {
         var events = Self.requestAndReply(at: 1_000_000, wait: 300_000, hop: 2_000, skb: 0xD0)
         // Request 2 waits 300 us while QEMU writes a frame into vnet0 in the middle of the wait.
         events += [Self.ev(2_000_000, .devStartXmit, 0xD5, "vnet0"),
@@ -69,8 +69,12 @@ struct KernelHopsTests {
                    Self.ev(2_100_500, .receiveSkb, 0xD6, "virbr0", pid: Self.qemu),
                    Self.ev(2_300_000, .copyToReader, 0xD5, pid: Self.qemu)]
         let hops = KernelHops.build(device: "vnet0", events: events.sorted { $0.timeNs < $1.timeNs })
-        #expect(hops.backendWait(near: 1_000_000)?.readerRan == false)
-        #expect(hops.backendWait(near: 2_000_000)?.readerRan == true)
+        // Request 1 waited 300 us with nothing from QEMU: all of it silent.
+        #expect(hops.backendWait(near: 1_000_000)?.silent == 300_000)
+        // Request 2: QEMU wrote at +100 us, then nothing until its copy at +300 us: 200 us silent.
+        #expect(hops.backendWait(near: 2_000_000)?.silent == 200_000)
+        #expect(KernelHops.longestGap([5, 10, 95], from: 0, to: 100) == 85)
+        #expect(KernelHops.longestGap([], from: 0, to: 100) == 100)
     }
 
     @Test func aMacvtapsQueueIsFilledByAReceiveOnItsParent() {
