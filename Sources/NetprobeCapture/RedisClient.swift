@@ -96,8 +96,16 @@ public final class RedisClient {
     /// connection anyway; a refusal is an error with Redis's reason (never the password).
     public func authenticate(password: String) throws {
         let reply = try command(["AUTH", password])
-        if reply == "OK" || reply.contains("without any password configured") { return }
+        if Self.authAccepted(reply) { return }
         throw CaptureError("Redis at \(address) refused the password: \(Self.errorText(reply))")
+    }
+
+    /// Whether AUTH's reply lets INFO go on: OK, or a Redis without a password saying so, in the
+    /// words of Redis 6+ ("AUTH <password> called without any password configured for the
+    /// default user") or of Redis before 6 ("Client sent AUTH, but no password is set": 3.0 and
+    /// 3.2, as in OSv and Rumprun).
+    static func authAccepted(_ reply: String) -> Bool {
+        reply == "OK" || reply.contains("without any password configured") || reply.contains("no password is set")
     }
 
     /// An error reply without its "(error) " mark.
@@ -105,8 +113,10 @@ public final class RedisClient {
         reply.hasPrefix("(error) ") ? String(reply.dropFirst(8)) : reply
     }
 
-    /// INFO commandstats and INFO latencystats (the latter empty before Redis 7), after AUTH when
-    /// a password is given. An error reply (NOAUTH: Redis wants a password) is an error.
+    /// INFO commandstats, INFO latencystats (empty before Redis 7: an unknown section is answered
+    /// with nothing) and the version from INFO server (nil if that fails: the rest is still of
+    /// use), after AUTH when a password is given. An error reply to INFO commandstats (NOAUTH:
+    /// Redis wants a password) is an error.
     public func infoSnapshot(phase: String, password: String? = nil) throws -> RedisInfoSnapshot {
         if let password { try authenticate(password: password) }
         let commands = try command(["INFO", "commandstats"])
@@ -116,7 +126,9 @@ public final class RedisClient {
                 + (needsPassword && password == nil ? " (give capture --redis-password-file FILE, or set REDISCLI_AUTH)" : ""))
         }
         let latency = try command(["INFO", "latencystats"])
+        let server = try command(["INFO", "server"])
         return RedisInfoSnapshot(phase: phase, timeNs: realtimeNanoseconds(), address: address,
-                                 commandstats: commands, latencystats: latency.hasPrefix("(error)") ? "" : latency)
+                                 commandstats: commands, latencystats: latency.hasPrefix("(error)") ? "" : latency,
+                                 redisVersion: RedisInfo.version(server))
     }
 }

@@ -31,7 +31,8 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         /// Time Redis spent executing these calls (not socket I/O, not waiting), microseconds.
         public var usec: UInt64
         public var usecPerCall: Double?
-        public var failedCalls: UInt64
+        /// nil when Redis does not count failed calls (before 6.2).
+        public var failedCalls: UInt64?
     }
 
     /// Netlink counters over time, as rates between samples (at most 300 points per interface).
@@ -55,6 +56,12 @@ public struct CaptureContext: Codable, Sendable, Equatable {
     public var hypervisor: String?
     public var hostKernel: String?
     public var redisAddress: String?
+    /// The Redis version INFO server gave (nil when the trace does not say).
+    public var redisVersion: String?
+    /// What the INFO snapshots could not tell, because that Redis does not report it (Redis 3.0
+    /// and 3.2: latencystats, failed and rejected calls); nil when nothing is missing or there is
+    /// no INFO.
+    public var redisInfoMissing: [RedisInfo.MissingField]?
     public var loadCommand: [String]?
     /// Vantage roles from the capture (interface -> bridge, tap ...).
     public var roles: [String: String]
@@ -108,11 +115,16 @@ public struct CaptureContext: Codable, Sendable, Equatable {
                 guard a.calls > b.calls else { return nil }
                 let calls = a.calls - b.calls
                 let usec = a.usec >= b.usec ? a.usec - b.usec : 0
+                let failed = a.failedCalls.map { x in b.failedCalls.map { x >= $0 ? x - $0 : 0 } ?? x }
                 return RedisCommand(command: name, calls: calls, usec: usec, usecPerCall: Double(usec) / Double(calls),
-                                    failedCalls: a.failedCalls >= b.failedCalls ? a.failedCalls - b.failedCalls : 0)
+                                    failedCalls: failed)
             }
             redisLatencyPercentilesUs = RedisInfo.latencyPercentiles(after.latencystats)
             if before == nil { notes.append("Redis INFO was taken only after the run: counts include everything since Redis started") }
+            redisVersion = after.redisVersion ?? before?.redisVersion
+            let missing = RedisInfo.missingFields(commandstats: after.commandstats, latencystats: after.latencystats)
+            redisInfoMissing = missing.isEmpty ? nil : missing
+            if !missing.isEmpty { notes.append(Self.missingNote(missing, version: redisVersion)) }
         } else {
             redisCommands = []
             redisLatencyPercentilesUs = [:]
@@ -122,6 +134,29 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         }
         self.notes = notes
         self.clientRequests = clientRequests
+    }
+
+    /// What INFO could not tell, and why: "Redis 3.0.7: no latencystats (Redis 7.0+), no
+    /// failed_calls or rejected_calls in commandstats (Redis 6.2+): ...".
+    static func missingNote(_ missing: [RedisInfo.MissingField], version: String?) -> String {
+        let release = version.flatMap(RedisInfo.majorMinor)
+        func before(_ major: Int, _ minor: Int) -> Bool? { release.map { $0.major < major || ($0.major == major && $0.minor < minor) } }
+        var parts: [String] = []
+        if missing.contains(.latencystats) {
+            parts.append(before(7, 0) == false
+                         ? "no latencystats (latency-tracking is off, or no command has run since it was reset)"
+                         : "no latencystats (Redis 7.0+)")
+        }
+        let calls = [RedisInfo.MissingField.failedCalls, .rejectedCalls].filter(missing.contains)
+        if !calls.isEmpty {
+            let names = calls.map { $0 == .failedCalls ? "failed_calls" : "rejected_calls" }.joined(separator: " or ")
+            parts.append("no \(names) in commandstats (Redis 6.2+)")
+        }
+        var effects: [String] = []
+        if missing.contains(.latencystats) { effects.append("Redis's own execution percentiles are not shown") }
+        if missing.contains(.failedCalls) { effects.append("failed calls are unknown (FAILED -), not 0") }
+        let who = version.map { "Redis \($0)" } ?? "Redis (version not recorded)"
+        return "\(who): " + parts.joined(separator: ", ") + (effects.isEmpty ? "" : "; " + effects.joined(separator: "; "))
     }
 
     static func series(_ name: String, _ list: [NetlinkSample], start: Int64) -> InterfaceSeries {

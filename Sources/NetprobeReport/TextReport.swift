@@ -127,7 +127,7 @@ public enum TextReport {
             out += "  Redis INFO commandstats during the run (execution time only: no socket I/O, no waiting):\n"
             var t = Table(["COMMAND", "CALLS", "USEC", "USEC/CALL", "FAILED"])
             for r in c.redisCommands {
-                t.add([r.command, "\(r.calls)", "\(r.usec)", r.usecPerCall.map { fmt($0, 2) } ?? "-", "\(r.failedCalls)"])
+                t.add([r.command, "\(r.calls)", "\(r.usec)", r.usecPerCall.map { fmt($0, 2) } ?? "-", r.failedCalls.map(String.init) ?? "-"])
             }
             out += t.render(indent: 4)
         }

@@ -30,9 +30,12 @@ final class TestTopology {
 
     /// Redis's port in the server namespace.
     let port: Int
+    let redisArguments: [String]
 
-    init(loopbackOnly: Bool = false, port: Int = 6379) throws {
+    /// `redisArguments`: more redis-server options (e.g. to make it answer as an older Redis would).
+    init(loopbackOnly: Bool = false, port: Int = 6379, redisArguments: [String] = []) throws {
         self.port = port
+        self.redisArguments = redisArguments
         let tag = "\(getpid())-\(Int.random(in: 1000...9999))"
         client = "npt-c-\(tag)"
         server = "npt-s-\(tag)"
@@ -65,7 +68,7 @@ final class TestTopology {
             throw CaptureError("redis-server is not installed (scripts/deps installs it)")
         }
         redis = try ChildProcess(["ip", "netns", "exec", namespace, "redis-server", "--bind", bind, "--port", "\(port)",
-                                  "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"],
+                                  "--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"] + redisArguments,
                                  stdout: .discard)
         let address = "\(bind):\(port)"
         // Readiness, not a measurement: up to a minute on a loaded machine.

@@ -251,13 +251,20 @@ public struct RedisInfoSnapshot: Codable, Sendable, Equatable {
     public var timeNs: Int64
     public var address: String
     public var commandstats: String
+    /// Empty when the Redis has no latencystats (before 7.0: it answers the unknown section with
+    /// nothing).
     public var latencystats: String
-    public init(phase: String, timeNs: Int64, address: String, commandstats: String, latencystats: String) {
+    /// `redis_version` from `INFO server` (only that line is kept); nil in traces made before it
+    /// was recorded, or when the Redis did not say.
+    public var redisVersion: String?
+    public init(phase: String, timeNs: Int64, address: String, commandstats: String, latencystats: String,
+                redisVersion: String? = nil) {
         self.phase = phase
         self.timeNs = timeNs
         self.address = address
         self.commandstats = commandstats
         self.latencystats = latencystats
+        self.redisVersion = redisVersion
     }
 }
 
