@@ -18,6 +18,8 @@ public struct CaptureConfiguration: Sendable {
     /// Redis to ask for INFO before and after, and the namespace it is reachable from.
     public var redisAddress: String?
     public var redisNamespace: String?
+    /// Where `redisAddress` came from (stored in the run block, said in the summary).
+    public var redisAddressSource: RedisAddressSource?
     /// The password for Redis's INFO (AUTH), if it needs one. Used only for that: never stored in
     /// the trace nor printed.
     public var redisPassword: String?
@@ -65,6 +67,9 @@ public struct CaptureSummary: Sendable {
     public var vantages: [Vantage]
     public var netlinkSamples: Int
     public var redisInfo: [String]
+    /// The Redis asked for INFO, and where its address came from (nil: none was asked).
+    public var redisAddress: String?
+    public var redisAddressSource: RedisAddressSource?
     public var loadExitStatus: Int32?
     /// How the load command ended, and whether the capture cut it short (nil without one).
     public var loadOutcome: RunMetadata.LoadOutcome?
@@ -154,7 +159,7 @@ public final class CaptureSession {
             vantages: c.vantages,
             filter: c.settings.filter, snapLength: Int(c.settings.snapLength), vm: c.vm, libvirtURI: c.libvirtURI,
             domainXML: c.domainXML, hypervisor: c.hypervisor, redisAddress: c.redisAddress,
-            loadCommand: c.loadCommand.map(CommandRedaction.redact), notes: [])
+            redisAddressSource: c.redisAddressSource?.rawValue, loadCommand: c.loadCommand.map(CommandRedaction.redact), notes: [])
         // The run description goes into the Section Header Block (editcap and mergecap keep its
         // options), unless it is too large for one (then into an ISB below).
         let runPayload = try NetprobeBlock.run(metadata).payload()
@@ -305,7 +310,8 @@ public final class CaptureSession {
         if c.progress { FileHandle.standardError.write(Data("\n".utf8)) }
         if let failure { throw failure }
         return CaptureSummary(output: c.output, bytes: writer.size, durationNs: end - started, vantages: summaries,
-                              netlinkSamples: samples, redisInfo: redisInfo, loadExitStatus: loadStatus,
+                              netlinkSamples: samples, redisInfo: redisInfo, redisAddress: c.redisAddress,
+                              redisAddressSource: c.redisAddress == nil ? nil : c.redisAddressSource, loadExitStatus: loadStatus,
                               loadOutcome: loadOutcome, stopReason: stopReason, notes: notes + sampler.notes)
     }
 

@@ -50,6 +50,17 @@ public struct DomainInfo: Codable, Sendable, Equatable {
     public var active: Bool
     public var interfaces: [DomainInterface]
     public var xml: String
+
+    /// "kvm" or "tcg" from the domain's type (`<domain type='kvm'>`; type `qemu` is QEMU's own
+    /// emulation, TCG); nil for other types or an XML that cannot be read.
+    public var hypervisor: String? {
+        let type = (try? XMLDocument(xmlString: xml, options: []).rootElement()?.attribute(forName: "type")?.stringValue) ?? nil
+        switch type {
+        case "kvm": return "kvm"
+        case "qemu": return "tcg"
+        default: return nil
+        }
+    }
 }
 
 /// A read-only libvirt connection (virConnectOpenReadOnly); closes it in `deinit`.
@@ -98,6 +109,31 @@ public final class LibvirtConnection {
         }
         defer { virDomainFree(d) }
         return try info(d)
+    }
+
+    /// The addresses of domain `name`'s interfaces in DHCP leases that libvirt keeps (its own
+    /// networks' dnsmasq; virDomainInterfaceAddresses with VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+    /// which a read-only connection may ask), as (MAC in lower case, address), IPv4 first. Empty
+    /// when there are none: a domain on a plain bridge has no libvirt lease.
+    public func leases(ofDomain name: String) -> [(mac: String, address: String)] {
+        guard let d = virDomainLookupByName(connection, name) else { return [] }
+        defer { virDomainFree(d) }
+        var list: UnsafeMutablePointer<virDomainInterfacePtr?>?
+        let n = virDomainInterfaceAddresses(d, &list, UInt32(VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE.rawValue), 0)
+        guard n > 0, let list else { return [] }
+        defer {
+            for i in 0..<Int(n) { if let iface = list[i] { virDomainInterfaceFree(iface) } }
+            free(list)
+        }
+        var out: [(mac: String, address: String)] = []
+        for i in 0..<Int(n) {
+            guard let iface = list[i]?.pointee else { continue }
+            let mac = iface.hwaddr.map { String(cString: $0).lowercased() } ?? ""
+            for k in 0..<Int(iface.naddrs) {
+                if let text = iface.addrs?[k].addr { out.append((mac, String(cString: text))) }
+            }
+        }
+        return out.filter { !$0.address.contains(":") } + out.filter { $0.address.contains(":") }
     }
 
     private func info(_ d: OpaquePointer) throws -> DomainInfo {

@@ -1,3 +1,4 @@
+import CNetlink
 import CNetprobeShims
 import Foundation
 import NetprobeSystem
@@ -50,5 +51,34 @@ public enum NetworkNamespace {
             if (try? withNamespace(ns, { if_nametoindex(interface) != 0 })) == true { return (true, ns) }
         }
         return (false, nil)
+    }
+
+    /// Like `locate(interface:)`, but only where the interface's MAC is one of `macs` (any case):
+    /// interface names repeat across namespaces (every lab has a virbr0 and a vnet0), a MAC
+    /// tells the right one. nil when no namespace has it with such a MAC.
+    public static func locate(interface: String, macs: [String]) -> String?? {
+        let wanted = Set(macs.map { $0.lowercased() })
+        func matches() -> Bool { LinkAddress.mac(of: interface).map(wanted.contains) ?? false }
+        if if_nametoindex(interface) != 0, matches() { return .some(nil) }
+        for ns in list() where (try? withNamespace(ns, { if_nametoindex(interface) != 0 && matches() })) == true {
+            return .some(ns)
+        }
+        return nil
+    }
+}
+
+/// An interface's link-layer address over rtnetlink (libnl-route-3: rtnl_link_get_kernel,
+/// rtnl_link_get_addr), in the calling thread's namespace (sysfs would show the namespace that
+/// mounted it instead).
+enum LinkAddress {
+    /// "fe:54:00:77:00:03"; nil when there is no such interface or it has no MAC.
+    static func mac(of interface: String) -> String? {
+        guard let sk = nl_socket_alloc() else { return nil }
+        defer { nl_socket_free(sk) }
+        guard nl_connect(sk, NETLINK_ROUTE) == 0 else { return nil }
+        var link: OpaquePointer?
+        guard rtnl_link_get_kernel(sk, 0, interface, &link) == 0, let link else { return nil }
+        defer { rtnl_link_put(link) }
+        return rtnl_link_get_addr(link).flatMap(NeighbourTable.text(linkLayer:))
     }
 }

@@ -12,6 +12,12 @@ public enum CapturePlanner {
     public typealias Notice = (String) -> Void
 
     /// Resolves vantage points, namespaces and the Redis address into a configuration.
+    ///
+    /// A lab lends what it knows (its Redis, hypervisor and setup) only to a capture of its own:
+    /// its libvirt domain, or interfaces that are all its vantage points. A lab seen only through
+    /// a shared bridge (a domain defined by hand on the lab's bridge) lends its namespace, nothing
+    /// else. Redis for INFO: `--redis`, else the load command's target, else the owning lab's,
+    /// else the domain's address (a libvirt DHCP lease, else the neighbour table); the source is stored.
     /// - Parameters:
     ///   - labs: the labs to look the interfaces and the VM up in (every lab's state by default).
     ///   - netprobe: the binary to run for a `netprobe load` load command.
@@ -20,38 +26,55 @@ public enum CapturePlanner {
         var roles: [String: String] = [:]
         for r in request.roles { roles[r.interface] = r.role }
         var vantages: [CaptureVantage] = []
-        var lab: LabState?
-        var domainXML: String?
-        var setup: String?
+        /// The lab the captured VM or interfaces belong to.
+        var owner: LabState?
+        var domain: DomainInfo?
+        var connect: String?
+        /// Namespaces told by a device's MAC (the value nil: the current namespace).
+        var placed: [String: String?] = [:]
         if let vm = request.vm {
-            let connect = request.libvirtURI ?? labs.first { $0.libvirtDomain == vm }?.libvirtURI ?? "qemu:///system"
-            let domain = try LibvirtConnection(uri: connect).domain(named: vm)
-            guard domain.active else {
-                throw CaptureError("domain \(vm) is not running: its interfaces exist only while it runs (virsh -c \(connect) start \(vm))")
+            let named = labs.first { $0.libvirtDomain == vm && (request.libvirtURI == nil || request.libvirtURI == $0.libvirtURI) }
+            let uri = request.libvirtURI ?? named?.libvirtURI ?? "qemu:///system"
+            let found = try LibvirtConnection(uri: uri).domain(named: vm)
+            guard found.active else {
+                throw CaptureError("domain \(vm) is not running: its interfaces exist only while it runs (virsh -c \(uri) start \(vm))")
             }
-            guard !domain.interfaces.isEmpty else { throw CaptureError("domain \(vm) has no network interface") }
-            domainXML = domain.xml
-            setup = domain.interfaces.first?.setupKind
-            lab = labs.first { $0.libvirtDomain == vm }
-            for i in domain.interfaces {
+            guard !found.interfaces.isEmpty else { throw CaptureError("domain \(vm) has no network interface") }
+            connect = uri
+            domain = found
+            owner = named
+            for i in found.interfaces {
+                // Device names repeat across namespaces (every lab has a virbr0 and a vnet0): the
+                // host device is found by its MAC too (libvirt gives a tap the guest's MAC with
+                // first byte fe; a macvtap has the guest's own), and its bridge or parent is in
+                // the same namespace.
+                var namespace: String??
+                if request.namespace == nil, let target = i.targetDevice, let mac = i.mac?.lowercased(), mac.count == 17 {
+                    namespace = NetworkNamespace.locate(interface: target, macs: [mac, "fe" + mac.dropFirst(2)])
+                }
                 for (name, r) in i.vantages where !vantages.contains(where: { $0.interface == name }) {
                     vantages.append(CaptureVantage(interface: name, role: roles[name] ?? r, namespace: nil))
+                    if let namespace { placed.updateValue(namespace, forKey: name) }
                 }
             }
         } else {
             for name in request.interfaces {
                 vantages.append(CaptureVantage(interface: name, role: roles[name] ?? VantageRole.guess(interface: name).rawValue, namespace: nil))
             }
-            lab = labs.first { l in
+            owner = labs.first { l in
                 vantages.allSatisfy { v in l.vantages.contains { $0.interface == v.interface } } && (request.namespace == nil || l.namespace == request.namespace)
             }
         }
-        // Namespaces: --netns, else the lab's, else wherever the interface is found.
+        // Namespaces: --netns, else the owning lab's, else where the domain's device has its MAC,
+        // else wherever the interface is found.
+        var namespaceLab: LabState?
         for k in vantages.indices {
             if let netns = request.namespace {
                 vantages[k].namespace = netns
-            } else if let lv = lab?.vantages.first(where: { $0.interface == vantages[k].interface }) {
+            } else if let lv = owner?.vantages.first(where: { $0.interface == vantages[k].interface }) {
                 vantages[k].namespace = lv.namespace
+            } else if let ns = placed[vantages[k].interface] {
+                vantages[k].namespace = ns
             } else {
                 let (found, ns) = NetworkNamespace.locate(interface: vantages[k].interface)
                 guard found else {
@@ -59,20 +82,22 @@ public enum CapturePlanner {
                 }
                 vantages[k].namespace = ns
             }
-            if lab == nil, let l = labs.first(where: { $0.vantages.contains { $0.interface == vantages[k].interface && $0.namespace == vantages[k].namespace } }) {
-                lab = l
+            if owner == nil, namespaceLab == nil,
+               let l = labs.first(where: { $0.vantages.contains { $0.interface == vantages[k].interface && $0.namespace == vantages[k].namespace } }) {
+                namespaceLab = l
             }
         }
-        let clientNamespace = request.namespace ?? lab?.namespace ?? vantages.first?.namespace
-        let redisAddress = request.redis ?? lab?.redisAddress ?? LoadCommandLine.redisAddress(fromLoad: request.load)
+        let clientNamespace = request.namespace ?? (owner ?? namespaceLab)?.namespace ?? vantages.first?.namespace
+        let redis = redisAddress(request, owner: owner, domain: domain, uri: connect, namespace: vantages.first?.namespace, notice: notice)
         var c = CaptureConfiguration(vantages: vantages, output: request.output)
         c.settings.snapLength = request.snapLength == 0 ? 262_144 : request.snapLength
         c.settings.bufferBytes = request.bufferKiB * 1024
         c.settings.immediate = request.immediateMode
-        let port = redisAddress.flatMap { HostPort(parsing: $0) }.map { String($0.port) } ?? "6379"
+        let port = redis.flatMap { HostPort(parsing: $0.address) }.map { String($0.port) } ?? "6379"
         c.settings.filter = request.filter ?? "tcp port \(port)"
         c.durationNs = request.duration?.nanoseconds
-        c.redisAddress = redisAddress
+        c.redisAddress = redis?.address
+        c.redisAddressSource = redis?.source
         c.redisNamespace = clientNamespace
         c.redisPassword = try RedisPassword.load(file: request.redisPasswordFile, environment: ProcessInfo.processInfo.environment)
         c.loadCommand = request.load.isEmpty ? nil : request.load
@@ -83,17 +108,44 @@ public enum CapturePlanner {
             c.finalBlocks = { write in try ClientRecordBlocks.read(path: records, into: write) }
         }
         c.loadNamespace = clientNamespace
-        c.setup = setup ?? lab?.setup.rawValue
+        c.setup = domain?.interfaces.first?.setupKind ?? owner?.setup.rawValue
         c.vm = request.vm
-        c.libvirtURI = request.vm == nil ? nil : (request.libvirtURI ?? lab?.libvirtURI ?? "qemu:///system")
-        c.domainXML = domainXML
-        c.hypervisor = lab?.hypervisor
+        c.libvirtURI = connect
+        c.domainXML = domain?.xml
+        // The lab's probe found its hypervisor; any other domain says its own in its type.
+        c.hypervisor = owner?.hypervisor ?? domain?.hypervisor
         c.progress = !request.quiet
         c.kernelEvents = request.kernelEvents.kinds
         if c.durationNs == nil && c.loadCommand == nil {
             notice("capturing until Ctrl-C (give --duration or a load command after -- to stop by itself)")
         }
         return c
+    }
+
+    /// The Redis to ask for INFO, and where its address came from (see `plan`); nil, with a
+    /// notice, when none is known. A domain's address: a libvirt DHCP lease of its MAC, else its
+    /// MAC's neighbour entry in `namespace` (where its tap is); Redis's default port.
+    static func redisAddress(_ request: CaptureRequest, owner: LabState?, domain: DomainInfo?, uri: String?, namespace: String?,
+                             notice: Notice) -> (address: String, source: RedisAddressSource)? {
+        if let r = request.redis { return (r, .option) }
+        if let t = LoadCommandLine.redisAddress(fromLoad: request.load) { return (t, .loadTarget) }
+        if let owner { return (owner.redisAddress, .lab) }
+        guard let domain, let uri else { return nil }
+        let macs = domain.interfaces.compactMap { $0.mac?.lowercased() }
+        var found: (String, RedisAddressSource)?
+        if let lease = ((try? LibvirtConnection(uri: uri))?.leases(ofDomain: domain.name) ?? []).first(where: { macs.contains($0.mac) }) {
+            found = (lease.address, .domainLease)
+        } else {
+            let seen = (try? NetworkNamespace.withNamespace(namespace) { try macs.flatMap(NeighbourTable.addresses(ofMAC:)) }) ?? []
+            found = seen.first.map { ($0, .domainNeighbour) }
+        }
+        guard let (host, source) = found else {
+            notice("no Redis INFO: no address of domain \(domain.name) is known yet (no libvirt DHCP lease, no neighbour entry for \(macs.joined(separator: ", "))); give --redis HOST:PORT, or a load command with its target")
+            return nil
+        }
+        let address = HostPort(host: host, port: HostPort.redisPort).description
+        notice("asking Redis at \(address) for INFO (domain \(domain.name)'s \(source == .domainLease ? "DHCP lease" : "neighbour entry"), Redis's default port; --redis names another)")
+        return (address, source)
     }
 }
 

@@ -56,6 +56,9 @@ public struct CaptureContext: Codable, Sendable, Equatable {
     public var hypervisor: String?
     public var hostKernel: String?
     public var redisAddress: String?
+    /// Where the capture took `redisAddress` from (`RedisAddressSource`); nil in traces made
+    /// before it was recorded.
+    public var redisAddressSource: RedisAddressSource?
     /// The Redis version INFO server gave (nil when the trace does not say).
     public var redisVersion: String?
     /// What the INFO snapshots could not tell, because that Redis does not report it (Redis 3.0
@@ -101,6 +104,7 @@ public struct CaptureContext: Codable, Sendable, Equatable {
         hypervisor = run?.hypervisor
         hostKernel = run?.hostKernel
         redisAddress = run?.redisAddress
+        redisAddressSource = run?.redisAddressSource.flatMap(RedisAddressSource.init(rawValue:))
         loadCommand = run?.loadCommand.map(CommandRedaction.redact) // traces from before redaction, too
         roles = Dictionary(run?.vantages.map { ($0.interface, $0.role) } ?? [], uniquingKeysWith: { a, _ in a })
         interfaces = samples.keys.sorted().compactMap { name in Self.counters(name, samples[name]!) }

@@ -110,7 +110,7 @@ public enum TextReport {
         if let s = c.setup { facts.append("setup \(s)") }
         if let vm = c.vm { facts.append("VM \(vm)") }
         if let h = c.hypervisor { facts.append("hypervisor \(h)") }
-        if let r = c.redisAddress { facts.append("Redis \(r)") }
+        if let r = c.redisAddress { facts.append("Redis \(r)" + (c.redisAddressSource.map { " (from \($0.words))" } ?? "")) }
         if let k = c.hostKernel { facts.append("host \(k)") }
         out += facts.isEmpty ? "\n" : ": " + esc(facts.joined(separator: ", ")) + "\n"
         if !c.interfaces.isEmpty {

@@ -86,7 +86,9 @@ extension Netprobe {
         @Option(help: ArgumentHelp("The network namespace of the interfaces (found automatically for a lab VM).", valueName: "NAME"))
         var netns: String?
 
-        @Option(help: ArgumentHelp("Redis to ask for INFO before and after (found from the lab or the load command when omitted).", valueName: "HOST:PORT"))
+        @Option(help: ArgumentHelp(
+            "Redis to ask for INFO before and after; else the load command's target, the lab's Redis for a lab's own VM, or the --vm domain's address from its DHCP lease or neighbour entry (the summary says which).",
+            valueName: "HOST:PORT"))
         var redis: String?
 
         @Option(help: ArgumentHelp(

@@ -53,8 +53,14 @@ struct CaptureSummaryOutput: Encodable {
     var netlinkSamples: Int
     /// When Redis INFO was taken ("before", "after").
     var redisInfo: [String]
+    /// The Redis asked for INFO, and where its address came from (`RedisAddressSource`'s raw
+    /// value: redis-option, load-target, lab, domain-lease, domain-neighbour); absent without one.
+    var redisAddress: String?
+    var redisAddressSource: String?
     var load: Load?
     var notes: [String]
+    /// The source as a type, for the text.
+    private var source: RedisAddressSource? { redisAddressSource.flatMap(RedisAddressSource.init(rawValue:)) }
     /// What limits the trace (packets lost), also printed on standard error.
     var warnings: [String]
 
@@ -69,6 +75,8 @@ struct CaptureSummaryOutput: Encodable {
         }
         netlinkSamples = summary.netlinkSamples
         redisInfo = summary.redisInfo
+        redisAddress = summary.redisAddress
+        redisAddressSource = summary.redisAddressSource?.rawValue
         load = summary.loadOutcome.map { Load(exitStatus: $0.exitStatus, cutShort: $0.endedByCapture, summary: $0.summary) }
         notes = summary.notes
         warnings = []
@@ -93,7 +101,9 @@ struct CaptureSummaryOutput: Encodable {
             if let e = v.endedEarly { out += " — ended early: \(e)" }
             out += "\n"
         }
-        out += "  netlink samples: \(netlinkSamples); Redis INFO: \(redisInfo.isEmpty ? "none" : redisInfo.joined(separator: " and "))\n"
+        out += "  netlink samples: \(netlinkSamples); Redis INFO: \(redisInfo.isEmpty ? "none" : redisInfo.joined(separator: " and "))"
+        if let redisAddress { out += " from \(redisAddress)" + (source.map { " (address from \($0.words))" } ?? "") }
+        out += "\n"
         if let load { out += "  load command: \(load.summary)\n" }
         for n in notes { out += "  note: \(n)\n" }
         return out

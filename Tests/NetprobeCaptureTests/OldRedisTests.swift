@@ -39,10 +39,11 @@ struct OldRedisCaptureTests {
                                       "netprobe", "load", "--target", "10.78.0.2:6379", "--connections", "2",
                                       "--requests", "2000", "--ratio", "1:1"], timeout: 300)
         #expect(r.status.succeeded, "\(r.stderr)")
-        struct Summary: Decodable { var redisInfo: [String]; var load: Load? }
+        struct Summary: Decodable { var redisInfo: [String]; var redisAddress: String?; var redisAddressSource: String?; var load: Load? }
         struct Load: Decodable { var exitStatus: Int32? }
         let summary = try JSONDecoder().decode(Summary.self, from: Data(r.stdout.utf8))
         #expect(summary.redisInfo == ["before", "after"], "\(r.stderr)")
+        #expect(summary.redisAddress == "10.78.0.2:6379" && summary.redisAddressSource == "load-target")
         #expect(summary.load?.exitStatus == 0, "the load generator needs none of HELLO, CLIENT, CONFIG: \(r.stderr)")
 
         let (report, analysis) = try ReportBuilder.build(path: out)

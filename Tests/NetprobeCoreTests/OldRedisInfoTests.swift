@@ -110,7 +110,7 @@ struct OldRedisInfoTests {
         e.appendInterfaceDescription(to: &out, linkType: .ethernet, snapLength: 0, name: "vnet1", description: "tap", tsResolution: 9)
         let run = RunMetadata(netprobeVersion: "t", startedNs: 1_700_000_000_000_000_000, hostKernel: "Linux", hostname: "h", setup: "bridge",
                               vantages: [.init(interface: "vnet1", role: "tap", namespace: "np-lab")], filter: "tcp port 6379", snapLength: 2048,
-                              vm: "rumprun-redis", hypervisor: "tcg", redisAddress: "10.77.0.3:6379")
+                              vm: "rumprun-redis", hypervisor: "tcg", redisAddress: "10.77.0.3:6379", redisAddressSource: "load-target")
         e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try NetprobeBlock.run(run).payload())
         for block in Self.blocks(version: "3.0.7", server: Self.server30) {
             e.appendCustom(to: &out, enterpriseNumber: NetprobeBlock.enterpriseNumber, payload: try block.payload())
@@ -141,7 +141,10 @@ struct OldRedisInfoTests {
         let attribution = try #require(report.attribution)
         #expect(attribution.requestsJoined == 200)
         #expect(report.segments.contains { $0.name == "redis" && $0.resolved }, "Redis's time comes from commandstats: \(report.segments.map(\.name))")
+        let context = try #require(report.capture)
+        #expect(context.redisAddressSource == .loadTarget)
         let text = TextReport.render(report)
+        #expect(text.contains("Redis 10.77.0.3:6379 (from the load command's target)"))
         #expect(text.contains("note: Redis 3.0.7: no latencystats (Redis 7.0+), no failed_calls or rejected_calls in commandstats (Redis 6.2+)"), "\(text)")
     }
 }

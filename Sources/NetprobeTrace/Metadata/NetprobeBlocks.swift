@@ -122,6 +122,9 @@ public struct RunMetadata: Codable, Sendable, Equatable {
     /// "kvm" / "tcg" when known (a lab VM).
     public var hypervisor: String?
     public var redisAddress: String?
+    /// Where `redisAddress` came from: a `RedisAddressSource` raw value (a string, so that a
+    /// reader meeting a source it does not know still reads the run); nil in older traces.
+    public var redisAddressSource: String?
     /// The load command run during the capture, if any (credentials redacted).
     public var loadCommand: [String]?
     public var notes: [String]
@@ -166,7 +169,7 @@ public struct RunMetadata: Codable, Sendable, Equatable {
     public init(netprobeVersion: String, startedNs: Int64, hostKernel: String, hostname: String, setup: String?,
                 vantages: [Vantage], filter: String, snapLength: Int, vm: String? = nil, libvirtURI: String? = nil,
                 domainXML: String? = nil, hypervisor: String? = nil, redisAddress: String? = nil,
-                loadCommand: [String]? = nil, notes: [String] = [], loadOutcome: LoadOutcome? = nil) {
+                redisAddressSource: String? = nil, loadCommand: [String]? = nil, notes: [String] = [], loadOutcome: LoadOutcome? = nil) {
         self.netprobeVersion = netprobeVersion
         self.startedNs = startedNs
         self.hostKernel = hostKernel
@@ -180,6 +183,7 @@ public struct RunMetadata: Codable, Sendable, Equatable {
         self.domainXML = domainXML
         self.hypervisor = hypervisor
         self.redisAddress = redisAddress
+        self.redisAddressSource = redisAddressSource
         self.loadCommand = loadCommand
         self.notes = notes
         self.loadOutcome = loadOutcome
