@@ -42,7 +42,8 @@ public enum CapturePlanner {
             guard !found.interfaces.isEmpty else { throw CaptureError("domain \(vm) has no network interface") }
             connect = uri
             domain = found
-            owner = named
+            // The lab's own domain carries its mark (a domain by that name without one: a lab from before the mark).
+            owner = named.flatMap { l in LabDomainMark.belongs(name: vm, xml: found.xml, toLab: l.name, labDomain: l.libvirtDomain) ? l : nil }
             for i in found.interfaces {
                 // Device names repeat across namespaces (every lab has a virbr0 and a vnet0): the
                 // host device is found by its MAC too (libvirt gives a tap the guest's MAC with

@@ -156,7 +156,7 @@ public enum Lab {
             builder.progress("starting libvirtd and virtlogd inside \(builder.namespace.name)")
             try libvirt.startDaemons { pid, what in try builder.addProcess(pid, what) }
             builder.progress("defining and starting libvirt domain \(builder.options.name) (type \(verdict.mode == "kvm" ? "kvm" : "qemu"))")
-            let xml = LibvirtDomain.xml(name: builder.options.name, type: verdict.mode == "kvm" ? "kvm" : "qemu", launch: launch,
+            let xml = LibvirtDomain.xml(name: builder.options.name, lab: builder.options.name, type: verdict.mode == "kvm" ? "kvm" : "qemu", launch: launch,
                                         bridge: LabNetwork.bridge, mac: LabNetwork.guestMAC, vhost: vhost)
             let pid = try libvirt.defineAndStart(name: builder.options.name, xml: xml)
             try builder.addProcess(pid, "qemu")

@@ -29,6 +29,9 @@ public enum LabError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A namespace with one of the lab's names exists but is not provably the lab's (see
     /// `Lab.foreignNamespaces`): `up` does not build over it and `down` does not delete it.
     case foreignNamespace(namespace: String, lab: String, stateFile: String, marker: String, processes: Int, links: [String])
+    /// The lab's libvirtd holds domains the lab did not make (`Lab.foreignDomains`): `down`
+    /// leaves the whole lab as it is, since removing it would end and undefine them too.
+    case foreignDomains(lab: String, uri: String, namespace: String, domains: [ForeignDomain])
     /// libvirtd or a libvirt step failed.
     case libvirt(String)
     /// A file or folder the lab needs could not be written or read.
@@ -82,6 +85,17 @@ public enum LabError: Error, CustomStringConvertible, Sendable, Equatable {
                 It may belong to someone else (\(contents) in it), so lab \(lab) leaves it alone: \
                 look at it (ip netns pids \(namespace); ip -n \(namespace) link), remove it yourself \
                 (ip netns delete \(namespace)), or use another lab name (--name).
+                """
+        case .foreignDomains(let lab, let uri, let namespace, let domains):
+            let list = domains.map { d in d.name + (d.running.map { $0 ? " (running)" : " (shut off)" } ?? " (defined)") }
+            let plural = domains.count == 1 ? "domain" : "domains"
+            let removal = domains.map { "virsh -c '\(uri)' destroy \($0.name); virsh -c '\(uri)' undefine \($0.name)" }.joined(separator: "; ")
+            return """
+                lab \(lab) was left as it is: its libvirtd (\(uri), in namespace \(namespace)) also holds \(plural) \
+                \(list.joined(separator: ", ")), which netprobe lab did not make (no netprobe lab mark in \
+                \(domains.count == 1 ? "its" : "their") XML). Removing the lab would end \(domains.count == 1 ? "it" : "them") and delete \
+                \(domains.count == 1 ? "its definition" : "their definitions") with the lab's folder. To remove the lab, \
+                remove \(domains.count == 1 ? "it" : "them") yourself first (\(removal)), then run `netprobe lab down \(lab)` again.
                 """
         case .libvirt(let text):
             return "libvirt: \(text)"

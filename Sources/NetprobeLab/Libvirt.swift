@@ -301,8 +301,9 @@ struct LabLibvirt {
 /// The libvirt domain XML for the Redis guest.
 enum LibvirtDomain {
     /// A domain of `type` (qemu for TCG, kvm) booting the guest's kernel directly, with one
-    /// virtio NIC on `bridge` and the serial console written to `consoleLog`.
-    static func xml(name: String, type: String, launch: QEMULaunch, bridge: String, mac: String, vhost: Bool) -> String {
+    /// virtio NIC on `bridge` and the serial console written to `consoleLog`, marked as lab
+    /// `lab`'s (`LabDomainMark`: `down` removes only what carries it).
+    static func xml(name: String, lab: String, type: String, launch: QEMULaunch, bridge: String, mac: String, vhost: Bool) -> String {
         func e(_ s: String) -> String {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")
@@ -311,6 +312,7 @@ enum LibvirtDomain {
             <domain type='\(e(type))'>
               <name>\(e(name))</name>
               <description>Redis microVM made by netprobe lab</description>
+              \(LabDomainMark.metadata(lab: lab))
               <memory unit='MiB'>\(launch.memoryMiB)</memory>
               <vcpu>1</vcpu>
               <os>

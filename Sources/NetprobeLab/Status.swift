@@ -19,6 +19,8 @@ public struct LabStatus: Sendable {
     public var missingNamespaces: [String]
     /// nil when Redis answered PING; else what went wrong.
     public var redisProblem: String?
+    /// Domains on the lab's libvirtd that the lab did not make (`down` leaves the lab up for them).
+    public var foreignDomains: [ForeignDomain] = []
 
     /// Everything is there and Redis answers.
     public var healthy: Bool { missingNamespaces.isEmpty && processes.allSatisfy(\.alive) && redisProblem == nil }
@@ -39,7 +41,8 @@ extension Lab {
         } else {
             problem = RedisPing.once(from: Netns(name: state.namespace), address: state.redisAddress)
         }
-        return LabStatus(state: state, processes: processes, missingNamespaces: missing, redisProblem: problem)
+        let foreign = state.libvirtDomain == nil ? [] : foreignDomains(name, state: state)
+        return LabStatus(state: state, processes: processes, missingNamespaces: missing, redisProblem: problem, foreignDomains: foreign)
     }
 
     /// Status of every lab that has state.

@@ -27,7 +27,8 @@ extension Lab {
     /// links, paths it created outside its folder, and the folder. Nothing there is not an error
     /// (down is idempotent). A namespace under the lab's names that is not provably the lab's
     /// (`foreignNamespaces`) is left alone with its processes; after removing the rest, down
-    /// then throws `LabError.foreignNamespace`, as `up` would.
+    /// then throws `LabError.foreignNamespace`, as `up` would. A lab whose libvirtd holds domains
+    /// the lab did not make (`foreignDomains`) is left whole: down throws `LabError.foreignDomains`.
     @discardableResult
     public static func down(_ name: String, progress: LabProgress = { _ in }) throws -> LabTeardown {
         guard geteuid() == 0 else { throw LabError.notRoot }
@@ -38,6 +39,14 @@ extension Lab {
     private static func downLocked(_ name: String, progress: LabProgress) throws -> LabTeardown {
         let paths = LabPaths(name: name)
         let state = LabStore.load(name)
+        // Domains someone defined on the lab's libvirtd live on its daemon, folder and bridge:
+        // the lab stays whole while they are there (removing it would end and undefine them).
+        let foreignDomains = foreignDomains(name, state: state)
+        if !foreignDomains.isEmpty {
+            progress("lab \(name): left alone: libvirt domain\(foreignDomains.count == 1 ? "" : "s") \(foreignDomains.map(\.name).joined(separator: " ")) not made by the lab")
+            throw LabError.foreignDomains(lab: name, uri: state?.libvirtURI ?? "qemu:///system", namespace: state?.namespace ?? namespace(for: name),
+                                          domains: foreignDomains)
+        }
         var teardown = LabTeardown(name: name)
         var namespaceNames = [namespace(for: name), serverNamespace(for: name)]
         for extra in [state?.namespace].compactMap({ $0 }) + (state?.extraNamespaces ?? []) where !namespaceNames.contains(extra) {
@@ -86,7 +95,9 @@ extension Lab {
         return teardown
     }
 
-    /// `down` for every lab that has state.
+    /// `down` for every lab that has state. A lab left standing (domains it did not make, a
+    /// foreign namespace) does not stop the others' removal; the first such error is thrown at the
+    /// end, after each was reported through `progress`.
     @discardableResult
     public static func downAll(progress: LabProgress = { _ in }) throws -> [LabTeardown] {
         guard geteuid() == 0 else { throw LabError.notRoot }

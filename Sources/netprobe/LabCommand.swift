@@ -18,11 +18,16 @@ extension Netprobe {
                 tap, a macvtap or a vhost-net tap, in a second namespace behind a veth pair, or on \
                 loopback. Everything lives in the namespace np-NAME; the root namespace is never \
                 changed. State and logs: \(LabState.stateDirectory)/NAME/. Needs root.
+
+                The guest is always netprobe's own Linux microVM running Redis, whatever the lab \
+                is named: with --libvirt it is the libvirt domain NAME. A domain you define \
+                yourself on the lab's libvirtd and bridge (an OSv or Rumprun image, say) is yours: \
+                lab status lists it, and lab down leaves the lab up while it is there.
                 """,
                 examples: [
                     "netprobe lab up",
                     "netprobe lab up --setup macvtap --name mv",
-                    "netprobe lab up --libvirt --name osv-redis",
+                    "netprobe lab up --libvirt --name lv",
                     "netprobe lab status --format json",
                     "netprobe lab down --all",
                 ],
@@ -153,7 +158,13 @@ extension Netprobe.LabCommand {
             commandName: "down",
             abstract: "Remove a lab: its processes, namespaces, links and files.",
             discussion: HelpText.discussion(
-                "Removing a lab that is not there is not an error.",
+                """
+                Removing a lab that is not there is not an error. Only what the lab made is \
+                removed: a namespace under its names that the lab did not make is left alone, and \
+                a lab whose libvirtd also holds domains the lab did not make (defined by hand) is \
+                left whole, since removing it would end and undefine them; the message names them \
+                and how to remove them first. With --all, the other labs are removed all the same.
+                """,
                 examples: [
                     "netprobe lab down",
                     "netprobe lab down mv",
@@ -161,7 +172,7 @@ extension Netprobe.LabCommand {
                 ],
                 exitStatus: [
                     (0, "the lab is gone (or was not there)"),
-                    (1, "something could not be removed (a namespace netprobe cannot prove is the lab's is left alone): the message says what and how"),
+                    (1, "something could not be removed (a namespace netprobe cannot prove is the lab's, or a lab whose libvirtd holds domains it did not make, is left alone): the message says what and how"),
                 ]))
 
         @Argument(help: ArgumentHelp("The lab to remove (default: \(Lab.defaultName)).", valueName: "NAME"))

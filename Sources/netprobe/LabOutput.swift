@@ -37,6 +37,10 @@ enum LabOutput {
             row(i == 0 ? "processes" : "", "\(p.process.what) pid \(p.process.pid) \(p.alive ? "running" : "GONE")")
         }
         row("ping", status.redisProblem.map { "no answer: \($0)" } ?? "PONG")
+        for (i, d) in status.foreignDomains.enumerated() {
+            let how = d.running.map { $0 ? "running" : "shut off" } ?? "defined"
+            row(i == 0 ? "other VMs" : "", "\(d.name) (\(how)): a libvirt domain the lab did not make; lab down leaves the lab up while it is there")
+        }
         if !status.missingNamespaces.isEmpty { row("missing", status.missingNamespaces.joined(separator: " ")) }
         if !status.healthy { row("fix", "netprobe lab up --setup \(state.setup.rawValue) --name \(state.name)  (rebuilds it)") }
         return out

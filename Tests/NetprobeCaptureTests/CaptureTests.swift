@@ -152,10 +152,10 @@ struct CaptureCLITests {
 /// real libvirtd running inside the lab's namespace, captured with --vm under redis-benchmark.
 @Suite("capture --vm against the lab's libvirtd (root, QEMU guest)", .serialized, .enabled(if: isRoot, rootNote))
 struct CaptureVMTests {
-    @Test("lab up --libvirt --name osv-redis; capture --vm osv-redis: drops counted at tap and bridge, tshark sees both, netlink and INFO reported")
+    @Test("lab up --libvirt --name lv; capture --vm lv (the lab's own Linux guest): drops counted at tap and bridge, tshark sees both, netlink and INFO reported")
     func captureVM() throws {
         let bin = CaptureCLITests.binary
-        let name = "osv-redis"
+        let name = "lv"
         _ = try? sh([bin, "lab", "down", name], allowFailure: true)
         let (upStatus, upOut) = try sh([bin, "lab", "up", "--libvirt", "--name", name], allowFailure: true)
         defer { _ = try? sh([bin, "lab", "down", name], allowFailure: true) }

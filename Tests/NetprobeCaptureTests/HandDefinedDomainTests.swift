@@ -152,6 +152,42 @@ struct HandDefinedDomainTests {
         #expect(context.redisCommands.first { $0.command == "GET" }?.calls == 1000, "INFO from the server that took the load: \(context.redisCommands)")
         #expect(report.segments.contains { $0.name == "redis" && $0.resolved })
     }
+
+    @Test("lab status lists the hand-defined domain; lab down leaves the lab whole while it is there, and removes all once its owner has removed it")
+    func downLeavesWhatTheLabDidNotMake() throws {
+        let setup = try Self.setUp()
+        defer {
+            Self.tearDown(uri: setup.uri)
+            try? FileManager.default.removeItem(atPath: setup.console)
+        }
+        let bin = CaptureCLITests.binary
+        let status = try ChildProcess.run([bin, "lab", "status", Self.lab], timeout: 120)
+        #expect(status.stdout.contains("other VMs   \(Self.domain) (running): a libvirt domain the lab did not make"), "\(status.stdout)")
+
+        let down = try ChildProcess.run([bin, "lab", "down", Self.lab], timeout: 300)
+        #expect(down.status.code == 1, "\(down.stdout)\(down.stderr)")
+        #expect(down.stderr.contains("lab \(Self.lab) was left as it is") && down.stderr.contains("domain \(Self.domain) (running)"), "\(down.stderr)")
+        #expect(down.stderr.contains("virsh -c '\(setup.uri)' undefine \(Self.domain)"), "\(down.stderr)")
+        // Nothing was touched: both domains run, both Redis answer, the lab's state and daemons are there.
+        let (_, running) = try sh(["virsh", "-c", setup.uri, "list", "--name"])
+        #expect(Set(running.split(separator: "\n").map(String.init)) == [Self.lab, Self.domain])
+        for address in ["\(Self.address):6379", setup.state.redisAddress] {
+            let pong = try? NetworkNamespace.withNamespace(setup.state.namespace) { try RedisClient(address: address).command(["PING"]) }
+            #expect(pong == "PONG", "\(address)")
+        }
+        #expect(FileManager.default.fileExists(atPath: "\(LabState.stateDirectory)/\(Self.lab)/state.json"))
+        #expect(setup.state.processes.allSatisfy { LogTail.isRunning($0.pid) }, "\(setup.state.processes)")
+
+        // Once its owner removes it, down removes the whole lab.
+        try sh(["virsh", "-c", setup.uri, "destroy", Self.domain])
+        try sh(["virsh", "-c", setup.uri, "undefine", Self.domain])
+        let again = try ChildProcess.run([bin, "lab", "down", Self.lab], timeout: 300)
+        #expect(again.status.succeeded, "\(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(LabState.stateDirectory)/\(Self.lab)"))
+        let (_, namespaces) = try sh(["ip", "netns", "list"])
+        #expect(!namespaces.contains(setup.state.namespace))
+        #expect(!setup.state.processes.contains { LogTail.isRunning($0.pid) }, "\(setup.state.processes)")
+    }
 }
 
 /// The end of a console log, for failure messages; whether a process runs.

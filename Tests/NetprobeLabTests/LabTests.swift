@@ -193,10 +193,10 @@ struct LabTests {
         #expect(try HostSnapshot.take(testing: name) == before)
     }
 
-    @Test("--libvirt: libvirtd in the namespace runs domain osv-redis with vnet0 on virbr0; down removes it all")
+    @Test("--libvirt: libvirtd in the namespace runs domain lv (the lab's Linux guest) with vnet0 on virbr0; down removes it all")
     func libvirt() throws {
         try requireRoot()
-        let name = "osv-redis"
+        let name = "lv"
         let before = try HostSnapshot.take(testing: name)
         let log = ProgressLog()
         defer { _ = try? Lab.down(name) }

@@ -186,18 +186,37 @@ struct LabUnitTests {
         #expect(!launch.arguments(network: nil).contains("-netdev"))
     }
 
-    @Test("libvirt domain XML: type, direct kernel boot, bridge interface, file serial")
+    @Test("libvirt domain XML: type, direct kernel boot, bridge interface, file serial, the lab's mark")
     func domainXML() {
         let launch = QEMULaunch(accel: "tcg", image: Self.image, consoleLog: "/run/x/console.log")
-        let xml = LibvirtDomain.xml(name: "osv-redis", type: "qemu", launch: launch, bridge: "virbr0", mac: LabNetwork.guestMAC, vhost: false)
+        let xml = LibvirtDomain.xml(name: "lv", lab: "lv", type: "qemu", launch: launch, bridge: "virbr0", mac: LabNetwork.guestMAC, vhost: false)
         #expect(xml.contains("<domain type='qemu'>"))
-        #expect(xml.contains("<name>osv-redis</name>"))
+        #expect(xml.contains("<name>lv</name>"))
+        #expect(LabDomainMark.lab(inDomainXML: xml) == "lv")
         #expect(xml.contains("<kernel>/k/vmlinuz</kernel>"))
         #expect(xml.contains("<source bridge='virbr0'/>"))
         #expect(xml.contains("<model type='virtio'/>"))
         #expect(xml.contains("<source path='/run/x/console.log'/>"))
         #expect(!xml.contains("vhost"))
-        #expect(LibvirtDomain.xml(name: "a", type: "kvm", launch: launch, bridge: "b", mac: "m", vhost: true).contains("<driver name='vhost'/>"))
+        #expect(LibvirtDomain.xml(name: "a", lab: "a", type: "kvm", launch: launch, bridge: "b", mac: "m", vhost: true).contains("<driver name='vhost'/>"))
+    }
+
+    @Test("which domains are a lab's: its mark (as libvirt gives it back), else the unmarked domain its state names")
+    func domainMark() {
+        // What `virsh dumpxml` returns for a lab's domain (libvirt rewrites the quotes).
+        let marked = "<domain type='qemu' id='1'>\n  <name>lv</name>\n  <metadata>\n    <netprobe:lab xmlns:netprobe=\"urn:netprobe:lab\" name=\"lv\"/>\n  </metadata>\n</domain>\n"
+        let handMade = "<domain type='qemu'>\n  <name>osv-redis</name>\n  <description>OSv with Redis 3.2</description>\n</domain>\n"
+        let otherMark = "<domain type='qemu'><name>x</name><metadata><app:lab xmlns:app='urn:someone:else' name='lv'/></metadata></domain>"
+        #expect(LabDomainMark.lab(inDomainXML: marked) == "lv")
+        #expect(LabDomainMark.lab(inDomainXML: handMade) == nil)
+        #expect(LabDomainMark.lab(inDomainXML: otherMark) == nil, "a `lab` element of another namespace is not netprobe's")
+        #expect(LabDomainMark.domainName(inXML: handMade) == "osv-redis")
+        #expect(LabDomainMark.belongs(name: "lv", xml: marked, toLab: "lv", labDomain: "lv"))
+        #expect(!LabDomainMark.belongs(name: "lv", xml: marked, toLab: "other", labDomain: "lv"), "marked for another lab")
+        #expect(!LabDomainMark.belongs(name: "osv-redis", xml: handMade, toLab: "lv", labDomain: "lv"))
+        // A lab made before the mark: its own domain has none, and is still the lab's.
+        #expect(LabDomainMark.belongs(name: "lv", xml: "<domain><name>lv</name></domain>", toLab: "lv", labDomain: "lv"))
+        #expect(!LabDomainMark.belongs(name: "x", xml: otherMark, toLab: "lv", labDomain: "lv"))
     }
 
     @Test("private passwd and group gain kvm and libvirt-qemu with free ids, once")
