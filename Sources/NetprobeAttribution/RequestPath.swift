@@ -106,7 +106,7 @@ struct RequestPaths: @unchecked Sendable { // ClientRecords is read-only once pr
     private func addKernelHops(_ hops: KernelHops, _ i: (requestLast: Int64, responseFirst: Int64, responseLast: Int64), to p: inout RequestPath) {
         if let b = hops.backendWait(near: i.requestLast) {
             p.backend = min(b.wait, p.inner)
-            p.backendSilent = min(b.silent, p.backend ?? 0)
+            p.backendSilent = b.silent // clamped to the segment's value when tallied
         }
         if twoSides, p.responseHop == nil, let hop = hops.replyHop(near: i.responseFirst),
            case let (e2e, overflow) = p.e2e.addingReportingOverflow(hop), !overflow {

@@ -143,6 +143,12 @@ public struct BackendTally: Sendable, Equatable {
     /// events show (`readerSilentNs`), and of the rest (`readerBusyNs`: it moved other packets).
     public var readerBusyNs: Int64 = 0, readerSilentNs: Int64 = 0
 
+    /// `readerSilentNs`' share of all the waiting; nil without any.
+    public var silentShare: Double? {
+        let total = Double(readerBusyNs) + Double(readerSilentNs)
+        return total > 0 ? Double(readerSilentNs) / total : nil
+    }
+
     mutating func record(_ p: RequestPath, _ wait: Int64) {
         guard p.backend != nil else {
             unmatched += 1

@@ -204,8 +204,7 @@ public enum AttributionText {
             let queue = r.kernelHopsQueueDevice ?? inner
             let reader = r.backendReader.map { "pid \($0)" } ?? "-"
             let others = r.otherReaderCopies > 0 ? "; other processes read \(r.otherReaderCopies) skbs from the same queue, not counted" : ""
-            let total = Double(b.readerBusyNs) + Double(b.readerSilentNs)
-            let silent = total > 0 ? Double(b.readerSilentNs) / total : 0
+            let silent = b.silentShare ?? 0
             let whose = queue == inner ? "\(inner)'s queue" : "\(inner)'s queue (filled on \(queue))"
             var note = "\(whose) until the backend read the request (\(reader)\(others)), from kernel events; \(b.matched) of \(b.matched + b.unmatched) requests matched"
             if b.unmatched > 0 { note += " (the others' wait is in \(label(.guestStack)))" }
@@ -270,8 +269,7 @@ public enum AttributionText {
                 let q = [50.0, 99].map { p in r.replyHop.valueNs(atPercentile: p).map { us(Double($0) / 1000) } ?? "-" }
                 out.append("reply path \(device) -> \(outer) (kernel events: the capture stamps a received frame once): mean \(us(mean / 1000)), p50 \(q[0]), p99 \(q[1]) over \(r.replyHop.count) replies")
             }
-            if let b = r.backend, b.matched > 0, case let total = Double(b.readerBusyNs) + Double(b.readerSilentNs), total > 0 {
-                let silent = Double(b.readerSilentNs) / total
+            if let b = r.backend, b.matched > 0, let silent = b.silentShare {
                 let reader = r.backendReader.map { "pid \($0)" } ?? "the backend"
                 out.append("slow backend or stopped hypervisor? in each wait, the longest stretch in which \(reader) did nothing the kernel events show adds up to \(pct(silent)) of the backend's waiting (not running, or not serving packets then); for \(pct(1 - silent)) it was moving other packets. Packet events cannot tell a stopped or starved backend from a busy one (that needs the scheduler's events), so this does not say whether vhost-net would help")
             }
