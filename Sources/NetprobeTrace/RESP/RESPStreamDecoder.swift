@@ -43,6 +43,41 @@ public struct RESPMessage: Sendable, Equatable {
     }
 }
 
+extension RESPMessage {
+    /// The message `m`, its command name (`m.nameSlot`) looked up in `names`.
+    init(_ m: StoredMessage, names: [String]) {
+        self.init(firstByteNs: m.firstByteNs, lastByteNs: m.lastByteNs, sequence: m.sequence, endSequence: m.endSequence,
+                  command: m.nameSlot >= 0 ? names[Int(m.nameSlot)] : nil, commandKey: m.commandKey,
+                  isError: m.isError, isPush: m.isPush, detail: m.detail)
+    }
+}
+
+/// A `RESPMessage` as the decoder keeps it: plain bytes, the command name as a slot in the
+/// decoder's table of names. Copying a message that held a String went through its value
+/// witnesses (copy, then destroy, per event: 2 % of `report`); this copies 48 bytes.
+struct StoredMessage: BitwiseCopyable {
+    var firstByteNs: Int64
+    var lastByteNs: Int64
+    var sequence: UInt32
+    var endSequence: UInt32 = 0
+    var commandKey: UInt64 = 0
+    /// Index of the command's name in `RESPStreamDecoder.names`; -1: a reply (no name).
+    var nameSlot: Int32 = -1
+    var isError: Bool
+    var isPush: Bool = false
+    var detail = MessageDetail()
+
+    var shape: RequestShape {
+        get { detail.shape }
+        set { detail = MessageDetail(newValue) }
+    }
+
+    var pubSub: PubSubFrame {
+        get { detail.pubSub }
+        set { detail = MessageDetail(newValue) }
+    }
+}
+
 /// Where a complete message lies: its sequence numbers and its first and last byte's capture
 /// times. `BitwiseCopyable`: handing it on copies plain bytes.
 public struct MessageSpan: BitwiseCopyable, Sendable, Equatable {
@@ -53,6 +88,14 @@ public struct MessageSpan: BitwiseCopyable, Sendable, Equatable {
 
     @inline(__always)
     public init(_ m: borrowing RESPMessage) {
+        sequence = m.sequence
+        endSequence = m.endSequence
+        firstByteNs = m.firstByteNs
+        lastByteNs = m.lastByteNs
+    }
+
+    @inline(__always)
+    init(_ m: StoredMessage) {
         sequence = m.sequence
         endSequence = m.endSequence
         firstByteNs = m.firstByteNs
@@ -122,7 +165,7 @@ public struct RESPStreamDecoder {
     /// How much of a line is kept when it spans chunks: numbers, names and errors fit in it.
     static let keptLineLength = 64
     private var inMessage = false
-    private var message = RESPMessage(firstByteNs: 0, lastByteNs: 0, sequence: 0, command: nil, isError: false, isPush: false)
+    private var message = StoredMessage(firstByteNs: 0, lastByteNs: 0, sequence: 0, isError: false)
     /// Position within the top-level array, and the first bytes of its first elements (requests:
     /// the name, the subcommand, one more; replies being read for their pub/sub kind: the first),
     /// with each one's length.
@@ -161,27 +204,25 @@ public struct RESPStreamDecoder {
     public var isInsideMessage: Bool { inMessage }
 
     /// What a `feed` found, in order: a message began (its first byte's capture time and sequence
-    /// number), or a message is complete.
-    public enum Event {
+    /// number), or a message is complete. Plain bytes.
+    enum StoredEvent: BitwiseCopyable {
         case started(timestampNs: Int64, sequence: UInt32)
-        case message(RESPMessage)
+        case message(StoredMessage)
     }
 
     /// The events of the `feed(_:)` calls since the last `clearEvents()`, in order.
-    private var eventBuffer: [Event] = []
+    private var eventBuffer: [StoredEvent] = []
+    /// The command names the events' messages point to (`StoredMessage.nameSlot`), each once.
+    /// Emptied (with the cache that points into it) by `clearEvents` past `maximumNames`, so a
+    /// stream of ever new names does not grow it without bound.
+    private var names: [String] = []
+    private var nameSlots: [String: Int32] = [:]
+    static let maximumNames = 1024
     /// How many of `eventBuffer`'s entries are current (clearing only resets this: emptying the
     /// array per chunk went through its generic range replacement).
     public private(set) var eventCount = 0
 
-    /// Event `k` (0 ..< `eventCount`).
-    @inline(__always)
-    public func event(_ k: Int) -> Event { eventBuffer[k] }
-
-    public var events: ArraySlice<Event> { eventBuffer[..<eventCount] }
-
-    /// Event `k` without its message's command name: plain bytes, taken from the event where it
-    /// lies. (Binding an event's `RESPMessage`, which holds a String, made the compiler copy the
-    /// whole message through its value witness when calls followed: 3 % of the analysis.)
+    /// Event `k` without its message's command name: plain bytes.
     @inline(__always)
     public func plainEvent(_ k: Int) -> PlainEvent {
         switch eventBuffer[k] {
@@ -195,12 +236,21 @@ public struct RESPStreamDecoder {
     /// `.commandKey`, `.shape`): read in one go (binding the message copies it).
     @inline(__always)
     public func command(ofEvent k: Int) -> (name: String?, key: UInt64, shape: RequestShape) {
-        guard case let .message(m) = eventBuffer[k] else { return (nil, 0, .none) }
-        return (m.command, m.commandKey, m.shape)
+        guard case let .message(m) = eventBuffer[k], m.nameSlot >= 0 else { return (nil, 0, .none) }
+        return (names[Int(m.nameSlot)], m.commandKey, m.shape)
+    }
+
+    /// The slot of `name` in `names`, added when new.
+    private mutating func slot(of name: String) -> Int32 {
+        if let known = nameSlots[name] { return known }
+        let slot = Int32(names.count)
+        names.append(name)
+        nameSlots[name] = slot
+        return slot
     }
 
     @inline(__always)
-    private mutating func record(_ e: Event) {
+    private mutating func record(_ e: StoredEvent) {
         if eventCount < eventBuffer.count {
             eventBuffer[eventCount] = e
         } else {
@@ -214,6 +264,11 @@ public struct RESPStreamDecoder {
         // connection; the usual few events' slots are reused.
         if eventCount > 256 { eventBuffer = [] }
         eventCount = 0
+        if names.count > Self.maximumNames {
+            names.removeAll()
+            nameSlots.removeAll()
+            nameCache = (CachedName(), CachedName())
+        }
     }
 
     /// Feeds one chunk; `emit` receives each message as it completes, `started` the first-byte
@@ -222,17 +277,17 @@ public struct RESPStreamDecoder {
     public mutating func feed(_ chunk: StreamChunk, started: (Int64, UInt32) -> Void = { _, _ in },
                               emit: (RESPMessage) -> Void) -> Bool {
         let ok = feed(chunk)
-        for event in events {
-            switch event {
+        for k in 0..<eventCount {
+            switch eventBuffer[k] {
             case let .started(ts, sequence): started(ts, sequence)
-            case let .message(m): emit(m)
+            case let .message(m): emit(RESPMessage(m, names: names))
             }
         }
         clearEvents()
         return ok
     }
 
-    /// Feeds one chunk; what it finds is appended to `events` (the analyser reads them there:
+    /// Feeds one chunk; what it finds is kept as events 0 ..< `eventCount` (`plainEvent`, `command(ofEvent:)`; the analyser reads them there:
     /// callbacks would have to capture its connection and cost a retain and release per message).
     /// Returns false once the stream has failed.
     @discardableResult
@@ -352,16 +407,16 @@ public struct RESPStreamDecoder {
 
         let here = sequence &+ UInt32(truncatingIfNeeded: i)
         // What `beginMessage` and `finishMessage` do, without the captured-name buffers.
-        var message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: here,
-                                  endSequence: sequence &+ UInt32(truncatingIfNeeded: end), command: nil,
-                                  isError: first == UInt8(ascii: "-"), isPush: false)
+        var message = StoredMessage(firstByteNs: ts, lastByteNs: ts, sequence: here,
+                                    endSequence: sequence &+ UInt32(truncatingIfNeeded: end),
+                                    isError: first == UInt8(ascii: "-"))
         record(.started(timestampNs: ts, sequence: here))
         if role == .requests {
             func bytes(_ e: (start: Int, length: Int)?, upTo limit: Int) -> UnsafeRawBufferPointer? {
                 e.map { UnsafeRawBufferPointer(start: p + $0.start, count: min($0.length, limit)) }
             }
             let argumentIndex: Int
-            (message.command, message.commandKey, argumentIndex) = cachedCommandName(
+            (message.nameSlot, message.commandKey, argumentIndex) = cachedCommandName(
                 name: bytes(name, upTo: Self.captureLength),
                 subcommand: elements >= 2 ? bytes(subcommand, upTo: Self.captureLength) : nil)
             message.detail.number = Int32(clamping: elements)
@@ -381,36 +436,38 @@ public struct RESPStreamDecoder {
     /// commands are kept (their name does not depend on the subcommand).
     private struct CachedName {
         var low: UInt64 = 0, high: UInt64 = 0, length = -1
-        var name = ""
+        var slot: Int32 = -1
         var key: UInt64 = 0
         var argumentIndex = 0
     }
     private var nameCache = (CachedName(), CachedName())
     private var nameCacheNext = false
 
-    /// The name, its key and the element its reply rule reads (`RequestShape.argumentIndex`; 0: none).
-    private mutating func cachedCommandName(name: UnsafeRawBufferPointer?, subcommand: UnsafeRawBufferPointer?) -> (String, UInt64, Int) {
+    /// The name's slot in `names`, its key and the element its reply rule reads
+    /// (`RequestShape.argumentIndex`; 0: none).
+    private mutating func cachedCommandName(name: UnsafeRawBufferPointer?, subcommand: UnsafeRawBufferPointer?) -> (Int32, UInt64, Int) {
         guard let name, name.count <= 16, name.count > 0 else {
             let (command, key) = Self.commandName(name: name, subcommand: subcommand)
-            return (command, key, RequestShape.argumentIndex(command) ?? 0)
+            return (slot(of: command), key, RequestShape.argumentIndex(command) ?? 0)
         }
         var words: (UInt64, UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: name) }
         if nameCache.0.length == name.count && nameCache.0.low == words.0 && nameCache.0.high == words.1 {
-            return (nameCache.0.name, nameCache.0.key, nameCache.0.argumentIndex)
+            return (nameCache.0.slot, nameCache.0.key, nameCache.0.argumentIndex)
         }
         if nameCache.1.length == name.count && nameCache.1.low == words.0 && nameCache.1.high == words.1 {
-            return (nameCache.1.name, nameCache.1.key, nameCache.1.argumentIndex)
+            return (nameCache.1.slot, nameCache.1.key, nameCache.1.argumentIndex)
         }
         let (command, key) = Self.commandName(name: name, subcommand: subcommand)
         let argumentIndex = RequestShape.argumentIndex(command) ?? 0
         // Not "?", not "CONFIG GET" (a container's name depends on its subcommand: the
         // differential test caught caching "CLIENT SET" for every CLIENT).
-        guard command != "?", !command.utf8.contains(0x20), !CommandNames.isContainer(command) else { return (command, key, argumentIndex) }
-        let entry = CachedName(low: words.0, high: words.1, length: name.count, name: command, key: key, argumentIndex: argumentIndex)
+        let slot = slot(of: command)
+        guard command != "?", !command.utf8.contains(0x20), !CommandNames.isContainer(command) else { return (slot, key, argumentIndex) }
+        let entry = CachedName(low: words.0, high: words.1, length: name.count, slot: slot, key: key, argumentIndex: argumentIndex)
         if nameCacheNext { nameCache.1 = entry } else { nameCache.0 = entry }
         nameCacheNext.toggle()
-        return (command, key, argumentIndex)
+        return (slot, key, argumentIndex)
     }
 
     private mutating func fail(_ sequence: UInt32, _ reason: String, notRESP: Bool = false) -> Bool {
@@ -421,7 +478,7 @@ public struct RESPStreamDecoder {
 
     private mutating func beginMessage(sequence: UInt32, ts: Int64) {
         inMessage = true
-        message = RESPMessage(firstByteNs: ts, lastByteNs: ts, sequence: sequence, command: nil, isError: false, isPush: false)
+        message = StoredMessage(firstByteNs: ts, lastByteNs: ts, sequence: sequence, isError: false)
         topIndex = 0
         for k in 0..<Self.capturedElements { // in place: assigning an array literal allocated per message
             captured[k].removeAll(keepingCapacity: true)
@@ -709,9 +766,10 @@ public struct RESPStreamDecoder {
         message.endSequence = cursor
         switch role {
         case .requests:
-            (message.command, message.commandKey) = commandName()
+            let (command, key) = commandName()
+            (message.nameSlot, message.commandKey) = (slot(of: command), key)
             message.shape = RequestShape(elements: Int32(clamping: topIndex),
-                                         argument: RequestShape.argumentIndex(message.command!).map(capturedWord) ?? .absent)
+                                         argument: RequestShape.argumentIndex(command).map(capturedWord) ?? .absent)
         case .responses:
             if readingPubSub {
                 let kind = topIndex >= 1 && capturedComplete[0] && capturedLength[0] == Int64(captured[0].count)
