@@ -74,7 +74,10 @@ public final class RequestJoin {
     }
     package private(set) var commandNames: [String] = []
     private var commandIds: [String: UInt16] = [:]
-    private var lastCommand: (name: String, id: UInt16)?
+    /// The last few new-to-the-cache commands' numbers, newest first: traffic mixes a few commands (GET and
+    /// SET in turn missed a one-entry cache every time, and hashing the name was 6 % of the join).
+    private var recentCommands: [(name: String, id: UInt16)] = []
+    static let recentCommandsKept = 4
     private let spill: SpillBuffer
     /// Rows moved to the spill so far: the rows the attribution reads (rows made final that the
     /// spill could not keep are counted in `spillProblem` instead).
@@ -305,15 +308,18 @@ public final class RequestJoin {
     }
 
     private func commandId(_ name: String) -> UInt16 {
-        if let last = lastCommand, last.name == name { return last.id }
-        if let id = commandIds[name] {
-            lastCommand = (name, id)
-            return id
+        for k in recentCommands.indices where recentCommands[k].name == name { return recentCommands[k].id }
+        let id: UInt16
+        if let known = commandIds[name] {
+            id = known
+        } else {
+            guard commandNames.count < Int(UInt16.max) else { return UInt16.max }
+            id = UInt16(commandNames.count)
+            commandNames.append(name)
+            commandIds[name] = id
         }
-        guard commandNames.count < Int(UInt16.max) else { return UInt16.max }
-        let id = UInt16(commandNames.count)
-        commandNames.append(name)
-        commandIds[name] = id
+        if recentCommands.count == Self.recentCommandsKept { recentCommands.removeLast() }
+        recentCommands.insert((name, id), at: 0)
         return id
     }
 
