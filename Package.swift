@@ -53,7 +53,7 @@ let package = Package(
         // Where each joined request's time goes, in stages, and the verdict as enums and numbers.
         .target(name: "NetprobeAttribution", dependencies: ["NetprobeModel", "NetprobeTrace"]),
         // The report model and every sentence netprobe prints: text, JSON, HTML, compare.
-        .target(name: "NetprobeReport", dependencies: ["NetprobeModel", "NetprobeTrace", "NetprobeAttribution"]),
+        .target(name: "NetprobeReport", dependencies: ["NetprobeModel", "NetprobeTrace", "NetprobeAttribution", "CNetprobeSystem"]),
         // One import for all of the above (no code of its own).
         .target(name: "NetprobeCore", dependencies: ["NetprobeModel", "NetprobeTrace", "NetprobeAttribution", "NetprobeReport"]),
         // Live capture, netlink statistics and libvirt lookups.

@@ -2,6 +2,7 @@
 #include "CNetprobeSystem.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <string.h>
 #include <fcntl.h>
@@ -63,3 +64,7 @@ int CNetprobeSystem_exited(int status) { return WIFEXITED(status); }
 int CNetprobeSystem_exit_code(int status) { return WEXITSTATUS(status); }
 int CNetprobeSystem_signalled(int status) { return WIFSIGNALED(status); }
 int CNetprobeSystem_term_signal(int status) { return WTERMSIG(status); }
+
+int CNetprobeSystem_malloc_trim(void) {
+    return malloc_trim(0);
+}

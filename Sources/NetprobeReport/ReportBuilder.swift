@@ -1,6 +1,15 @@
 import NetprobeModel
 import NetprobeTrace
 import NetprobeAttribution
+import CNetprobeSystem
+
+/// Hands the memory that reading and joining freed back to the system before the attribution
+/// allocates its own: glibc keeps freed chunks of its arenas (the reading threads' batches) and
+/// would otherwise add them to the peak.
+func releaseFreedMemory() {
+    _ = CNetprobeSystem_malloc_trim()
+}
+
 /// Reads a trace file and builds its report: the whole of `netprobe report` minus the printing.
 public enum ReportBuilder {
     /// Analyses `path`. Throws only when the file cannot be opened or is not a trace at all; damage
@@ -99,6 +108,7 @@ public enum ReportBuilder {
             analysis = analyzer.analyze(reader, onRequest: sink)
         }
         joining.finish()
+        releaseFreedMemory()
         // The other custom blocks (and any JSON client records written otherwise than netprobe does).
         var blocks: [NetprobeBlock] = []
         for c in reader.customBlocks {

@@ -33,4 +33,8 @@ int CNetprobeSystem_exit_code(int status);
 int CNetprobeSystem_signalled(int status);
 int CNetprobeSystem_term_signal(int status);
 
+/// malloc_trim(0): hands the free memory of every malloc arena back to the system. 1 when some
+/// was released.
+int CNetprobeSystem_malloc_trim(void);
+
 #endif
