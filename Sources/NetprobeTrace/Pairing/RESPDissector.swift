@@ -336,6 +336,7 @@ final class RESPDissector {
         c.toClient.finish(budget: budget) { self.responseChunk($0, connection: c, vantage: v, out: out) }
         out.connectionEnded(c, reason: reason, vantage: v)
         c.closedAtNs = c.lastSeenNs
+        c.dropStreams()
     }
 
     /// Forgets connections closed a while ago and ends idle ones.
