@@ -89,6 +89,44 @@ struct AnalyzerTests {
         #expect(t.allSatisfy { $0.latencyNs > 0 })
     }
 
+    @Test("an ended connection, forgotten but its 4-tuple after a sweep: a late ACK is not a new connection, a new SYN is")
+    func endedConnectionAfterSweep() throws {
+        var c = Conversation()
+        c.handshake()
+        c.send(resp("GET", "a"))
+        c.reply(Array("$-1\r\n".utf8))
+        // FIN both ways: the connection ends.
+        c.now += 100
+        c.pcap.add(FrameBuilder.tcp(sport: c.sport, seq: c.clientSeq, ack: c.serverSeq, flags: 0x11), ns: c.now)
+        c.now += 100
+        c.pcap.add(FrameBuilder.tcp(src: FrameBuilder.ipv4(10, 0, 0, 2), dst: FrameBuilder.ipv4(10, 0, 0, 1), sport: 6379, dport: c.sport,
+                                    seq: c.serverSeq, ack: c.clientSeq + 1, flags: 0x11), ns: c.now)
+        // Another connection, long enough for the dissector to sweep its table (65,536 packets).
+        var d = c
+        d.sport = 40001
+        d.clientSeq = 9000
+        d.handshake()
+        for _ in 0..<33_000 {
+            d.send(resp("PING"), after: 100)
+            d.reply(Array("+PONG\r\n".utf8), after: 100)
+        }
+        // The first connection's last ACK, late, then a new connection on the same 4-tuple.
+        d.now += 100
+        d.pcap.add(FrameBuilder.tcp(sport: c.sport, seq: c.clientSeq + 1, ack: c.serverSeq + 1, flags: 0x10), ns: d.now)
+        var e = d
+        e.sport = c.sport
+        e.clientSeq = 70_000
+        e.handshake()
+        e.send(resp("SET", "k", "v"))
+        e.reply(Array("+OK\r\n".utf8))
+        let (a, t) = try analyze(e)
+        #expect(a.vantages[0].connections == 3)
+        #expect(a.vantages[0].connectionsJoinedMidStream == 0)
+        #expect(t.count == 33_002)
+        #expect(t.last?.command == "SET")
+        #expect(a.vantages[0].unpaired.values.reduce(0, +) == 0)
+    }
+
     @Test("a reset leaves unanswered requests unpaired, never matched to another reply")
     func resetUnpaired() throws {
         var c = Conversation()

@@ -58,7 +58,7 @@ final class RESPDissector {
     /// Replies kept aside per connection while its request stream waits behind a hole.
     static let maximumDeferredBytes = 4 << 20
 
-    struct ConnectionKey: Equatable {
+    struct ConnectionKey: Hashable {
         var vantage: Int
         var client: Endpoint
         var server: Endpoint
@@ -69,6 +69,12 @@ final class RESPDissector {
     private let idleTimeoutNs: Int64
     /// Every open connection of every vantage point, in one table.
     private var flows = FlowTable()
+    /// Connections that ended, by 4-tuple, with when: `sweep` moves them here from `flows` (a few
+    /// bytes instead of the connection) for the rest of their 10 s, so that late segments (a
+    /// retransmitted FIN, the last ACKs) are still known as such. Under many short connections
+    /// the ended ones outnumber the open ones by far.
+    private var ended: [ConnectionKey: Int64] = [:]
+    static let endedKeptNs: Int64 = 10_000_000_000
     private var packetsSinceSweep = 0
     /// The usual single server port is compared directly (a Set lookup hashes every time).
     private let onlyServerPort: Int
@@ -133,6 +139,12 @@ final class RESPDissector {
             return
         }
         var connection = flows[key]
+        if connection == nil, ended[key] != nil {
+            // A new SYN on the 4-tuple of an ended connection starts a new one; anything else is
+            // a late segment of the ended one.
+            guard flags.contains(.syn), !flags.contains(.ack), fromClient else { return }
+            ended[key] = nil
+        }
         // A new SYN on a closed (or reused) 4-tuple starts a new connection.
         if let c = connection, flags.contains(.syn), !flags.contains(.ack), fromClient,
            c.closedAtNs != nil || c.toServer.nextSequence.map({ seqDistance(segment.sequence &+ 1, $0) != 0 }) ?? false {
@@ -341,9 +353,11 @@ final class RESPDissector {
 
     /// Forgets connections closed a while ago and ends idle ones.
     private func sweep<Out: DissectorOutput>(now: Int64, out: Out) {
+        ended = ended.filter { now - $0.value <= Self.endedKeptNs }
         for (key, c) in flows.entries {
             if let closed = c.closedAtNs {
-                if now - closed > 10_000_000_000 { flows[key] = nil }
+                flows[key] = nil
+                if now - closed <= Self.endedKeptNs { ended[key] = closed }
             } else if now - c.lastSeenNs > idleTimeoutNs {
                 finish(c, vantage: key.vantage, reason: .idleTimeout, out: out)
                 flows[key] = nil
@@ -358,6 +372,7 @@ final class RESPDissector {
             finish(c, vantage: key.vantage, reason: reason, out: out)
         }
         flows.removeAll()
+        ended.removeAll()
         sniffer.finish()
     }
 }
