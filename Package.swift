@@ -80,6 +80,10 @@ let package = Package(
 
         // swift run -c release netprobe-bench: report's speed against a bare libpcap loop, and its peak memory.
         .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore", "NetprobeSystem", "CPcap"], path: "Benchmarks/TraceBenchmark"),
+        // The shapes' synthesiser, written with the writers users' traces come from (libpcap's dumper,
+        // netprobe capture's pcapng encoder, the load generator's ClientRecordWriter); a library so
+        // that TraceShapesTests can check that report pairs every request synthesised.
+        .target(name: "TraceShapes", dependencies: ["NetprobeCore", "NetprobeLoad", "CPcap"], path: "Benchmarks/TraceShapes"),
         // swift run -c release netprobe-capture-bench: Redis throughput with and without `netprobe capture`
         // (immediate and block delivery), alternating in one run on a lab; needs root and the netprobe binary.
         // NetprobeCapture for --floor: a capture that opens the same libpcap handles and discards every packet.
@@ -100,5 +104,6 @@ let package = Package(
         .testTarget(name: "NetprobeCaptureTests", dependencies: ["NetprobeCapture", "NetprobeCore", "NetprobeHarness", "NetprobeSystem", "netprobe"]),
         .testTarget(name: "NetprobeLabTests", dependencies: ["NetprobeLab", "NetprobeCore", "NetprobeSystem", "netprobe"]),
         .testTarget(name: "NetprobeLoadTests", dependencies: ["NetprobeLoad", "NetprobeCore", "NetprobeSystem"]),
+        .testTarget(name: "TraceShapesTests", dependencies: ["TraceShapes", "NetprobeCore"]),
     ]
 )
