@@ -78,8 +78,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        // swift run -c release netprobe-bench: report's speed against a bare libpcap loop, and its peak memory.
-        .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore", "NetprobeSystem", "CPcap"], path: "Benchmarks/TraceBenchmark"),
+        // swift run -c release netprobe-bench: report's speed and peak memory on a matrix of trace shapes,
+        // against a bare libpcap loop over each shape's file and against tshark and tcpdump.
+        .executableTarget(name: "netprobe-bench", dependencies: ["NetprobeCore", "CPcap", "TraceShapes"], path: "Benchmarks/TraceBenchmark"),
         // The shapes' synthesiser, written with the writers users' traces come from (libpcap's dumper,
         // netprobe capture's pcapng encoder, the load generator's ClientRecordWriter); a library so
         // that TraceShapesTests can check that report pairs every request synthesised.

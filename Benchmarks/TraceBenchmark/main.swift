@@ -1,301 +1,234 @@
-// netprobe-bench: how fast `netprobe report` analyses a trace, against a bare libpcap loop over the
-// same file in the same run, and whether its memory stays flat as traces get longer.
+// netprobe-bench: how fast `netprobe report` analyses traces of several shapes, against a bare
+// libpcap loop over the same file in the same run, against the tools a user would otherwise run
+// (tshark's RESP fields, tcpdump's text decode), and whether its memory stays flat as traces get
+// longer (issue 17).
 //
-//   swift run -c release netprobe-bench                 # synthetic traces of 1 M and 4 M packets
-//   swift run -c release netprobe-bench TRACE           # one trace of yours
-//   swift run -c release netprobe-bench --packets 8000000
+//   swift run -c release netprobe-bench                          # every shape, 4 M and 1 M packets
+//   swift run -c release netprobe-bench --shapes pcap,pipelined --packets 400000   # a quick subset
+//   swift run -c release netprobe-bench --format json > bench.json                 # every row, for comparing
+//   swift run -c release netprobe-bench TRACE                    # one trace of yours
 //
-// The synthetic trace is what `netprobe capture` writes for a bridge + tap setup: pcapng, two
-// vantage points (virbr0 = bridge, vnet0 = tap; the tap copy 1.5 us later), redis-benchmark-like
-// traffic (50 connections, GET and SET, one request and one reply packet each way, a pipelined
-// connection among them), netlink samples at 10 Hz (in Interface Statistics Blocks, as netprobe
-// stores them: MetadataCarriage). The longer trace is the same traffic going on for longer: flat
-// memory means both need the same peak.
-//
-// Each measurement runs in a child process of its own, so peak RSS (VmHWM) is that run's alone:
+// The shapes (TraceShapes, written with the writers real traces come from): two-vantage (the
+// original synthetic bridge + tap pcapng), pcap (tcpdump -w on loopback), pipelined (-P 16),
+// short-connections, client-records (netprobe capture -- netprobe load), macvtap (three vantage
+// points). Each stage runs in a child process of its own (Stages.swift), so its CPU time (all its
+// threads) and peak RSS come from wait4 alone:
 //   - baseline: pcap_next_ex() over every packet (libpcap reading the file; nothing else);
 //   - reader:   netprobe's pcapng/pcap reader alone;
 //   - analysis: the reader + decoding, TCP reassembly, RESP, pairing per vantage point;
-//   - report:   everything `netprobe report` does (decode, TCP, RESP, pairing, the cross-vantage
-//               join and attribution, the report) minus printing it.
-// Two rates per stage: packets per wall-clock second (what a user waits for; `report` joins the
-// requests of the vantage points on a second thread while the first reads and analyses, so on a
-// machine with a free CPU its wall time is below its CPU time), and packets per CPU second (user +
-// system of all the child's threads: what it costs, and less disturbed by other work on a shared
-// machine). Each is the best of the rounds. Run it on a quiet machine: the wall rates are only
-// meaningful there (the load average is printed before and after).
-// Targets (issue 2): report >= 25 % of the baseline's packet rate (per wall second; the CPU-second
-// ratio is printed next to it); peak RSS for 4 M packets <= 1.2x that for 1 M packets and
-// < 128 MiB. The exit status is 1 when a target is missed.
-import CPcap
+//   - report:   everything `netprobe report` does (the cross-vantage join and attribution, the
+//               report) minus printing it; then again on the 1 M-packet file for the memory check.
+// Two rates per stage: packets per wall second (what a user waits for) and per CPU second (what it
+// costs; steadier on a shared machine). The best of --rounds runs is the one with the shortest
+// wall time, shown with its own CPU time and peak RSS. tshark (-T fields -e resp.*) and tcpdump
+// (-nn -r) write to /dev/null, timed from spawn to exit, once; on long traces on the first
+// --tshark-packets / --tcpdump-packets packets (editcap -r), scaled to the whole file (start-up,
+// timed on 10 packets, plus the rest in proportion), which the output says. `report` is compared
+// with them by its own spawn-to-exit time. The report's requests per vantage point must
+// equal those synthesised (else the run stops, exit status 3). Each shape ends with the issue's
+// Done-when checks, met or NOT met; the exit status is 1 when one is not met.
 import Foundation
 import NetprobeCore
-import NetprobeSystem
+import TraceShapes
 
-func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-
-func peakRSSKiB() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return -1 }
-    return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
+if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "--child", let stage = Stage(rawValue: CommandLine.arguments[2]) {
+    try runChild(stage, CommandLine.arguments[3])
 }
 
-// MARK: - The synthetic trace
-
-/// Writes a pcapng of about `packets` packets (see the header comment).
-func synthesise(path: String, packets target: Int) throws {
-    let e = PcapngEncoder()
-    guard let out = fopen(path, "w") else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-    defer { fclose(out) }
-    var buf: [UInt8] = []
-    buf.reserveCapacity(1 << 22)
-    func flush() {
-        buf.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, out) }
-        buf.removeAll(keepingCapacity: true)
-    }
-    func frame(client: UInt16, toServer: Bool, seq: UInt32, ack: UInt32, flags: UInt8, payload: [UInt8]) -> [UInt8] {
-        var f: [UInt8] = toServer ? [0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x0e, 0, 0, 0, 0, 1, 0x08, 0x00]
-            : [0x0e, 0, 0, 0, 0, 1, 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x08, 0x00]
-        let total = 40 + payload.count
-        let (src, dst): ([UInt8], [UInt8]) = toServer ? ([192, 168, 122, 1], [192, 168, 122, 10]) : ([192, 168, 122, 10], [192, 168, 122, 1])
-        f += [0x45, 0, UInt8(total >> 8), UInt8(total & 0xff), 0, 1, 0x40, 0, 64, 6, 0, 0] + src + dst
-        let (sport, dport) = toServer ? (client, UInt16(6379)) : (UInt16(6379), client)
-        f += [UInt8(sport >> 8), UInt8(sport & 0xff), UInt8(dport >> 8), UInt8(dport & 0xff)]
-        f += withUnsafeBytes(of: seq.bigEndian, Array.init) + withUnsafeBytes(of: ack.bigEndian, Array.init)
-        f += [0x50, flags, 0x01, 0xf5, 0, 0, 0, 0] + payload
-        return f
-    }
-    func netlink(_ name: String, _ interface: UInt32, _ t: Int64, _ n: Int) {
-        let sample = NetlinkSample(timeNs: t, interface: name, link: LinkCounters(
-            rxPackets: UInt64(n), rxBytes: UInt64(n * 90), rxErrors: 0, rxDropped: 0,
-            txPackets: UInt64(n), txBytes: UInt64(n * 80), txErrors: 0, txDropped: 0),
-            qdisc: QdiscCounters(kind: "noqueue", backlog: 0, qlen: 0, drops: 0, overlimits: 0, requeues: 0))
-        try! e.appendNetprobeData(to: &buf, payload: NetprobeBlock.netlink(sample).payload(), interface: interface, ticks: UInt64(t))
-    }
-    e.appendSectionHeader(to: &buf)
-    e.appendInterfaceDescription(to: &buf, linkType: .ethernet, snapLength: 2048, name: "virbr0", description: "bridge")
-    e.appendInterfaceDescription(to: &buf, linkType: .ethernet, snapLength: 2048, name: "vnet0", description: "tap")
-    let connections = 50
-    let pipelined = 0 // connection 0 sends 4 requests per packet
-    var clientSeq = [UInt32](repeating: 1001, count: connections)
-    var serverSeq = [UInt32](repeating: 5001, count: connections)
-    var t: Int64 = 1_790_000_000_000_000_000
-    var written = 0
-    var nextSample = t
-    var samples = 0
-    for c in 0..<connections {
-        let port = UInt16(40000 + c)
-        let syn = frame(client: port, toServer: true, seq: 1000, ack: 0, flags: 0x02, payload: [])
-        let synAck = frame(client: port, toServer: false, seq: 5000, ack: 1001, flags: 0x12, payload: [])
-        for (f, dt) in [(syn, Int64(0)), (synAck, Int64(30_000))] {
-            for i in 0..<2 { f.withUnsafeBytes { e.appendEnhancedPacket(to: &buf, interface: UInt32(i), ticks: UInt64(t + dt + Int64(i) * 1500), data: $0, originalLength: f.count) } }
-            written += 2
-        }
-        t += 50_000
-    }
-    var n = 0
-    while written < target {
-        let c = n % connections
-        let port = UInt16(40000 + c)
-        let batch = c == pipelined ? 4 : 1
-        var request: [UInt8] = []
-        var reply: [UInt8] = []
-        for b in 0..<batch {
-            let key = "key:\(String(format: "%012d", (n * 7 + b) % 100_000))"
-            if (n + b) % 2 == 0 {
-                request += Array("*3\r\n$3\r\nSET\r\n$16\r\n\(key)\r\n$3\r\nxxx\r\n".utf8)
-                reply += Array("+OK\r\n".utf8)
-            } else {
-                request += Array("*2\r\n$3\r\nGET\r\n$16\r\n\(key)\r\n".utf8)
-                reply += Array("$3\r\nxxx\r\n".utf8)
-            }
-        }
-        let q = frame(client: port, toServer: true, seq: clientSeq[c], ack: serverSeq[c], flags: 0x18, payload: request)
-        clientSeq[c] &+= UInt32(request.count)
-        let r = frame(client: port, toServer: false, seq: serverSeq[c], ack: clientSeq[c], flags: 0x18, payload: reply)
-        serverSeq[c] &+= UInt32(reply.count)
-        // 20 us between requests (50 k requests/s), 400-700 us in the guest, tap 1.5 us after bridge.
-        let inGuest = Int64(400_000 + (n * 7919) % 300_000)
-        for i in 0..<2 {
-            q.withUnsafeBytes { e.appendEnhancedPacket(to: &buf, interface: UInt32(i), ticks: UInt64(t + Int64(i) * 1500), data: $0, originalLength: q.count) }
-        }
-        for i in 0..<2 {
-            r.withUnsafeBytes { e.appendEnhancedPacket(to: &buf, interface: UInt32(i), ticks: UInt64(t + inGuest + Int64(1 - i) * 1500), data: $0, originalLength: r.count) }
-        }
-        written += 4
-        n += 1
-        t += 20_000
-        if t >= nextSample {
-            netlink("virbr0", 0, t, n)
-            netlink("vnet0", 1, t, n)
-            samples += 1
-            nextSample += 100_000_000
-        }
-        if buf.count > 1 << 22 { flush() }
-    }
-    flush()
+func fail(_ message: String, status: Int32 = 2) -> Never {
+    FileHandle.standardError.write(Data("netprobe-bench: \(message)\n".utf8))
+    exit(status)
 }
-
-// MARK: - Measurements (each in a child process)
-
-func baseline(_ path: String) -> Int {
-    var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-    guard let p = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errbuf) else {
-        FileHandle.standardError.write(Data("pcap_open_offline: \(String(decoding: errbuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))\n".utf8))
-        exit(2)
-    }
-    defer { pcap_close(p) }
-    var header: UnsafeMutablePointer<pcap_pkthdr>?
-    var data: UnsafePointer<UInt8>?
-    var n = 0
-    var sum = 0 // touch the data, as any reader must
-    while pcap_next_ex(p, &header, &data) == 1 {
-        n += 1
-        if let header, let data, header.pointee.caplen > 0 { sum &+= Int(data[Int(header.pointee.caplen) - 1]) }
-    }
-    return n + (sum & 0) // keep `sum` alive
-}
-
-func readerOnly(_ path: String) throws -> Int {
-    let reader = try TraceReader(path: path)
-    var n = 0
-    while let p = try reader.next() { n += 1; _ = p.timestampNs }
-    return n
-}
-
-func analysisOnly(_ path: String) throws -> Int {
-    TraceAnalyzer().analyze(try TraceReader(path: path)).packets
-}
-
-func report(_ path: String) throws -> Int {
-    let (_, analysis) = try ReportBuilder.build(path: path)
-    return analysis.packets
-}
-
-/// Child mode: `netprobe-bench --child KIND FILE` prints "packets seconds peakKiB".
-if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "--child" {
-    let kind = CommandLine.arguments[2], path = CommandLine.arguments[3]
-    let t0 = now()
-    let packets: Int
-    switch kind {
-    case "baseline": packets = baseline(path)
-    case "reader": packets = try readerOnly(path)
-    case "analysis": packets = try analysisOnly(path)
-    default: packets = try report(path)
-    }
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    print(packets, now() - t0, cpu, peakRSSKiB())
-    exit(0)
-}
-
-/// One child's run (or the best of several: the shortest wall time and the least CPU time, which
-/// may come from different runs).
-struct Run {
-    var packets: Int
-    var seconds: Double
-    var cpuSeconds: Double
-    var peakKiB: Int
-    var wallRate: Double { Double(packets) / seconds }
-    var cpuRate: Double { Double(packets) / cpuSeconds }
-}
-
-func child(_ kind: String, _ path: String) throws -> Run {
-    let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-        : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
-    let r = try ChildProcess([me, "--child", kind, path], stdout: .capture)
-    let status = r.wait()
-    let out = r.standardOutput
-    let f = out.split(whereSeparator: \.isWhitespace)
-    guard status?.succeeded == true, f.count == 4, let n = Int(f[0]), let s = Double(f[1]), let c = Double(f[2]), let k = Int(f[3]) else {
-        throw NSError(domain: "netprobe-bench", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(kind) run failed: \(out)"])
-    }
-    return Run(packets: n, seconds: s, cpuSeconds: c, peakKiB: k)
-}
-
-/// The best of `rounds` runs (the least disturbed by anything else on the machine).
-func best(_ kind: String, _ path: String, rounds: Int) throws -> Run {
-    var runs: [Run] = []
-    for _ in 0..<rounds { runs.append(try child(kind, path)) }
-    return Run(packets: runs[0].packets, seconds: runs.map(\.seconds).min()!, cpuSeconds: runs.map(\.cpuSeconds).min()!,
-               peakKiB: runs.map(\.peakKiB).max()!)
-}
-
+func progress(_ message: String) { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
 func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
 }
+func fileBytes(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.intValue ?? 0 }
+
+// MARK: - Options
 
 var args = Array(CommandLine.arguments.dropFirst())
 var trace: String?
 var packets = 4_000_000
 var rounds = 3
+var shapes = TraceShape.allCases
+var tsharkPackets = 100_000
+var tcpdumpPackets = 500_000
+var tools = true
+var json = false
 var synthesiseTo: String?
 while !args.isEmpty {
     let a = args.removeFirst()
+    func value() -> String {
+        if args.isEmpty { fail("\(a) needs a value") }
+        return args.removeFirst()
+    }
+    func number() -> Int {
+        guard let n = Int(value()), n > 0 else { fail("\(a) needs a positive number") }
+        return n
+    }
     switch a {
-    case "--packets": packets = Int(args.isEmpty ? "" : args.removeFirst()) ?? packets
-    case "--rounds": rounds = Int(args.isEmpty ? "" : args.removeFirst()) ?? rounds
-    case "--synthesise": synthesiseTo = args.isEmpty ? "synthetic.pcapng" : args.removeFirst()
+    case "--packets": packets = number()
+    case "--rounds": rounds = number()
+    case "--tshark-packets": tsharkPackets = number()
+    case "--tcpdump-packets": tcpdumpPackets = number()
+    case "--no-tools": tools = false
+    case "--format":
+        switch value() {
+        case "json": json = true
+        case "text": json = false
+        default: fail("--format is text or json")
+        }
+    case "--shapes":
+        shapes = value().split(separator: ",").map { name in
+            guard let s = TraceShape(rawValue: String(name)) else {
+                fail("no shape \(name); shapes: \(TraceShape.allCases.map(\.rawValue).joined(separator: ","))")
+            }
+            return s
+        }
+    case "--synthesise": synthesiseTo = value()
     case "-h", "--help":
         print("""
-            usage: netprobe-bench [TRACE] [--packets N (default 4000000)] [--rounds R (default 3)] [--synthesise FILE]
-              TRACE          measure on this trace instead of synthetic ones (no memory check then)
-              --synthesise   write the synthetic trace of --packets packets to FILE and stop (for profiling:
-                             perf record netprobe-bench --child analysis|report FILE)
+            usage: netprobe-bench [TRACE] [--shapes S,...] [--packets N] [--rounds R] [--tshark-packets P]
+                                  [--tcpdump-packets P] [--no-tools] [--format text|json] [--synthesise FILE]
+              --shapes          \(TraceShape.allCases.map(\.rawValue).joined(separator: ",")) (default: all)
+              --packets N       the long trace of each shape (default 4000000); the memory check also
+                                runs report on N/4
+              --rounds R        runs per stage; the best is the shortest (default 3)
+              --tshark-packets  time tshark on the first P packets (editcap -r) and scale (default 100000)
+              --tcpdump-packets the same for tcpdump (default 500000)
+              --no-tools        leave out tshark and tcpdump
+              --format json     every row and check as JSON on standard output
+              --synthesise F    write the first of --shapes at --packets to F and stop (for profiling:
+                                perf record netprobe-bench --child analysis|report F)
+              TRACE             measure this trace instead (no request or memory check then)
             """)
         exit(0)
-    default: trace = a
+    default:
+        if a.hasPrefix("-") { fail("unknown option \(a) (see --help)") }
+        trace = a
     }
 }
 if let path = synthesiseTo {
-    try synthesise(path: path, packets: packets)
-    print("wrote \(path)")
+    let s = try shapes[0].synthesise(path: path, packets: packets)
+    print("wrote \(path): \(shapes[0].rawValue), \(s.packets) packets, requests per vantage point \(s.requestsPerVantage)")
     exit(0)
 }
 
-let dir = NSTemporaryDirectory() + "netprobe-bench-\(getpid())"
-try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(atPath: dir) }
+let scratch = NSTemporaryDirectory() + "netprobe-bench-\(getpid())"
+try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: scratch) }
+let installed = Dictionary(uniqueKeysWithValues: ReferenceTool.allCases.map { ($0, $0.isInstalled) })
+let hasEditcap = FileManager.default.isExecutableFile(atPath: "/usr/bin/editcap") // with tshark (wireshark-common)
 
-func mb(_ path: String) -> Double { Double((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.intValue ?? 0) / 1e6 }
-func line(_ name: String, _ r: Run, _ base: Run) {
-    print(String(format: "  %@ %9.2f M/s %6.1f %%   %9.2f M/CPU-s %6.1f %%   wall %6.3f s  CPU %6.3f s  peak RSS %6.1f MiB",
-                 name.padding(toLength: 38, withPad: " ", startingAt: 0), r.wallRate / 1e6, 100 * r.wallRate / base.wallRate,
-                 r.cpuRate / 1e6, 100 * r.cpuRate / base.cpuRate, r.seconds, r.cpuSeconds, Double(r.peakKiB) / 1024))
+// MARK: - One shape
+
+/// Checks that `found` (a report or analysis child's counts) is what was synthesised.
+@MainActor func validate(_ found: Found, _ s: ShapeSummary, shape: String, stage: String) {
+    var problems: [String] = []
+    if found.requests != s.requestsPerVantage {
+        problems.append("paired requests per vantage point \(found.requests), synthesised \(s.requestsPerVantage)")
+    }
+    if let (name, n) = found.unpaired.first(where: { $0.value != 0 }) { problems.append("\(n) unpaired at \(name)") }
+    if stage == Stage.report.rawValue {
+        if found.clientRecords != s.clientRecords {
+            problems.append("\(found.clientRecords) requests timed by the client's records, synthesised \(s.clientRecords)")
+        }
+        // Every request is seen at every vantage point, so every one is joined.
+        if let all = s.requestsPerVantage.values.min(), found.joined != all {
+            problems.append("\(found.joined) requests joined across the vantage points, synthesised \(all)")
+        }
+    }
+    if !problems.isEmpty {
+        fail("shape \(shape), \(stage): \(problems.joined(separator: "; ")): the synthesiser and report disagree", status: 3)
+    }
 }
 
-var failed = false
-let long = trace ?? "\(dir)/long.pcapng"
-if trace == nil {
-    FileHandle.standardError.write(Data("synthesising \(packets) packets and \(packets / 4)...\n".utf8))
-    try synthesise(path: long, packets: packets)
+@MainActor func measure(shape: TraceShape?, file: String, summary: ShapeSummary?, smallFile: () throws -> (String, ShapeSummary)?) throws -> ShapeResult {
+    let name = shape?.rawValue ?? file
+    let bytes = fileBytes(file) // before `smallFile` removes it
+    progress("\(name): \(summary?.packets ?? 0 > 0 ? "\(summary!.packets) packets, " : "")measuring the stages (\(rounds) runs each)...")
+    _ = try runStage(.baseline, file, scratch: scratch) // warm the page cache
+    let (base, _) = try bestRun(.baseline, file, rounds: rounds, scratch: scratch)
+    let (reader, _) = try bestRun(.reader, file, rounds: rounds, scratch: scratch)
+    let (analysis, analysed) = try bestRun(.analysis, file, rounds: rounds, scratch: scratch)
+    let (full, reported) = try bestRun(.report, file, rounds: rounds, scratch: scratch)
+    if let summary {
+        validate(analysed, summary, shape: name, stage: Stage.analysis.rawValue)
+        validate(reported, summary, shape: name, stage: Stage.report.rawValue)
+    }
+    var rows = [Stage.baseline, .reader, .analysis, .report].map { stage in
+        Row(stage: stage.rawValue, label: stage.label, [base, reader, analysis, full][Stage.allCases.firstIndex(of: stage)!])
+    }
+    var tsharkRun: Run?
+    if tools {
+        for tool in ReferenceTool.allCases {
+            guard installed[tool]! else {
+                rows.append(Row(stage: tool.rawValue, label: "\(tool.label): not installed",
+                                Run(packets: 0, seconds: .nan, outerSeconds: .nan, cpuSeconds: .nan, peakKiB: 0)))
+                continue
+            }
+            progress("\(name): \(tool.rawValue)...")
+            let prefix = hasEditcap ? (tool == .tshark ? tsharkPackets : tcpdumpPackets) : .max
+            let t = try timeTool(tool, file: file, packets: base.packets, prefix: prefix, scratch: scratch)
+            rows.append(Row(stage: tool.rawValue, label: tool.label, t.run, note: t.note))
+            if tool == .tshark { tsharkRun = t.run }
+        }
+    }
+    var small: Run?
+    if let (path, s) = try smallFile() {
+        progress("\(name): report on \(s.packets) packets (memory check)...")
+        let (r, found) = try bestRun(.report, path, rounds: 1, scratch: scratch)
+        validate(found, s, shape: name, stage: Stage.report.rawValue)
+        try? FileManager.default.removeItem(atPath: path)
+        small = r
+        rows.insert(Row(stage: "report-small", label: String(format: "netprobe report, %.2g M packets", Double(r.packets) / 1e6), r), at: 4)
+    }
+    let checks = doneWhen(shape: name, singleVantage: shape?.isSingleVantage ?? (summary == nil ? nil : false), base: base,
+                          analysis: analysis, report: full, small: small, tshark: tsharkRun,
+                          tsharkMissing: !installed[.tshark]!, recordsGrow: shape == .clientRecords)
+    return ShapeResult(shape: name, summary: shape?.summary ?? "your trace", file: file, fileBytes: bytes,
+                       packets: base.packets, requestsSynthesised: summary?.requestsPerVantage, rows: rows, checks: checks)
 }
-_ = try child("baseline", long) // warm the page cache
-print("load average before: \(loadAverage()); CPUs online: \(sysconf(Int32(_SC_NPROCESSORS_ONLN)))")
-let base = try best("baseline", long, rounds: rounds)
-let reader = try best("reader", long, rounds: rounds)
-let analysis = try best("analysis", long, rounds: rounds)
-let full = try best("report", long, rounds: rounds)
-print("load average after: \(loadAverage())")
-print("trace: \(trace ?? "synthetic bridge + tap pcapng") (\(String(format: "%.0f", mb(long))) MB, \(base.packets) packets); best of \(rounds) runs each")
-print("  stage                                   packets per wall second    packets per CPU second")
-line("baseline: libpcap pcap_next_ex loop", base, base)
-line("netprobe reader only", reader, base)
-line("+ decode, TCP, RESP, pairing", analysis, base)
-line("netprobe report (everything)", full, base)
-let share = full.wallRate / base.wallRate
-print(String(format: "report's packet rate: %.1f %% of the bare libpcap loop's per wall second (target >= 25 %%): %@; %.1f %% per CPU second",
-             share * 100, share >= 0.25 ? "met" : "MISSED", 100 * full.cpuRate / base.cpuRate))
-if share < 0.25 { failed = true }
-if trace == nil {
-    let short = "\(dir)/short.pcapng"
-    try synthesise(path: short, packets: packets / 4)
-    let small = try best("report", short, rounds: 1)
-    let ratio = Double(full.peakKiB) / Double(small.peakKiB)
-    print(String(format: "peak RSS: %.1f MiB for %d packets, %.1f MiB for %d packets: %.2fx (target <= 1.2x, < 128 MiB): %@",
-                 Double(small.peakKiB) / 1024, small.packets, Double(full.peakKiB) / 1024, full.packets, ratio,
-                 ratio <= 1.2 && full.peakKiB < 128 * 1024 ? "met" : "MISSED"))
-    if ratio > 1.2 || full.peakKiB >= 128 * 1024 { failed = true }
+
+// MARK: - The run
+
+let before = loadAverage()
+let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+if !json {
+    print("netprobe-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))")
+    print("load average before: \(before); CPUs online: \(cpus); best of \(rounds) runs per stage (the shortest wall time, with its own CPU and RSS)")
 }
-exit(failed ? 1 : 0)
+var results: [ShapeResult] = []
+if let trace {
+    results.append(try measure(shape: nil, file: trace, summary: nil, smallFile: { nil }))
+    if !json { printTable(results[0]) }
+} else {
+    for shape in shapes {
+        let long = "\(scratch)/\(shape.rawValue).\(shape.fileExtension)"
+        progress("\(shape.rawValue): synthesising \(packets) packets...")
+        let summary = try shape.synthesise(path: long, packets: packets)
+        let result = try measure(shape: shape, file: long, summary: summary) {
+            let short = "\(scratch)/\(shape.rawValue)-small.\(shape.fileExtension)"
+            try? FileManager.default.removeItem(atPath: long) // one big file on disk at a time
+            progress("\(shape.rawValue): synthesising \(packets / 4) packets...")
+            return (short, try shape.synthesise(path: short, packets: packets / 4))
+        }
+        results.append(result)
+        if !json { printTable(result) }
+    }
+}
+let after = loadAverage()
+let unmet = results.flatMap { r in r.checks.filter { $0.met == false }.map { "\(r.shape): \($0.name)" } }
+if json {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    let all = BenchResult(command: CommandLine.arguments.joined(separator: " "), cpus: cpus, rounds: rounds,
+                          loadAverageBefore: before, loadAverageAfter: after, shapes: results)
+    print(String(decoding: try encoder.encode(all), as: UTF8.self))
+} else {
+    print("\nload average after: \(after)")
+    print("Done-when: \(results.map { r in "\(r.shape) \(r.checks.filter { $0.met == true }.count)/\(r.checks.filter { $0.met != nil }.count) met" }.joined(separator: "; "))")
+}
+exit(unmet.isEmpty ? 0 : 1)
