@@ -32,7 +32,8 @@ enum LoopbackShapes {
     }
 
     /// 50 slots taking turns every 20 us; each slot's connection opens, sends 3 requests (one per
-    /// turn) and closes, then the slot opens a new one on the next port: 12 packets a connection.
+    /// turn) and closes, then the slot opens a new one on the next port: 12 packets a connection,
+    /// 83,000 connections per million packets.
     static func shortConnections(path: String, packets target: Int) throws -> ShapeSummary {
         let order = CaptureOrder(try LibpcapSink(path: path))
         let talk = Conversation(order: order, frames: .loopback, delays: .single)
@@ -48,7 +49,9 @@ enum LoopbackShapes {
             let s = turn % slots
             switch step[s] {
             case 0:
-                let port = UInt16(10_000 + opened % 50_000)
+                // Linux's default ephemeral ports (ip_local_port_range 32768-60999), in turn: a
+                // 4-tuple comes back after 28,232 connections, as it does under redis-benchmark.
+                let port = UInt16(32_768 + opened % 28_232)
                 let isn = UInt32(truncatingIfNeeded: opened &* 2_654_435_761)
                 let c = SyntheticConnection(port: port, clientISN: isn, serverISN: isn ^ 0x5A5A_5A5A)
                 talk.handshake(c, at: t)
