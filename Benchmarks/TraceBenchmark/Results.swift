@@ -29,11 +29,18 @@ struct Row: Codable {
     }
 }
 
-/// One Done-when line: met, not met, or not applicable (nil).
+/// One Done-when line: met, not met, or not applicable (nil; null in JSON).
 struct Check: Codable {
     var name: String
     var met: Bool?
     var detail: String
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(met, forKey: .met)
+        try c.encode(detail, forKey: .detail)
+    }
 }
 
 /// A shape's results.
@@ -89,11 +96,14 @@ func doneWhen(shape: String, singleVantage: Bool?, base: Run, analysis: Run, rep
                                            report.packets >= 4_000_000 ? "" : "; not checked below 4 M")))
     }
     if let small {
+        // Below a million packets the fixed buffers (reader, join window, spill file's first
+        // 4 MiB) are still filling: flatness is the claim from 1 M to 4 M only.
         let ratio = Double(report.peakKiB) / Double(small.peakKiB)
-        checks.append(Check(name: "peak-rss-flat", met: recordsGrow ? nil : ratio <= 1.1,
-                            detail: String(format: "peak RSS %.1f MiB at %d packets, %.1f MiB at %d: %.2fx (<= 1.1x%@)",
+        let applies = !recordsGrow && small.packets >= 1_000_000
+        checks.append(Check(name: "peak-rss-flat", met: applies ? ratio <= 1.1 : nil,
+                            detail: String(format: "peak RSS %.1f MiB at %d packets, %.1f MiB at %d: %.2fx (<= 1.1x from 1 M to 4 M%@)",
                                            Double(small.peakKiB) / 1024, small.packets, mib, report.packets, ratio,
-                                           recordsGrow ? "; not required of client-records" : "")))
+                                           recordsGrow ? "; not required of client-records" : applies ? "" : "; not checked below 1 M")))
     }
     return checks
 }
