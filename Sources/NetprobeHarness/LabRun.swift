@@ -90,6 +90,8 @@ public final class LabRun {
     private let say: (String) -> Void
     /// The lab, once up.
     public private(set) var state: LabState?
+    /// The guest the lab boots (`lab up --guest` and its options): the built-in one by default.
+    public var guest = LabGuestOptions()
 
     public init(name: String, setup: LabSetup, directory: String, load: LoadSpec, netprobe: String = NetprobeExecutable.path,
                 say: @escaping (String) -> Void) {
@@ -106,7 +108,7 @@ public final class LabRun {
     public func up() throws -> LabState {
         say("lab up")
         do {
-            let s = try Lab.up(LabOptions(name: name, setup: setup), progress: { _ in })
+            let s = try Lab.up(LabOptions(name: name, setup: setup, guest: setup.hasGuest ? guest : LabGuestOptions()), progress: { _ in })
             state = s
             return s
         } catch {

@@ -53,4 +53,51 @@ enum GuestInit {
             --dir /tmp --logfile ''
 
         """
+
+    /// The lines of `script` that give eth0 its static address.
+    static let staticNetworkLines = """
+        ip addr add "$IP" dev eth0
+        ip link set eth0 up
+        echo "\(networkMarker) $IP, starting redis-server on port $PORT"
+
+        """
+
+    /// Where the DHCP variant's udhcpc event script lives in the initramfs.
+    static let udhcpcScriptPath = "etc/udhcpc.script"
+
+    /// The same init, asking for its address by DHCP (busybox udhcpc: ten requests a second
+    /// apart) instead of taking it from the command line: the built-in guest as a guest that
+    /// configures itself, the way OSv and Rumprun do. Without a lease it says so and starts
+    /// Redis all the same (it then answers nobody).
+    static let dhcpScript: String = {
+        let dhcp = """
+            ip link set eth0 up
+            if udhcpc -i eth0 -q -n -t 10 -T 1 -s /\(udhcpcScriptPath); then
+                IP=$(cat /tmp/dhcp-address)
+            else
+                echo "netprobe-init: no DHCP lease after 10 requests"
+                IP=none
+            fi
+            echo "\(networkMarker) $IP by DHCP, starting redis-server on port $PORT"
+
+            """
+        let variant = script.replacingOccurrences(of: staticNetworkLines, with: dhcp)
+        precondition(variant != script, "GuestInit.staticNetworkLines no longer matches the script")
+        return variant
+    }()
+
+    /// udhcpc's event script: the lease's address (and default route) on the interface.
+    static let udhcpcScript = """
+        #!/bin/sh
+        case "$1" in
+            deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+            bound|renew)
+                ip addr flush dev "$interface"
+                ip addr add "$ip/$mask" dev "$interface"
+                [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+                echo "$ip/$mask" > /tmp/dhcp-address ;;
+        esac
+
+        """
 }
+

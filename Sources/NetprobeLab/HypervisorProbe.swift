@@ -38,8 +38,15 @@ public enum HypervisorProbe {
     /// How long a KVM guest gets to show a sign of life.
     static let timeout: Double = 12
 
-    /// The verdict for this host: forced by `preference`, cached, or probed now.
-    public static func verdict(image: GuestImage, preference: AccelPreference, progress: LabProgress) -> HypervisorVerdict {
+    /// Whether `verdict` would boot the probe guest (so it needs the built-in image).
+    static func needsProbe(_ preference: AccelPreference) -> Bool {
+        guard preference == .auto else { return false }
+        return cachedVerdict()?.bootID != bootID()
+    }
+
+    /// The verdict for this host: forced by `preference`, cached, or probed now (with the built-in
+    /// `image`; without one, TCG: a KVM that was never shown to work is not trusted).
+    public static func verdict(image: GuestImage?, preference: AccelPreference, progress: LabProgress) -> HypervisorVerdict {
         let boot = bootID()
         switch preference {
         case .kvm: return HypervisorVerdict(mode: "kvm", reason: "chosen with --accel kvm (not probed)", bootID: boot, probedAt: now())
@@ -47,6 +54,9 @@ public enum HypervisorProbe {
         case .auto: break
         }
         if let cached = cachedVerdict(), cached.bootID == boot { return cached }
+        guard let image else {
+            return HypervisorVerdict(mode: "tcg", reason: "not probed (no probe image): software emulation (TCG); --accel kvm to use KVM", bootID: boot, probedAt: now())
+        }
         let verdict = probe(image: image, progress: progress)
         save(verdict)
         return verdict

@@ -95,3 +95,37 @@ struct NewcArchive {
         while bytes.count % 4 != 0 { bytes.append(0) }
     }
 }
+
+/// A variant of an initramfs: `base` (a gzip'd newc archive, e.g. the built-in guest's
+/// initrd.gz) followed by a second gzip'd archive of `files`. The kernel unpacks concatenated
+/// archives in order, a later file replacing an earlier one of the same path, so a new `/init`
+/// (the DHCP variant of `GuestInit`) needs no unpacking of the base.
+enum InitramfsOverlay {
+    /// A file of the overlay: path in the archive, contents, permissions.
+    struct File {
+        var path: String
+        var contents: String
+        var permissions: UInt32 = 0o755
+    }
+
+    /// Writes base + overlay to `output`.
+    static func write(base: String, files: [File], to output: String) throws {
+        var archive = NewcArchive()
+        for file in files { archive.file(file.path, contents: Array(file.contents.utf8), permissions: file.permissions) }
+        let cpio = output + ".overlay.cpio"
+        try GuestImageBuilder.write(archive.finish(), to: cpio)
+        defer { try? FileManager.default.removeItem(atPath: cpio + ".gz") }
+        try Command.check(["gzip", "-9", "-n", "-f", cpio], timeout: 120)
+        var bytes = try GuestImageBuilder.read(base)
+        bytes += try GuestImageBuilder.read(cpio + ".gz")
+        try GuestImageBuilder.write(bytes, to: output)
+    }
+
+    /// The built-in guest's initramfs with the DHCP init (`GuestInit.dhcpScript`).
+    static func dhcpVariant(of image: GuestImage, to output: String) throws {
+        try write(base: image.initrd, files: [
+            File(path: "init", contents: GuestInit.dhcpScript),
+            File(path: GuestInit.udhcpcScriptPath, contents: GuestInit.udhcpcScript),
+        ], to: output)
+    }
+}

@@ -22,8 +22,14 @@ public enum LabError: Error, CustomStringConvertible, Sendable, Equatable {
     case guestImage(String)
     /// A process the lab started died (or never appeared); `logTail` is the end of its log.
     case processDied(what: String, detail: String, logTail: String)
-    /// Redis did not answer PING in time.
-    case redisNotAnswering(address: String, namespace: String, seconds: Int, lastError: String, consoleTail: String)
+    /// Redis did not answer PING in time; `checks` are what the lab found worth checking (a
+    /// bring-your-own guest: its DHCP, ARP, console, files).
+    case redisNotAnswering(address: String, namespace: String, seconds: Int, lastError: String, consoleTail: String, checks: [String] = [])
+    /// A file of a bring-your-own guest (`--guest disk:` / `kernel:`) is missing or unreadable.
+    case guestFileMissing(path: String, role: String, reason: String)
+    /// The guest stopped before Redis answered: a halt sign on its console (`GuestConsole`), with
+    /// QEMU still running or not.
+    case guestHalted(meaning: String, line: String, qemuRunning: Bool, consoleLog: String, consoleTail: String, checks: [String])
     /// Something outside the lab is in the way (another libvirtd, another lab's libvirt ...).
     case conflict(String)
     /// A namespace with one of the lab's names exists but is not provably the lab's (see
@@ -70,10 +76,19 @@ public enum LabError: Error, CustomStringConvertible, Sendable, Equatable {
             return "cannot build the Redis guest image: \(text)"
         case .processDied(let what, let detail, let logTail):
             return "\(what) \(detail)" + (logTail.isEmpty ? "" : "; the end of its log:\n\(logTail)")
-        case .redisNotAnswering(let address, let namespace, let seconds, let lastError, let consoleTail):
+        case .redisNotAnswering(let address, let namespace, let seconds, let lastError, let consoleTail, let checks):
             var text = "Redis at \(address) did not answer PING from namespace \(namespace) within \(seconds) s"
             if !lastError.isEmpty { text += " (last attempt: \(lastError))" }
             if !consoleTail.isEmpty { text += "; the end of the guest console:\n\(consoleTail)" }
+            if !checks.isEmpty { text += "\nWhat to check:\n" + checks.map { "  - \($0)" }.joined(separator: "\n") }
+            return text
+        case .guestFileMissing(let path, let role, let reason):
+            return "the guest's \(role) \(path) cannot be used: \(reason)"
+        case .guestHalted(let meaning, let line, let qemuRunning, let consoleLog, let consoleTail, let checks):
+            var text = "the guest stopped before Redis answered: \(meaning) (its console \(consoleLog) says '\(line)'; "
+                + (qemuRunning ? "QEMU still runs, but the guest will not come up by itself)" : "QEMU has exited)")
+            if !consoleTail.isEmpty { text += "; the end of the guest console:\n\(consoleTail)" }
+            if !checks.isEmpty { text += "\nWhat to check:\n" + checks.map { "  - \($0)" }.joined(separator: "\n") }
             return text
         case .conflict(let text):
             return text

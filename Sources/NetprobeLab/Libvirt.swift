@@ -298,45 +298,77 @@ struct LabLibvirt {
     }
 }
 
-/// The libvirt domain XML for the Redis guest.
+/// The libvirt domain XML for the lab's guest.
 enum LibvirtDomain {
-    /// A domain of `type` (qemu for TCG, kvm) booting the guest's kernel directly, with one
-    /// virtio NIC on `bridge` and the serial console written to `consoleLog`, marked as lab
+    /// libvirt's namespace for raw QEMU arguments (`<qemu:commandline>`).
+    static let qemuNamespace = "http://libvirt.org/schemas/domain/qemu/1.0"
+
+    /// A domain of `type` (qemu for TCG, kvm) booting what `launch` boots (a kernel directly, or
+    /// a disk image on virtio-blk that is never written: `<transient/>`), with one virtio NIC on
+    /// `bridge`, the serial console written to `consoleLog`, ACPI, APIC and HPET (OSv halts at
+    /// boot without ACPI, and libvirt passes `-no-acpi` when `<acpi/>` is missing), marked as lab
     /// `lab`'s (`LabDomainMark`: `down` removes only what carries it).
     static func xml(name: String, lab: String, type: String, launch: QEMULaunch, bridge: String, mac: String, vhost: Bool) -> String {
         func e(_ s: String) -> String {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")
         }
+        var os = "<type arch='x86_64' machine='pc'>hvm</type>"
+        var disk = ""
+        var extra = launch.extraArguments
+        if let (kernel, initrd) = launch.kernelFiles {
+            os += "\n    <kernel>\(e(kernel))</kernel>"
+            if let initrd { os += "\n    <initrd>\(e(initrd))</initrd>" }
+            if let line = launch.kernelCommandLine { os += "\n    <cmdline>\(e(line))</cmdline>" }
+        }
+        if case .disk(let path, let format) = launch.boot {
+            os += "\n    <boot dev='hd'/>\n    <bios rebootTimeout='0'/>"
+            disk = """
+
+                    <disk type='file' device='disk'>
+                      <driver name='qemu' type='\(e(format))'/>
+                      <source file='\(e(path))'/>
+                      <target dev='vda' bus='virtio'/>
+                      <transient/>
+                    </disk>
+                """
+            // SeaBIOS on the serial console, as without libvirt (`QEMULaunch`).
+            extra = ["-machine", "graphics=off"] + extra
+        }
+        let commandline = extra.isEmpty ? "" : "\n  <qemu:commandline>\n" + extra.map { "    <qemu:arg value='\(e($0))'/>\n" }.joined() + "  </qemu:commandline>"
         return """
-            <domain type='\(e(type))'>
+            <domain type='\(e(type))'\(extra.isEmpty ? "" : " xmlns:qemu='\(qemuNamespace)'")>
               <name>\(e(name))</name>
-              <description>Redis microVM made by netprobe lab</description>
+              <description>Redis guest made by netprobe lab</description>
               \(LabDomainMark.metadata(lab: lab))
               <memory unit='MiB'>\(launch.memoryMiB)</memory>
-              <vcpu>1</vcpu>
+              <vcpu>\(launch.vcpus)</vcpu>
               <os>
-                <type arch='x86_64' machine='pc'>hvm</type>
-                <kernel>\(e(launch.image.kernel))</kernel>
-                <initrd>\(e(launch.image.initrd))</initrd>
-                <cmdline>\(e(launch.kernelCommandLine))</cmdline>
+                \(os)
               </os>
+              <features>
+                <acpi/>
+                <apic/>
+              </features>
+              <clock offset='utc'>
+                <timer name='hpet' present='yes'/>
+              </clock>
               <on_poweroff>destroy</on_poweroff>
               <on_reboot>destroy</on_reboot>
               <on_crash>destroy</on_crash>
               <devices>
-                <emulator>\(e(Command.find(QEMULaunch.binary) ?? "/usr/bin/\(QEMULaunch.binary)"))</emulator>
+                <emulator>\(e(Command.find(QEMULaunch.binary) ?? "/usr/bin/\(QEMULaunch.binary)"))</emulator>\(disk)
                 <interface type='bridge'>
                   <source bridge='\(e(bridge))'/>
                   <mac address='\(e(mac))'/>
-                  <model type='virtio'/>\(vhost ? "\n      <driver name='vhost'/>" : "")
+                  <model type='virtio'/>\(vhost ? "\n      <driver name='vhost'/>" : "")\(disk.isEmpty ? "" : "\n      <rom enabled='no'/>")
                 </interface>
                 <serial type='file'>
                   <source path='\(e(launch.consoleLog))'/>
                   <target port='0'/>
                 </serial>
                 <memballoon model='none'/>
-              </devices>
+              </devices>\(commandline)
             </domain>
 
             """

@@ -1,7 +1,8 @@
 import Foundation
 
-/// The QEMU command line that boots the Redis guest (direct kernel boot, one virtio-net NIC,
-/// serial console to a file, no other devices).
+/// The QEMU command line that boots a lab guest: one virtio-net NIC, serial console to a file,
+/// no other devices but the boot medium (the built-in guest's kernel and initramfs, a user's
+/// kernel, or a user's disk image on virtio-blk).
 struct QEMULaunch {
     static let binary = "qemu-system-x86_64"
 
@@ -11,33 +12,85 @@ struct QEMULaunch {
         var mac: String
     }
 
+    /// What the guest boots from.
+    enum Boot: Equatable {
+        /// netprobe's own microVM: its kernel, its initramfs and `np.ip=` on the command line.
+        case builtin(GuestImage)
+        /// A kernel QEMU loads itself (bzImage or multiboot ELF), with an optional initrd and command line.
+        case kernel(path: String, initrd: String?, cmdline: String?)
+        /// A disk image the firmware boots from virtio-blk; the file is never written (`snapshot=on`).
+        case disk(path: String, format: String)
+    }
+
     /// "kvm" or "tcg".
     var accel: String
-    var image: GuestImage
+    var boot: Boot
     /// Where the guest's serial console (its kernel log and init's lines) is written.
     var consoleLog: String
     var memoryMiB = 512
-    /// The guest's eth0 address, handed to its init on the kernel command line (`np.ip=`).
+    var vcpus = 1
+    /// Arguments added at the end (`--qemu-commandline`).
+    var extraArguments: [String] = []
+    /// The built-in guest's eth0 address, handed to its init on the kernel command line (`np.ip=`).
     var guestAddress = "\(LabNetwork.guestAddress)/\(LabNetwork.prefixLength)"
     var extraKernelArguments: [String] = []
     /// Process name (`-name`), shown in ps.
     var name = "netprobe-guest"
 
-    var kernelCommandLine: String {
-        (["console=ttyS0", "panic=-1", "np.ip=\(guestAddress)"] + extraKernelArguments).joined(separator: " ")
+    init(accel: String, boot: Boot, consoleLog: String) {
+        self.accel = accel
+        self.boot = boot
+        self.consoleLog = consoleLog
+    }
+
+    /// The built-in guest.
+    init(accel: String, image: GuestImage, consoleLog: String) {
+        self.init(accel: accel, boot: .builtin(image), consoleLog: consoleLog)
+    }
+
+    /// The kernel command line (nil when QEMU passes none: a disk boot, or a kernel without one).
+    var kernelCommandLine: String? {
+        switch boot {
+        case .builtin: return (["console=ttyS0", "panic=-1", "np.ip=\(guestAddress)"] + extraKernelArguments).joined(separator: " ")
+        case .kernel(_, _, let cmdline): return cmdline
+        case .disk: return nil
+        }
+    }
+
+    /// The kernel and initrd QEMU loads itself (nil for a disk boot).
+    var kernelFiles: (kernel: String, initrd: String?)? {
+        switch boot {
+        case .builtin(let image): return (image.kernel, image.initrd)
+        case .kernel(let path, let initrd, _): return (path, initrd)
+        case .disk: return nil
+        }
     }
 
     /// The arguments after the program name; `network: nil` boots without a NIC.
     func arguments(network: Network?) -> [String] {
         var args = [
-            "-name", name, "-accel", accel, "-m", "\(memoryMiB)", "-smp", "1",
+            "-name", name, "-accel", accel, "-m", "\(memoryMiB)", "-smp", "\(vcpus)",
             "-nodefaults", "-no-user-config", "-display", "none", "-serial", "file:\(consoleLog)", "-no-reboot",
-            "-kernel", image.kernel, "-initrd", image.initrd, "-append", kernelCommandLine,
         ]
-        if let network {
-            args += ["-netdev", network.netdev, "-device", "virtio-net-pci,netdev=n0,mac=\(network.mac)"]
+        if let (kernel, initrd) = kernelFiles {
+            args += ["-kernel", kernel]
+            if let initrd { args += ["-initrd", initrd] }
+            if let line = kernelCommandLine { args += ["-append", line] }
         }
-        return args
+        if case .disk(let path, let format) = boot {
+            // graphics=off: SeaBIOS writes to the serial console, so "No bootable device" is seen;
+            // reboot-timeout=0 with -no-reboot: QEMU then exits instead of retrying every minute.
+            args += ["-machine", "graphics=off", "-boot", "reboot-timeout=0",
+                     "-drive", "file=\(path.replacingOccurrences(of: ",", with: ",,")),if=virtio,format=\(format),snapshot=on"]
+        }
+        if let network {
+            // A disk boot without the NIC's option ROM: iPXE would otherwise try a network boot
+            // (and get the lab's DHCP lease) when the disk does not boot.
+            let rom: String
+            if case .disk = boot { rom = ",romfile=" } else { rom = "" }
+            args += ["-netdev", network.netdev, "-device", "virtio-net-pci,netdev=n0,mac=\(network.mac)\(rom)"]
+        }
+        return args + extraArguments
     }
 
     /// Starts QEMU inside `namespace` as a daemon (`-daemonize -pidfile`): QEMU sets up its

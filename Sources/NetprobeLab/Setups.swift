@@ -27,6 +27,21 @@ enum LabNetwork {
 
     static var hostCIDR: String { "\(hostAddress)/\(prefixLength)" }
     static var guestCIDR: String { "\(guestAddress)/\(prefixLength)" }
+
+    /// The four octets of a dotted IPv4 address, or nil.
+    static func parseIPv4(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false).map { UInt8($0) }
+        guard parts.count == 4, parts.allSatisfy({ $0 != nil }) else { return nil }
+        return parts.map { $0! }
+    }
+
+    /// For a guest whose static address is outside the lab's /24: the host side's address in the
+    /// guest's /24 (.1, or .254 when the guest is .1), as CIDR; nil when the lab's own one serves.
+    static func hostCIDR(forGuest address: String) -> String? {
+        guard let octets = parseIPv4(address), let lab = parseIPv4(guestAddress), Array(octets.prefix(3)) != Array(lab.prefix(3)) else { return nil }
+        let host: UInt8 = octets[3] == 1 ? 254 : 1
+        return octets.prefix(3).map(String.init).joined(separator: ".") + ".\(host)/24"
+    }
 }
 
 /// Builds one lab step by step, saving the state after every step so that `down` can undo a
@@ -55,6 +70,32 @@ final class LabBuilder {
 
     func addVantage(_ interface: String, role: VantageRole, namespace: Netns? = nil) {
         state.vantages.append(LabState.Vantage(interface: interface, role: role, namespace: (namespace ?? self.namespace).name))
+    }
+
+    /// The link the lab's DHCP server listens on, once started.
+    private(set) var dhcpInterface: String?
+
+    /// What a user's guest needs on `interface` (the bridge, or the client macvlan of a macvtap
+    /// setup) before it boots: the DHCP server when it is addressed by DHCP; a host-side address
+    /// in its subnet when its static address is outside the lab's.
+    func startNetworkServices(on interface: String) throws {
+        guard let guest = state.guest else { return }
+        switch guest.addressing {
+        case .dhcp:
+            progress("starting the lab's DHCP server (busybox udhcpd) on \(interface): \(LabNetwork.guestAddress) for MAC \(guest.mac)")
+            let pid = try DHCPServer(paths: paths).start(in: namespace, interface: interface, address: LabNetwork.guestAddress,
+                                                         prefixLength: LabNetwork.prefixLength, router: LabNetwork.hostAddress, mac: guest.mac)
+            dhcpInterface = interface
+            try addProcess(pid, "udhcpd")
+        case .static:
+            let address = RedisPing.split(state.redisAddress).0
+            if let cidr = LabNetwork.hostCIDR(forGuest: address) {
+                progress("the guest's address \(address) is outside \(LabNetwork.hostCIDR): adding \(cidr) to \(interface)")
+                try namespace.ip("addr", "add", cidr, "dev", interface)
+            }
+        case .commandLine:
+            break
+        }
     }
 
     func update(_ change: (inout LabState) -> Void) throws {

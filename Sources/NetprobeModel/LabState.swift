@@ -48,15 +48,18 @@ public struct LabState: Codable, Sendable, Equatable {
     /// With --libvirt: the domain name and the URI that reaches the libvirtd in the namespace.
     public var libvirtDomain: String?
     public var libvirtURI: String?
-    /// Guest kernel version, when there is a guest.
+    /// Guest kernel version, when the guest is the built-in one.
     public var guestKernel: String?
+    /// The guest as `lab up --guest` was asked for it (image, memory, vCPUs, addressing); nil
+    /// in states of labs without a guest and of labs made before bring-your-own guests.
+    public var guest: LabGuest?
     /// ISO 8601 creation time.
     public var createdAt: String
 
     public init(name: String, setup: LabSetup, namespace: String, extraNamespaces: [String] = [],
                 redisAddress: String, hypervisor: String? = nil, hypervisorReason: String? = nil,
                 vantages: [Vantage] = [], processes: [Process] = [], libvirtDomain: String? = nil,
-                libvirtURI: String? = nil, guestKernel: String? = nil, createdAt: String) {
+                libvirtURI: String? = nil, guestKernel: String? = nil, guest: LabGuest? = nil, createdAt: String) {
         self.name = name
         self.setup = setup
         self.namespace = namespace
@@ -69,6 +72,7 @@ public struct LabState: Codable, Sendable, Equatable {
         self.libvirtDomain = libvirtDomain
         self.libvirtURI = libvirtURI
         self.guestKernel = guestKernel
+        self.guest = guest
         self.createdAt = createdAt
     }
 }

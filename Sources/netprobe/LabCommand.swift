@@ -19,15 +19,18 @@ extension Netprobe {
                 loopback. Everything lives in the namespace np-NAME; the root namespace is never \
                 changed. State and logs: \(LabState.stateDirectory)/NAME/. Needs root.
 
-                The guest is always netprobe's own Linux microVM running Redis, whatever the lab \
-                is named: with --libvirt it is the libvirt domain NAME. A domain you define \
-                yourself on the lab's libvirtd and bridge (an OSv or Rumprun image, say) is yours: \
-                lab status lists it, and lab down leaves the lab up while it is there.
+                The guest is netprobe's own Linux microVM running Redis unless lab up --guest \
+                names an image of yours (a disk image such as OSv's, or a kernel such as \
+                Rumprun's), which gets the lab's address from a DHCP server in the lab's \
+                namespace; with --libvirt it is the libvirt domain NAME. A domain you define \
+                yourself on the lab's libvirtd and bridge is yours: lab status lists it, and lab \
+                down leaves the lab up while it is there.
                 """,
                 examples: [
                     "netprobe lab up",
                     "netprobe lab up --setup macvtap --name mv",
                     "netprobe lab up --libvirt --name lv",
+                    "netprobe lab up --guest disk:osv-redis.qcow2 --name osv",
                     "netprobe lab status --format json",
                     "netprobe lab down --all",
                 ],
@@ -58,11 +61,30 @@ extension Netprobe.LabCommand {
                 really boots under it, else TCG (the verdict is cached in /run/netprobe/ until the \
                 host reboots). Running up again for a healthy lab does nothing; leftovers of a \
                 crashed lab of the same name are removed first.
+
+                Your own guest (--guest): disk:FILE[,format=raw|qcow2] boots a disk image from \
+                virtio-blk through the BIOS (OSv's images; the file is never written: QEMU's \
+                snapshot=on, libvirt's <transient/>); kernel:FILE[,initrd=FILE][,cmdline=TEXT] \
+                boots a Linux bzImage or a multiboot ELF kernel directly (Rumprun's baked images; \
+                cmdline= comes last and may hold commas, such as Rumprun's JSON). The guest gets \
+                \(Lab.guestAddress) by DHCP: busybox udhcpd runs in the lab's namespace \
+                on the bridge (macvtap: on the client macvlan np-cli) with one lease, for the \
+                guest's MAC \(Lab.guestMAC). A guest with a static address: \
+                --guest-address A.B.C.D (no DHCP; an address outside 10.77.0.0/24 gets a host \
+                side in its /24). Redis must listen on port 6379 there. Its serial console is \
+                written to \(LabState.stateDirectory)/NAME/console.log: up stops early when it shows \
+                the guest halting (no bootable disk, a panic, an abort) and, when Redis never \
+                answers, prints its last lines and what to check.
                 """,
                 examples: [
                     "netprobe lab up",
                     "netprobe lab up --setup host --name base",
                     "netprobe lab up --setup bridge --libvirt --timeout 5m",
+                    "netprobe lab up --guest disk:osv-redis.qcow2 --memory 1024 --name osv",
+                    "netprobe lab up --guest 'kernel:redis.bin,cmdline={\"net\":{\"if\":\"vioif0\",\"type\":\"inet\",\"method\":\"dhcp\"},\"cmdline\":\"redis-server\"}' --name rump",
+                    "netprobe lab up --guest kernel:bzImage,initrd=initrd.gz,cmdline='console=ttyS0' --setup macvtap --name mine",
+                    "netprobe lab up --guest disk:vm.img --guest-address 192.168.122.50 --vcpus 2 --qemu-commandline '-cpu max' --name vm",
+                    "netprobe lab up --guest disk:osv-redis.qcow2 --libvirt --name osv-lv",
                 ],
                 exitStatus: [
                     (0, "the lab is up and its Redis answers PING (or was already)"),
@@ -84,8 +106,40 @@ extension Netprobe.LabCommand {
         @Option(parsing: .unconditional, help: ArgumentHelp("How long to wait for Redis to answer (90, 90s, 1m30s).", valueName: "TIME"))
         var timeout = DurationArgument(.seconds(120))
 
+        @Option(help: ArgumentHelp("The guest: builtin, disk:FILE[,format=raw|qcow2] or kernel:FILE[,initrd=FILE][,cmdline=TEXT].", valueName: "SPEC"))
+        var guest = "builtin"
+
+        @Option(help: ArgumentHelp("Guest memory in MiB (QEMU -m, virt-install --memory).", valueName: "MiB"))
+        var memory = 512
+
+        @Option(help: ArgumentHelp("Virtual CPUs (QEMU -smp, virt-install --vcpus).", valueName: "N"))
+        var vcpus = 1
+
+        @Option(name: .customLong("qemu-commandline"), help: ArgumentHelp("Extra QEMU arguments, split like a shell would (repeatable; with --libvirt: <qemu:commandline>).", valueName: "TEXT"))
+        var qemuCommandline: [String] = []
+
+        @Option(name: .customLong("guest-address"), help: ArgumentHelp("The guest configures this IPv4 address itself: no DHCP server (default: \(Lab.guestAddress) by DHCP for your guest).", valueName: "A.B.C.D"))
+        var guestAddress: String?
+
+        /// The guest options, parsed.
+        func guestOptions() throws -> LabGuestOptions {
+            var arguments: [String] = []
+            for text in qemuCommandline { arguments += try QEMUArguments.split(text) }
+            return LabGuestOptions(spec: try GuestSpec(parsing: guest), memoryMiB: memory, vcpus: vcpus, qemuArguments: arguments,
+                                   staticAddress: guestAddress)
+        }
+
         func validate() throws {
             do { try Lab.validate(name: name) } catch { throw ValidationError("\(error)") }
+            do { _ = try guestOptions() } catch { throw ValidationError("\(error)") }
+            guard (16...1_048_576).contains(memory) else { throw ValidationError("--memory \(memory): give MiB between 16 and 1048576") }
+            guard (1...64).contains(vcpus) else { throw ValidationError("--vcpus \(vcpus): give 1 to 64") }
+            if !setup.hasGuest && (guest != "builtin" || memory != 512 || vcpus != 1 || !qemuCommandline.isEmpty || guestAddress != nil) {
+                throw ValidationError("--guest, --memory, --vcpus, --qemu-commandline and --guest-address need a setup with a guest (bridge, macvtap, vhost-net)")
+            }
+            if let guestAddress, guestAddress.split(separator: ".").count != 4 || !guestAddress.split(separator: ".").allSatisfy({ UInt8($0) != nil }) {
+                throw ValidationError("--guest-address \(guestAddress): give an IPv4 address (A.B.C.D)")
+            }
             if libvirt && setup != .bridge && setup != .vhostNet {
                 throw ValidationError("--libvirt runs the guest as a libvirt domain on the bridge: use it with --setup bridge (or vhost-net)")
             }
@@ -95,7 +149,7 @@ extension Netprobe.LabCommand {
         func run() throws {
             let started = Date()
             let options = LabOptions(name: name, setup: setup, libvirt: libvirt, accel: accel,
-                                     bootTimeout: try timeout.checked("--timeout").seconds)
+                                     bootTimeout: try timeout.checked("--timeout").seconds, guest: try guestOptions())
             let state: LabState
             do {
                 state = try Lab.up(options, progress: LabOutput.progress)

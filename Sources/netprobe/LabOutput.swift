@@ -18,7 +18,20 @@ enum LabOutput {
         } else {
             row("hypervisor", "none (Redis runs on the host side)")
         }
-        if let kernel = state.guestKernel { row("guest", "Linux \(kernel), Redis as init; console \(LabState.stateDirectory)/\(state.name)/console.log") }
+        let console = "\(LabState.stateDirectory)/\(state.name)/console.log"
+        if let guest = state.guest, guest.spec.kind != .builtin {
+            let addressing: String
+            switch guest.addressing {
+            case .dhcp: addressing = "address by DHCP (the lab's udhcpd, lease for \(guest.mac))"
+            case .static: addressing = "static address (--guest-address)"
+            case .commandLine: addressing = "address on its kernel command line"
+            }
+            row("guest", "\(guest.spec)" + (guest.diskFormat.map { " (\($0))" } ?? ""))
+            row("", "\(guest.memoryMiB) MiB, \(guest.vcpus) vCPU\(guest.vcpus == 1 ? "" : "s"), \(addressing); console \(console)")
+            if !guest.qemuArguments.isEmpty { row("", "extra QEMU arguments: \(guest.qemuArguments.joined(separator: " "))") }
+        } else if let kernel = state.guestKernel {
+            row("guest", "Linux \(kernel), Redis as init; console \(console)")
+        }
         for (i, v) in state.vantages.enumerated() {
             row(i == 0 ? "vantages" : "", "\(v.interface) (\(v.role.rawValue)) in \(v.namespace)")
         }
@@ -42,9 +55,23 @@ enum LabOutput {
             row(i == 0 ? "other VMs" : "", "\(d.name) (\(how)): a libvirt domain the lab did not make; lab down leaves the lab up while it is there")
         }
         if !status.missingNamespaces.isEmpty { row("missing", status.missingNamespaces.joined(separator: " ")) }
-        if !status.healthy { row("fix", "netprobe lab up --setup \(state.setup.rawValue) --name \(state.name)  (rebuilds it)") }
+        if !status.healthy { row("fix", "\(upCommand(state))  (rebuilds it)") }
         return out
     }
+}
+
+/// The `lab up` command line that builds `state`'s lab again.
+func upCommand(_ state: LabState) -> String {
+    var words = ["netprobe", "lab", "up", "--setup", state.setup.rawValue, "--name", state.name]
+    if state.libvirtDomain != nil { words.append("--libvirt") }
+    if let guest = state.guest, guest.spec.kind != .builtin {
+        words += ["--guest", "'\(guest.spec)'"]
+        if guest.memoryMiB != 512 { words += ["--memory", "\(guest.memoryMiB)"] }
+        if guest.vcpus != 1 { words += ["--vcpus", "\(guest.vcpus)"] }
+        if !guest.qemuArguments.isEmpty { words += ["--qemu-commandline", "'\(guest.qemuArguments.joined(separator: " "))'"] }
+        if guest.addressing == .static, let host = HostPort(parsing: state.redisAddress)?.host { words += ["--guest-address", host] }
+    }
+    return words.joined(separator: " ")
 }
 
 extension String {

@@ -185,7 +185,7 @@ struct LabTests {
         do {
             _ = try Lab.up(LabOptions(name: name, setup: .bridge, bootTimeout: 0.1))
             Issue.record("no guest kernel boots to Redis within 0.1 s: up should have failed")
-        } catch let LabError.redisNotAnswering(address, namespace, _, _, _) {
+        } catch let LabError.redisNotAnswering(address, namespace, _, _, _, _) {
             #expect(address == "10.77.0.2:6379")
             #expect(namespace == "np-\(name)")
         }
