@@ -77,7 +77,7 @@ public final class SelftestSession {
 
     /// A session that writes its traces and reports into `directory`.
     public init(directory: String, duration: TimeSpan, faults: [SelftestFault], labName: String = Selftest.labName,
-                netprobe: String = NetprobeExecutable.path) {
+                guest: LabGuestOptions = LabGuestOptions(), netprobe: String = NetprobeExecutable.path) {
         self.directory = directory
         self.duration = duration
         self.faults = faults
@@ -86,6 +86,7 @@ public final class SelftestSession {
         labRun = LabRun(name: labName, setup: .bridge, directory: directory,
                      load: LoadSpec(tool: .builtin, connections: Selftest.connections, pipeline: 1), netprobe: netprobe,
                      say: { SelftestSession.say($0, since: started) })
+        labRun.guest = guest
     }
 
     static func say(_ s: String, since started: Date) {

@@ -81,9 +81,11 @@ extension Netprobe.LabCommand {
                     "netprobe lab up --setup host --name base",
                     "netprobe lab up --setup bridge --libvirt --timeout 5m",
                     "netprobe lab up --guest disk:osv-redis.qcow2 --memory 1024 --name osv",
-                    "netprobe lab up --guest 'kernel:redis.bin,cmdline={\"net\":{\"if\":\"vioif0\",\"type\":\"inet\",\"method\":\"dhcp\"},\"cmdline\":\"redis-server\"}' --name rump",
-                    "netprobe lab up --guest kernel:bzImage,initrd=initrd.gz,cmdline='console=ttyS0' --setup macvtap --name mine",
-                    "netprobe lab up --guest disk:vm.img --guest-address 192.168.122.50 --vcpus 2 --qemu-commandline '-cpu max' --name vm",
+                    "netprobe lab up --guest disk:osv.qcow2 --setup macvtap --name osv-mv",
+                    "netprobe lab up --guest \"kernel:redis.bin,cmdline=$(cat rumprun.json)\"",
+                    "netprobe lab up --guest kernel:bzImage,cmdline=console=ttyS0 --name k",
+                    "netprobe lab up --guest disk:vm.img --guest-address 192.168.122.50",
+                    "netprobe lab up --guest disk:vm.img --vcpus 2 --qemu-commandline '-cpu max'",
                     "netprobe lab up --guest disk:osv-redis.qcow2 --libvirt --name osv-lv",
                 ],
                 exitStatus: [
@@ -109,13 +111,13 @@ extension Netprobe.LabCommand {
         @Option(help: ArgumentHelp("The guest: builtin, disk:FILE[,format=raw|qcow2] or kernel:FILE[,initrd=FILE][,cmdline=TEXT].", valueName: "SPEC"))
         var guest = "builtin"
 
-        @Option(help: ArgumentHelp("Guest memory in MiB (QEMU -m, virt-install --memory).", valueName: "MiB"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Guest memory in MiB (QEMU -m, virt-install --memory).", valueName: "MiB"))
         var memory = 512
 
-        @Option(help: ArgumentHelp("Virtual CPUs (QEMU -smp, virt-install --vcpus).", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Virtual CPUs (QEMU -smp, virt-install --vcpus).", valueName: "N"))
         var vcpus = 1
 
-        @Option(name: .customLong("qemu-commandline"), help: ArgumentHelp("Extra QEMU arguments, split like a shell would (repeatable; with --libvirt: <qemu:commandline>).", valueName: "TEXT"))
+        @Option(name: .customLong("qemu-commandline"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Extra QEMU arguments, split like a shell would (repeatable; with --libvirt: <qemu:commandline>).", valueName: "TEXT"))
         var qemuCommandline: [String] = []
 
         @Option(name: .customLong("guest-address"), help: ArgumentHelp("The guest configures this IPv4 address itself: no DHCP server (default: \(Lab.guestAddress) by DHCP for your guest).", valueName: "A.B.C.D"))
@@ -132,8 +134,8 @@ extension Netprobe.LabCommand {
         func validate() throws {
             do { try Lab.validate(name: name) } catch { throw ValidationError("\(error)") }
             do { _ = try guestOptions() } catch { throw ValidationError("\(error)") }
-            guard (16...1_048_576).contains(memory) else { throw ValidationError("--memory \(memory): give MiB between 16 and 1048576") }
-            guard (1...64).contains(vcpus) else { throw ValidationError("--vcpus \(vcpus): give 1 to 64") }
+            try ArgumentCheck.range(memory, 16...1_048_576, "--memory")
+            try ArgumentCheck.range(vcpus, 1...64, "--vcpus")
             if !setup.hasGuest && (guest != "builtin" || memory != 512 || vcpus != 1 || !qemuCommandline.isEmpty || guestAddress != nil) {
                 throw ValidationError("--guest, --memory, --vcpus, --qemu-commandline and --guest-address need a setup with a guest (bridge, macvtap, vhost-net)")
             }

@@ -45,6 +45,7 @@ extension Netprobe {
                     "netprobe selftest",
                     "netprobe selftest --faults redis-stall --duration 6s -o selftest",
                     "netprobe selftest --faults slow-backend,starved-guest --name selftest2",
+                    "netprobe selftest --guest disk:osv-redis.qcow2 --name selftest-osv",
                 ],
                 exitStatus: [
                     (0, "every fault was found in the right place and sized within 15 %"),
@@ -73,6 +74,12 @@ extension Netprobe {
         @Flag(help: "Keep the traces and reports (in a temporary folder unless -o is given).")
         var keep = false
 
+        @Option(help: ArgumentHelp("The guest, as for lab up: builtin, disk:FILE[,format=raw|qcow2] or kernel:FILE[,initrd=FILE][,cmdline=TEXT] (it gets its address by DHCP).", valueName: "SPEC"))
+        var guest = "builtin"
+
+        @Option(parsing: .unconditional, help: ArgumentHelp("Guest memory in MiB, as for lab up.", valueName: "MiB"))
+        var memory = 512
+
         func validate() throws {
             if faultList.isEmpty { throw ValidationError("Name at least one fault.") }
             for f in faultNames where SelftestFault(rawValue: f) == nil {
@@ -82,6 +89,8 @@ extension Netprobe {
             if duration.seconds < 1 || duration.seconds > 120 { throw ValidationError("--duration must be between 1s and 2m, got \(self.duration.text)") }
             _ = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out")
             do { try Lab.validate(name: name) } catch { throw ValidationError("\(error)") }
+            do { _ = try GuestSpec(parsing: guest) } catch { throw ValidationError("\(error)") }
+            try ArgumentCheck.range(memory, 16...1_048_576, "--memory")
         }
 
         var faultNames: [String] {
@@ -102,7 +111,8 @@ extension Netprobe {
             }
             let keepFiles = keep || out != nil
             defer { if !keepFiles { try? FileManager.default.removeItem(atPath: directory) } }
-            let session = SelftestSession(directory: directory, duration: try duration.checked("--duration"), faults: faultList, labName: name)
+            let session = SelftestSession(directory: directory, duration: try duration.checked("--duration"), faults: faultList, labName: name,
+                                          guest: LabGuestOptions(spec: try GuestSpec(parsing: guest), memoryMiB: memory))
             var outcome = session.run()
             outcome.seconds = Date().timeIntervalSince(session.started)
             print(SelftestTable.render(outcome))

@@ -216,4 +216,30 @@ struct GuestTests {
         }
         #expect(!FileManager.default.fileExists(atPath: "\(LabState.stateDirectory)/\(name)"))
     }
+
+    @Test("kernel: without its initrd under --libvirt: the kernel panics and hangs while libvirt says running; up says so from the console at once")
+    func haltedUnderLibvirt() throws {
+        try requireRoot()
+        let name = "byog-khalt"
+        let images = try OwnGuestImages.get()
+        let before = try HostSnapshot.take(testing: name)
+        defer { _ = try? Lab.down(name) }
+        let started = Date()
+        // No panic=-1: the panicked kernel waits for ever, as a halted guest does, and QEMU runs on.
+        let spec = GuestSpec(kind: .kernel, path: images.kernel, cmdline: "console=ttyS0")
+        do {
+            _ = try Lab.up(LabOptions(name: name, setup: .bridge, libvirt: true, bootTimeout: 300, guest: LabGuestOptions(spec: spec)))
+            Issue.record("a kernel without its initramfs cannot start Redis: up should have failed")
+        } catch let LabError.guestHalted(meaning, line, qemuRunning, _, tail, _) {
+            #expect(meaning == "the guest kernel panicked")
+            #expect(line.contains("Kernel panic - not syncing"), "\(line)")
+            #expect(qemuRunning, "libvirt's QEMU still runs a halted guest")
+            #expect(tail.contains("Kernel panic"))
+        }
+        let seconds = Date().timeIntervalSince(started)
+        print("kernel panic under libvirt: halt detected after \(String(format: "%.1f", seconds)) s")
+        #expect(seconds < 120, "seen on the console, not after the 300 s timeout")
+        #expect(!FileManager.default.fileExists(atPath: "\(LabState.stateDirectory)/\(name)"))
+        #expect(try HostSnapshot.take(testing: name) == before)
+    }
 }
