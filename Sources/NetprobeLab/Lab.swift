@@ -232,6 +232,10 @@ public enum Lab {
         launch.memoryMiB = guest.memoryMiB
         launch.vcpus = guest.vcpus
         launch.extraArguments = guest.qemuArguments
+        if guest.spec.kind == .builtin, guest.addressing == .static {
+            // The built-in guest takes a static address from its command line (np.ip=).
+            launch.guestAddress = "\(RedisPing.split(builder.state.redisAddress).0)/\(LabNetwork.prefixLength)"
+        }
         let what = guest.spec.kind == .builtin ? "the Redis guest (kernel \(image?.kernelVersion ?? "?"), \(verdict.mode))"
                                                : "guest \(guest.spec) (\(verdict.mode), \(guest.addressing.rawValue) address)"
         let vhost = builder.options.setup == .vhostNet

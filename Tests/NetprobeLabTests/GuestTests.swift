@@ -242,4 +242,21 @@ struct GuestTests {
         #expect(!FileManager.default.fileExists(atPath: "\(LabState.stateDirectory)/\(name)"))
         #expect(try HostSnapshot.take(testing: name) == before)
     }
+
+    @Test("--guest-address outside the lab's /24 (the built-in guest given 192.168.50.9): no DHCP server, the host side gets 192.168.50.1/24, Redis answers there")
+    func staticAddressElsewhere() throws {
+        try requireRoot()
+        let name = "byog-static"
+        let before = try HostSnapshot.take(testing: name)
+        let log = ProgressLog()
+        defer { _ = try? Lab.down(name) }
+        let state = try Lab.up(LabOptions(name: name, setup: .bridge, guest: LabGuestOptions(staticAddress: "192.168.50.9")), progress: log.sink)
+        #expect(state.redisAddress == "192.168.50.9:6379")
+        #expect(state.guest?.addressing == .static)
+        #expect(!state.processes.contains { $0.what == "udhcpd" })
+        #expect(try Command.check(["ip", "-n", state.namespace, "addr", "show", "dev", "virbr0"]).stdout.contains("inet 192.168.50.1/24"))
+        #expect(try ping(state.redisAddress, from: state.namespace) == "PONG", "\(log.text)")
+        try Lab.down(name)
+        #expect(try HostSnapshot.take(testing: name) == before)
+    }
 }
