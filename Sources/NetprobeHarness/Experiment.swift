@@ -3,9 +3,42 @@ import NetprobeCore
 import NetprobeLab
 
 /// The seed experiment: for each setup, a lab run (up, warm-up, capture under load, report,
-/// down); then every setup compared against the host baseline.
+/// down); then every setup compared against the host baseline. With guests named
+/// (`experiment --guest NAME=SPEC`), every setup that has a guest runs once per guest, named
+/// NAME-SETUP; the setups without one (host, veth) run once.
 public struct Experiment {
+    /// A guest the experiment boots, by the name its runs carry.
+    public struct Guest: Sendable, Equatable {
+        public var name: String
+        public var options: LabGuestOptions
+
+        public init(name: String, options: LabGuestOptions) {
+            self.name = name
+            self.options = options
+        }
+
+        /// Why `name` cannot name a guest's runs (it goes into file and lab names), or nil.
+        public static func problem(withName name: String) -> String? {
+            let allowed = name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+            guard !name.isEmpty, name.count <= 16, allowed else {
+                return "a guest's name is 1 to 16 of a-z, 0-9 and _ (it names files NAME-SETUP.pcapng), not '\(name)'"
+            }
+            return nil
+        }
+    }
+
+    /// One lab run of the experiment.
+    public struct Run: Sendable, Equatable {
+        /// What its trace, report and row are called: the setup, or NAME-SETUP for a named guest.
+        public var name: String
+        public var setup: LabSetup
+        /// nil: the built-in guest, or none (host, veth).
+        public var guest: Guest?
+    }
+
     public var setups: [LabSetup]
+    /// The guests to compare; empty: the built-in guest, runs named by their setup alone.
+    public var guests: [Guest] = []
     public var load: LoadSpec
     public var duration: TimeSpan
     public var warmup: TimeSpan
@@ -42,6 +75,14 @@ public struct Experiment {
         public var setups: [SetupResult]
     }
 
+    /// The runs, in order: each setup in turn, once per guest where it has one.
+    public var runs: [Run] {
+        setups.flatMap { setup -> [Run] in
+            guard setup.hasGuest, !guests.isEmpty else { return [Run(name: setup.rawValue, setup: setup, guest: nil)] }
+            return guests.map { Run(name: "\($0.name)-\(setup.rawValue)", setup: setup, guest: $0) }
+        }
+    }
+
     /// Runs every setup, writes experiment.json, compare.json and experiment.html into
     /// `directory`, and returns the result. Progress lines go to `say`. A stop signal skips the
     /// setups not yet started (the one running stops at its next step).
@@ -50,15 +91,16 @@ public struct Experiment {
         var results: [SetupResult] = []
         let started = Date()
         StopSignals.install()
-        for (k, setup) in setups.enumerated() {
+        let runs = runs
+        for (k, run) in runs.enumerated() {
             let t0 = Date()
-            let prefix = "[\(k + 1)/\(setups.count)] \(setup.rawValue)"
+            let prefix = "[\(k + 1)/\(runs.count)] \(run.name)"
             let tell = { (s: String) in say("\(prefix): \(s) (\(TextReport.fmt(Date().timeIntervalSince(t0), 1)) s)") }
             if StopSignals.stopRequested {
-                results.append(SetupResult(setup: setup.rawValue, status: "skipped", reason: "interrupted", seconds: 0))
+                results.append(SetupResult(setup: run.name, status: "skipped", reason: "interrupted", seconds: 0))
                 continue
             }
-            var result = runSetup(setup, say: tell)
+            var result = runSetup(run, say: tell)
             result.seconds = Date().timeIntervalSince(t0)
             results.append(result)
             tell(result.status + (result.reason.map { ": \($0)" } ?? ""))
@@ -75,13 +117,14 @@ public struct Experiment {
         return experiment
     }
 
-    /// lab up -> warm-up -> capture under load -> report -> lab down, for one setup.
-    func runSetup(_ setup: LabSetup, say: @escaping (String) -> Void) -> SetupResult {
+    /// lab up -> warm-up -> capture under load -> report -> lab down, for one run.
+    func runSetup(_ planned: Run, say: @escaping (String) -> Void) -> SetupResult {
         func result(_ status: String, _ reason: String?, trace: String? = nil, report: Report? = nil) -> SetupResult {
-            SetupResult(setup: setup.rawValue, status: status, reason: reason, trace: trace, seconds: 0, report: report)
+            SetupResult(setup: planned.name, status: status, reason: reason, trace: trace, seconds: 0, report: report)
         }
         if let reason = load.unavailableReason { return result("skipped", reason) }
-        let run = LabRun(name: "exp-\(setup.rawValue)", setup: setup, directory: directory, load: load, say: say)
+        let run = LabRun(name: "exp-\(planned.name)", setup: planned.setup, directory: directory, load: load, say: say)
+        if let guest = planned.guest { run.guest = guest.options }
         let state: LabState
         do {
             state = try run.up()
@@ -94,7 +137,7 @@ public struct Experiment {
         run.warmUp(seconds: warmup.seconds)
         say("capturing on \(run.localVantages.map { "\($0.interface) (\($0.role.rawValue))" }.joined(separator: ", ")) for \(duration)")
         do {
-            let captured = try run.capture(setup.rawValue, seconds: duration.seconds)
+            let captured = try run.capture(planned.name, seconds: duration.seconds)
             return result("done", nil, trace: captured.trace, report: captured.report)
         } catch {
             switch error {

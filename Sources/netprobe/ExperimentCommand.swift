@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NetprobeCore
 import NetprobeHarness
+import NetprobeLab
 
 extension LoadTool: ExpressibleByArgument {}
 
@@ -18,6 +19,12 @@ extension Netprobe {
                 down. A setup this host cannot provide (vhost-net without /dev/vhost-net) is listed \
                 as skipped, with the reason. Then all setups are compared against the host baseline.
 
+                To compare guests (the write-up's OSv and Rumprun beside Linux), name each with \
+                --guest NAME=SPEC (SPEC as lab up --guest takes it: builtin, disk:FILE, \
+                kernel:FILE[,initrd=FILE][,cmdline=TEXT]). Every setup with a guest (bridge, \
+                macvtap, vhost-net) then runs once per guest, as NAME-SETUP; host and veth run \
+                once. --memory and --vcpus apply to every guest.
+
                 Writes into -o DIR: <setup>.pcapng (the trace), <setup>.json (its report), \
                 experiment.json (every setup's report and the skipped ones), compare.json (the setups \
                 side by side with ratios against the host baseline) and \
@@ -29,6 +36,7 @@ extension Netprobe {
                     "netprobe experiment",
                     "netprobe experiment --setups host,bridge --duration 30s -o run-2",
                     "netprobe experiment --load redis-benchmark -c 50 -P 4",
+                    "netprobe experiment --setups host,bridge,macvtap --guest linux=builtin --guest osv=disk:osv-redis.qcow2",
                 ],
                 exitStatus: [
                     (0, "at least one setup was captured and reported (the table says which were skipped or failed, and why)"),
@@ -59,6 +67,33 @@ extension Netprobe {
             "Where to write traces, reports and the HTML (default: experiment).", valueName: "DIR"))
         var output: String?
 
+        @Option(name: .customLong("guest"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
+            "A guest to run every guest setup with, as NAME=SPEC (SPEC as lab up --guest; repeatable).", valueName: "NAME=SPEC"))
+        var guests: [String] = []
+
+        @Option(parsing: .unconditional, help: ArgumentHelp("Memory of each --guest in MiB (as lab up --memory).", valueName: "MiB"))
+        var memory = 512
+
+        @Option(parsing: .unconditional, help: ArgumentHelp("Virtual CPUs of each --guest (as lab up --vcpus).", valueName: "N"))
+        var vcpus = 1
+
+        /// The guests, parsed: NAME=SPEC each, names unique.
+        func guestList() throws -> [Experiment.Guest] {
+            var out: [Experiment.Guest] = []
+            for text in guests {
+                guard let eq = text.firstIndex(of: "=") else {
+                    throw ValidationError("--guest \(text): give NAME=SPEC, e.g. --guest osv=disk:osv-redis.qcow2")
+                }
+                let name = String(text[..<eq])
+                if let problem = Experiment.Guest.problem(withName: name) { throw ValidationError("--guest \(text): \(problem)") }
+                if out.contains(where: { $0.name == name }) { throw ValidationError("--guest \(text): the name \(name) is given twice") }
+                let spec: GuestSpec
+                do { spec = try GuestSpec(parsing: String(text[text.index(after: eq)...])) } catch { throw ValidationError("--guest: \(error)") }
+                out.append(Experiment.Guest(name: name, options: LabGuestOptions(spec: spec, memoryMiB: memory, vcpus: vcpus)))
+            }
+            return out
+        }
+
         /// The old spelling of -o.
         @Option(name: .customLong("out"), help: ArgumentHelp("Old spelling of -o.", valueName: "DIR", visibility: .hidden))
         var oldOutput: String?
@@ -73,6 +108,12 @@ extension Netprobe {
             _ = try duration.checked("--duration")
             _ = try warmup.checked("--warmup")
             _ = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out")
+            try ArgumentCheck.range(memory, 16...1_048_576, "--memory")
+            try ArgumentCheck.range(vcpus, 1...256, "--vcpus")
+            let named = try guestList()
+            if !named.isEmpty, !setupList.contains(where: \.hasGuest) {
+                throw ValidationError("--guest: none of the setups \(setups) has a guest (bridge, macvtap and vhost-net do)")
+            }
         }
 
         var setupNames: [String] {
@@ -88,9 +129,10 @@ extension Netprobe {
                 throw ExitCode(1)
             }
             let out = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out") ?? "experiment"
-            let experiment = Experiment(setups: setupList, load: LoadSpec(tool: load, connections: connections, pipeline: pipeline),
+            var experiment = Experiment(setups: setupList, load: LoadSpec(tool: load, connections: connections, pipeline: pipeline),
                                         duration: try duration.checked("--duration"), warmup: try warmup.checked("--warmup"),
                                         directory: out)
+            experiment.guests = try guestList()
             let result = try experiment.run(say: { printError($0) })
             print(ExperimentSummary.render(result))
             print("Wrote \(out)/experiment.json, \(out)/experiment.html and one trace + report per setup.")

@@ -1,6 +1,7 @@
 import Foundation
 import NetprobeCore
 @testable import NetprobeHarness
+import NetprobeLab
 import Testing
 
 /// The harness without root or a lab: capture planning, the command lines it builds, and the
@@ -184,5 +185,42 @@ struct SlowBackendPartsTests {
         var damaged = second
         damaged[KernelEventBatch.headerLength] = 0x7F
         #expect(throws: (any Error).self) { try TapReaderThreads.count(reader: Self.trace(batches: [damaged]), pid: 100) }
+    }
+}
+
+/// `experiment --guest NAME=SPEC`: which lab runs the experiment makes, and what they are called.
+@Suite("experiment: the runs, with and without named guests")
+struct ExperimentRunTests {
+    func experiment(_ setups: [LabSetup], guests: [Experiment.Guest]) -> Experiment {
+        var e = Experiment(setups: setups, load: LoadSpec(connections: 1), duration: .seconds(1), warmup: .seconds(1), directory: "/nonexistent")
+        e.guests = guests
+        return e
+    }
+
+    @Test("without guests: one run per setup, named by the setup (the traces keep their names)")
+    func builtin() {
+        let runs = experiment([.host, .bridge, .macvtap, .veth], guests: []).runs
+        #expect(runs.map(\.name) == ["host", "bridge", "macvtap", "veth"])
+        #expect(runs.allSatisfy { $0.guest == nil })
+    }
+
+    @Test("with two guests: each guest setup once per guest (NAME-SETUP), host and veth once")
+    func twoGuests() {
+        let linux = Experiment.Guest(name: "linux", options: LabGuestOptions())
+        let osv = Experiment.Guest(name: "osv", options: LabGuestOptions(spec: GuestSpec(kind: .disk, path: "/images/osv.qcow2"), memoryMiB: 1024))
+        let runs = experiment([.host, .bridge, .macvtap, .veth], guests: [linux, osv]).runs
+        #expect(runs.map(\.name) == ["host", "linux-bridge", "osv-bridge", "linux-macvtap", "osv-macvtap", "veth"])
+        #expect(runs.map(\.setup) == [.host, .bridge, .bridge, .macvtap, .macvtap, .veth])
+        #expect(runs[2].guest?.options.spec.path == "/images/osv.qcow2" && runs[2].guest?.options.memoryMiB == 1024)
+        #expect(runs[0].guest == nil && runs[5].guest == nil)
+    }
+
+    @Test("a guest's name must fit file and lab names")
+    func names() {
+        #expect(Experiment.Guest.problem(withName: "osv") == nil)
+        #expect(Experiment.Guest.problem(withName: "rump_2") == nil)
+        for bad in ["", "OSv", "a-b", "a/b", "a b", String(repeating: "x", count: 17)] {
+            #expect(Experiment.Guest.problem(withName: bad) != nil, "\(bad)")
+        }
     }
 }
