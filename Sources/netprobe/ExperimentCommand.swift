@@ -36,7 +36,7 @@ extension Netprobe {
                     "netprobe experiment",
                     "netprobe experiment --setups host,bridge --duration 30s -o run-2",
                     "netprobe experiment --load redis-benchmark -c 50 -P 4",
-                    "netprobe experiment --setups host,bridge,macvtap --guest linux=builtin --guest osv=disk:osv-redis.qcow2",
+                    "netprobe experiment --guest linux=builtin --guest osv=disk:osv.qcow2",
                 ],
                 exitStatus: [
                     (0, "at least one setup was captured and reported (the table says which were skipped or failed, and why)"),
