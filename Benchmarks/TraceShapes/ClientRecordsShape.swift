@@ -18,13 +18,9 @@ enum ClientRecordsShape {
         let records = try ClientRecordWriter(path: recordsPath)
         let localhost = IPAddress(ipv4: 0x7F00_0001)
         let server = Endpoint(address: localhost, port: 6379)
-        var connections = (0..<50).map { SyntheticConnection(port: UInt16(40_000 + $0)) }
         var t = syntheticStartNs
-        for (i, c) in connections.enumerated() {
-            try order.release(upTo: t)
-            talk.handshake(c, at: t)
-            records.add(ClientConnection(index: i, client: Endpoint(address: localhost, port: c.port), server: server, connectedNs: t + 12_000))
-            t += 20_000
+        var connections = try talk.openFifty(at: &t) { i, c, at in
+            records.add(ClientConnection(index: i, client: Endpoint(address: localhost, port: c.port), server: server, connectedNs: at + 12_000))
         }
         var requests = 0
         while order.packets < target {

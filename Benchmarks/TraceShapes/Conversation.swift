@@ -14,6 +14,20 @@ struct Conversation {
     let frames: FrameBuilder
     let delays: VantageDelays
 
+    /// 50 connections from port 40000 up, their handshakes 20 us apart from `t` (advanced past
+    /// the last): the steady shapes' clients, open from the start. `opened` hears of each, with
+    /// its number and its handshake's time.
+    func openFifty(at t: inout Int64, opened: (Int, SyntheticConnection, Int64) throws -> Void = { _, _, _ in }) throws -> [SyntheticConnection] {
+        let connections = (0..<50).map { SyntheticConnection(port: UInt16(40_000 + $0)) }
+        for (i, c) in connections.enumerated() {
+            try order.release(upTo: t)
+            handshake(c, at: t)
+            try opened(i, c, t)
+            t += 20_000
+        }
+        return connections
+    }
+
     func send(_ t: Int64, toServer: Bool, _ frame: [UInt8]) {
         for (i, d) in (toServer ? delays.towardsServer : delays.towardsClient).enumerated() {
             order.schedule(t + d, interface: i, frame)

@@ -8,13 +8,8 @@ enum LoopbackShapes {
     static func steady(path: String, packets target: Int, perSegment: Int) throws -> ShapeSummary {
         let order = CaptureOrder(try LibpcapSink(path: path))
         let talk = Conversation(order: order, frames: .loopback, delays: .single)
-        var connections = (0..<50).map { SyntheticConnection(port: UInt16(40_000 + $0)) }
         var t = syntheticStartNs
-        for c in connections {
-            try order.release(upTo: t)
-            talk.handshake(c, at: t)
-            t += 20_000
-        }
+        var connections = try talk.openFifty(at: &t)
         var turn = 0
         var requests = 0
         while order.packets < target {

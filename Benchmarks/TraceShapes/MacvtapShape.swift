@@ -11,13 +11,8 @@ enum MacvtapShape {
         let order = CaptureOrder(sink)
         let delays = VantageDelays(towardsServer: [0, 2_000, 3_000], towardsClient: [4_000, 1_000, 0])
         let talk = Conversation(order: order, frames: .guest, delays: delays)
-        var connections = (0..<50).map { SyntheticConnection(port: UInt16(40_000 + $0)) }
         var t = syntheticStartNs
-        for c in connections {
-            try order.release(upTo: t)
-            talk.handshake(c, at: t)
-            t += 20_000
-        }
+        var connections = try talk.openFifty(at: &t)
         var requests = 0
         var nextSample = t
         while order.packets < target {
