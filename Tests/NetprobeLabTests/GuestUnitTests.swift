@@ -147,20 +147,20 @@ struct GuestUnitTests {
         #expect(throws: LabError.guestFileMissing(path: dir, role: "kernel", reason: "it is a folder")) {
             try GuestFiles.inspect(GuestSpec(kind: .kernel, path: dir))
         }
-        FileManager.default.createFile(atPath: "\(dir)/empty", contents: Data())
+        try #require(FileManager.default.createFile(atPath: "\(dir)/empty", contents: Data()))
         #expect(throws: LabError.guestFileMissing(path: "\(dir)/empty", role: "disk image", reason: "it is empty")) {
             try GuestFiles.inspect(GuestSpec(kind: .disk, path: "\(dir)/empty"))
         }
-        FileManager.default.createFile(atPath: "\(dir)/zero.img", contents: Data(count: 4096))
+        try #require(FileManager.default.createFile(atPath: "\(dir)/zero.img", contents: Data(count: 4096)))
         let zero = try GuestFiles.inspect(GuestSpec(kind: .disk, path: "\(dir)/zero.img"))
         #expect(zero.diskFormat == "raw")
         #expect(zero.notes.first?.contains("no boot signature (55 aa) at byte 510") == true)
         var mbr = Data(count: 512)
         mbr[510] = 0x55
         mbr[511] = 0xAA
-        FileManager.default.createFile(atPath: "\(dir)/mbr.img", contents: mbr)
+        try #require(FileManager.default.createFile(atPath: "\(dir)/mbr.img", contents: mbr))
         #expect(try GuestFiles.inspect(GuestSpec(kind: .disk, path: "\(dir)/mbr.img")).notes.isEmpty)
-        FileManager.default.createFile(atPath: "\(dir)/q.qcow2", contents: Data([0x51, 0x46, 0x49, 0xFB]) + Data(count: 100))
+        try #require(FileManager.default.createFile(atPath: "\(dir)/q.qcow2", contents: Data([0x51, 0x46, 0x49, 0xFB]) + Data(count: 100)))
         #expect(try GuestFiles.inspect(GuestSpec(kind: .disk, path: "\(dir)/q.qcow2")).diskFormat == "qcow2")
         let told = try GuestFiles.inspect(GuestSpec(kind: .disk, path: "\(dir)/q.qcow2", format: "raw"))
         #expect(told.diskFormat == "raw")
