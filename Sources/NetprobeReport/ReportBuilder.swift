@@ -91,6 +91,8 @@ public enum ReportBuilder {
         }
         defer { reader.onCustomBlock = nil }
         let join = RequestJoin()
+        // A classic pcap has one interface, so one vantage point: nothing to join.
+        join.singleVantage = reader.format == .pcap
         let joining = JoinThread(join: join)
         // With a second CPU, reading runs on a thread of its own too (ReadAhead) and the join on
         // another (JoinThread): the analysis's thread only decodes and pairs.

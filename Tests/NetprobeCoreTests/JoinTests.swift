@@ -156,6 +156,35 @@ struct JoinTests {
         #expect(seen.first?.3 == 401_000)
         #expect(seen.first?.4 == 30_000_003_000)
     }
+    @Test("one vantage point: the same rows in the same order as through the window, none held open or closed early")
+    func singleVantage() {
+        let clients = (0..<7).map { Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: UInt16(41000 + $0)) }
+        // More requests than the open-row cap, some connections pipelining (completions out of
+        // their connections' turn order), timestamps not in add order.
+        var timings: [RequestTiming] = []
+        for i in 0..<30_000 {
+            let seq = UInt32(1001 + (i / 7) * 29)
+            timings.append(Self.timing(0, client: clients[i % 7], seq: seq, at: Int64(i) * 1_000 - Int64(i % 5) * 3_000))
+        }
+        func rows(single: Bool) -> (rows: [String], join: RequestJoin) {
+            let join = RequestJoin(windowNs: 500_000_000, maximumOpenRows: 10_000)
+            join.singleVantage = single
+            for t in timings { join.add(t) }
+            join.finish()
+            var out: [String] = []
+            join.forEachRow { r in
+                out.append("\(r.client) \(r.sequence) \(r.command) \(String(describing: r.times(vantage: 0))) \(r.sightingCount) \(String(describing: r.offset))")
+            }
+            return (out, join)
+        }
+        let windowed = rows(single: false)
+        let single = rows(single: true)
+        #expect(single.rows.count == 30_000)
+        #expect(single.rows == windowed.rows)
+        #expect(windowed.join.rowsClosedEarly > 0)
+        #expect(single.join.rowsClosedEarly == 0 && single.join.peakOpenRows == 0)
+    }
+
     @Test("the join thread gives the same rows, in the same order, as joining on the caller's thread")
     func threadMatchesInline() {
         let clients = (0..<7).map { Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: UInt16(41000 + $0)) }

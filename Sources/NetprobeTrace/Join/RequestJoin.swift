@@ -150,9 +150,22 @@ public final class RequestJoin {
         nextRow += 1
     }
 
+    /// The trace has one vantage point, and always will (a classic pcap): nothing is joined, each
+    /// request is a final row at once. The rows reach the spill in the same order as through the
+    /// window (the order they were added), so the attribution is the same; no row waits and none
+    /// is closed early. Set before the first `add`.
+    public var singleVantage = false
+
     /// Adds one vantage point's view of a request.
     public func add(_ t: RequestTiming) {
         let times = Times(requestLast: t.requestLastByteNs, responseFirst: t.responseFirstByteNs, responseLast: t.responseLastByteNs)
+        if singleVantage {
+            let row = OpenRow(first: times, second: times, flow: -1, sequence: t.requestSequence, offset: t.requestOffset ?? 0,
+                              firstVantage: UInt32(truncatingIfNeeded: t.vantage), secondVantage: 0, command: commandId(t.command),
+                              sightingCount: 1, hasOffset: t.requestOffset != nil)
+            if spill.append(row, client: t.client, server: t.server, more: []) { count += 1 }
+            return
+        }
         let f = flow(client: t.client, server: t.server)
         let seq = t.requestSequence
         let vantage = UInt32(truncatingIfNeeded: t.vantage)
