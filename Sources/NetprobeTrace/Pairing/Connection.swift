@@ -49,7 +49,7 @@ final class Connection {
     /// segments, a new SYN on its 4-tuple): its streams' state goes, shared with every other
     /// ended connection. A closed connection stays in the table until the dissector's next sweep
     /// (then only its 4-tuple is kept, `RESPDissector.ended`); with its decoders, buffers and
-    /// pairer it held 1.6 KB.
+    /// pairer it held over a kilobyte (several under pipelining).
     func dropStreams() {
         toServer = StreamReassembler()
         toClient = StreamReassembler()
