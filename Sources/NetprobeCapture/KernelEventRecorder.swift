@@ -283,6 +283,7 @@ public final class KernelEventRecorder: @unchecked Sendable {
         }
         stats.cpus = cpus.count
         stats.ringBytes = ringBytes
+        copied = Array(repeating: [], count: rings.count)
     }
 
     private static func openError(_ kind: KernelEventKind, cpu: Int32, code: Int32) -> KernelEventRecorderError {
@@ -407,7 +408,6 @@ public final class KernelEventRecorder: @unchecked Sendable {
         var lost: UInt64 = 0, undecodable = 0
         let before = unordered.count
         // Every ring is copied out (and handed back to the kernel) before any is decoded.
-        if copied.count < rings.count { copied = Array(repeating: [], count: rings.count) }
         for r in rings.indices { copyOut(&rings[r], into: &copied[r]) }
         for r in rings.indices { decodeRecords(copied[r], into: &unordered, lost: &lost, undecodable: &undecodable) }
         if unordered.count > before || final {

@@ -44,35 +44,29 @@ public struct GuestSpec: Codable, Sendable, Equatable, CustomStringConvertible {
     /// Parses a SPEC (see the type's description).
     public init(parsing text: String) throws(ParseError) {
         func fail(_ reason: String) -> ParseError { ParseError(spec: text, reason: reason) }
+        /// The value of `,name=` and everything after it, cut off the end of `rest`.
+        func take(_ name: String, from rest: inout Substring) -> String? {
+            guard let r = rest.firstRange(of: ",\(name)=") else { return nil }
+            defer { rest = rest[..<r.lowerBound] }
+            return String(rest[r.upperBound...])
+        }
         if text == "builtin" {
             self = .builtin
             return
         }
         if text.hasPrefix("disk:") {
             var rest = Substring(text.dropFirst("disk:".count))
-            var format: String?
-            if let r = rest.firstRange(of: ",format=") {
-                format = String(rest[r.upperBound...])
-                rest = rest[..<r.lowerBound]
-                guard format == "raw" || format == "qcow2" else { throw fail("format must be raw or qcow2, not '\(format!)'") }
-            }
+            let format = take("format", from: &rest)
+            if let format, format != "raw" && format != "qcow2" { throw fail("format must be raw or qcow2, not '\(format)'") }
             guard !rest.isEmpty else { throw fail("no FILE after disk:") }
             self.init(kind: .disk, path: String(rest), format: format)
             return
         }
         if text.hasPrefix("kernel:") {
             var rest = Substring(text.dropFirst("kernel:".count))
-            var cmdline: String?
-            if let r = rest.firstRange(of: ",cmdline=") {
-                cmdline = String(rest[r.upperBound...])
-                rest = rest[..<r.lowerBound]
-            }
-            var initrd: String?
-            if let r = rest.firstRange(of: ",initrd=") {
-                initrd = String(rest[r.upperBound...])
-                rest = rest[..<r.lowerBound]
-                guard initrd?.isEmpty == false else { throw fail("initrd= names no file") }
-            }
+            let cmdline = take("cmdline", from: &rest)
+            let initrd = take("initrd", from: &rest)
+            if initrd?.isEmpty == true { throw fail("initrd= names no file") }
             guard !rest.isEmpty else { throw fail("no FILE after kernel:") }
             guard !rest.contains(",") else { throw fail("unknown option in '\(rest)' (kernel: takes initrd= and cmdline=, cmdline last)") }
             self.init(kind: .kernel, path: String(rest), initrd: initrd, cmdline: cmdline)

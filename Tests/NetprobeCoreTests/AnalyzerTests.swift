@@ -34,6 +34,14 @@ struct AnalyzerTests {
                                       seq: serverSeq, ack: clientSeq, payload: bytes), ns: now)
             serverSeq &+= UInt32(bytes.count)
         }
+        /// FIN from the client, then from the server: the connection ends.
+        mutating func closeBothWays() {
+            now += 100
+            pcap.add(FrameBuilder.tcp(sport: sport, seq: clientSeq, ack: serverSeq, flags: 0x11), ns: now)
+            now += 100
+            pcap.add(FrameBuilder.tcp(src: FrameBuilder.ipv4(10, 0, 0, 2), dst: FrameBuilder.ipv4(10, 0, 0, 1), sport: 6379, dport: sport,
+                                      seq: serverSeq, ack: clientSeq + 1, flags: 0x11), ns: now)
+        }
         mutating func reset() {
             now += 10
             pcap.add(FrameBuilder.tcp(sport: sport, seq: clientSeq, flags: 0x04), ns: now)
@@ -95,12 +103,7 @@ struct AnalyzerTests {
         c.handshake()
         c.send(resp("GET", "a"))
         c.reply(Array("$-1\r\n".utf8))
-        // FIN both ways: the connection ends.
-        c.now += 100
-        c.pcap.add(FrameBuilder.tcp(sport: c.sport, seq: c.clientSeq, ack: c.serverSeq, flags: 0x11), ns: c.now)
-        c.now += 100
-        c.pcap.add(FrameBuilder.tcp(src: FrameBuilder.ipv4(10, 0, 0, 2), dst: FrameBuilder.ipv4(10, 0, 0, 1), sport: 6379, dport: c.sport,
-                                    seq: c.serverSeq, ack: c.clientSeq + 1, flags: 0x11), ns: c.now)
+        c.closeBothWays()
         // Another connection, long enough for the dissector to sweep its table (65,536 packets).
         var d = c
         d.sport = 40001

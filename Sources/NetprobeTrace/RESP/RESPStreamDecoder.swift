@@ -87,14 +87,6 @@ public struct MessageSpan: BitwiseCopyable, Sendable, Equatable {
     public var lastByteNs: Int64
 
     @inline(__always)
-    public init(_ m: borrowing RESPMessage) {
-        sequence = m.sequence
-        endSequence = m.endSequence
-        firstByteNs = m.firstByteNs
-        lastByteNs = m.lastByteNs
-    }
-
-    @inline(__always)
     init(_ m: StoredMessage) {
         sequence = m.sequence
         endSequence = m.endSequence
