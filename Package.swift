@@ -2,7 +2,7 @@
 // netprobe: where does the time go when Redis runs inside a VM?
 //
 // The folders follow the data flow (see README.md, "How it is built"):
-//   C system libraries (CPcap, CNetlink, CLibvirt) + a tiny C shim  ->  NetprobeCapture (live, root)
+//   C system libraries (CPcap, CNetlink) + a tiny C shim that also loads libvirt  ->  NetprobeCapture (live, root)
 //   NetprobeCore (pure Swift: trace files -> decode -> TCP -> RESP -> pairs -> report)
 //   netprobe (the command line, a thin layer over the two libraries)
 import PackageDescription
@@ -25,9 +25,10 @@ let package = Package(
         .systemLibrary(
             name: "CNetlink", pkgConfig: "libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
-        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         // What Swift cannot import directly (function-like macros, thread-local error copies).
-        .target(name: "CNetprobeShims", dependencies: ["CPcap", "CNetlink", "CLibvirt"]),
+        // libvirt is not linked: the shim loads it when a command first needs it (see its header);
+        // its headers come from libvirt-dev.
+        .target(name: "CNetprobeShims", dependencies: ["CPcap", "CNetlink"]),
         // perf_event_open(2), its ioctls and the ring's head/tail, for the kernel event recorder.
         .target(name: "CNetprobePerf"),
 
@@ -59,7 +60,7 @@ let package = Package(
         // Live capture, netlink statistics and libvirt lookups.
         .target(
             name: "NetprobeCapture",
-            dependencies: ["NetprobeCore", "NetprobeSystem", "CPcap", "CNetlink", "CLibvirt", "CNetprobeShims", "CNetprobePerf"]),
+            dependencies: ["NetprobeCore", "NetprobeSystem", "CPcap", "CNetlink", "CNetprobeShims", "CNetprobePerf"]),
         // The built-in testbed: namespaces, bridge/tap/macvtap/veth, the Redis guest, QEMU, libvirtd.
         .target(name: "NetprobeLab", dependencies: ["NetprobeModel", "NetprobeCore", "NetprobeSystem"]),
         // The built-in RESP load generator (memtier-like), stamping requests on the capture clock.

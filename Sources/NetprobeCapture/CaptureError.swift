@@ -1,5 +1,4 @@
 import Foundation
-import CLibvirt
 import CNetlink
 import CPcap
 import Glibc

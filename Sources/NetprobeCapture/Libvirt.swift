@@ -1,4 +1,4 @@
-import CLibvirt
+import CNetprobeShims
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -71,31 +71,36 @@ public final class LibvirtConnection {
     /// Opens `uri` read-only. Errors say what to check (libvirtd running? the URI?).
     public init(uri: String = "qemu:///system") throws {
         self.uri = uri
+        // Loaded here, not linked: commands that never ask libvirt do not carry it.
+        var why = [CChar](repeating: 0, count: 512)
+        if CNetprobe_libvirt_load(&why, why.count) != 0 {
+            throw CaptureError("cannot load libvirt (\(String(cString: why))): install the libvirt0 package (Debian) to use -c and --vm")
+        }
         // libvirt prints every error to stderr unless a handler is set: netprobe reports them itself.
-        virSetErrorFunc(nil) { _, _ in }
-        guard let c = virConnectOpenReadOnly(uri) else {
+        CNetprobe_virSetErrorFunc(nil) { _, _ in }
+        guard let c = CNetprobe_virConnectOpenReadOnly(uri) else {
             let detail = Self.lastError()
             throw CaptureError("cannot connect to libvirt at \(uri): \(detail). Is libvirtd running (for a lab VM: netprobe lab status), and is the URI right (-c, as in virsh)?")
         }
         connection = c
     }
 
-    deinit { virConnectClose(connection) }
+    deinit { CNetprobe_virConnectClose(connection) }
 
     /// The text of this thread's last libvirt error (virGetLastError is thread-local: call right
     /// after the failing call, on the same thread).
     static func lastError() -> String {
-        guard let e = virGetLastError(), let message = e.pointee.message else { return "unknown libvirt error" }
+        guard let e = CNetprobe_virGetLastError(), let message = e.pointee.message else { return "unknown libvirt error" }
         return String(cString: message)
     }
 
     /// Every domain, running or not (virConnectListAllDomains).
     public func domains() throws -> [DomainInfo] {
         var list: UnsafeMutablePointer<OpaquePointer?>?
-        let n = virConnectListAllDomains(connection, &list, 0)
+        let n = CNetprobe_virConnectListAllDomains(connection, &list, 0)
         guard n >= 0, let list else { throw CaptureError("listing domains at \(uri) failed: \(Self.lastError())") }
         defer {
-            for i in 0..<Int(n) { if let d = list[i] { virDomainFree(d) } }
+            for i in 0..<Int(n) { if let d = list[i] { CNetprobe_virDomainFree(d) } }
             free(list)
         }
         return try (0..<Int(n)).compactMap { i in try list[i].map { try info($0) } }
@@ -103,11 +108,11 @@ public final class LibvirtConnection {
 
     /// The named domain (virDomainLookupByName). Throws with what to check when it is unknown.
     public func domain(named name: String) throws -> DomainInfo {
-        guard let d = virDomainLookupByName(connection, name) else {
+        guard let d = CNetprobe_virDomainLookupByName(connection, name) else {
             let known = (try? domains().map(\.name)) ?? []
             throw CaptureError("no domain named \(name) at \(uri)\(known.isEmpty ? " (it has none)" : "; it has: \(known.joined(separator: ", "))"). Check with: virsh -c \(uri) list --all")
         }
-        defer { virDomainFree(d) }
+        defer { CNetprobe_virDomainFree(d) }
         return try info(d)
     }
 
@@ -116,13 +121,13 @@ public final class LibvirtConnection {
     /// which a read-only connection may ask), as (MAC in lower case, address), IPv4 first. Empty
     /// when there are none: a domain on a plain bridge has no libvirt lease.
     public func leases(ofDomain name: String) -> [(mac: String, address: String)] {
-        guard let d = virDomainLookupByName(connection, name) else { return [] }
-        defer { virDomainFree(d) }
+        guard let d = CNetprobe_virDomainLookupByName(connection, name) else { return [] }
+        defer { CNetprobe_virDomainFree(d) }
         var list: UnsafeMutablePointer<virDomainInterfacePtr?>?
-        let n = virDomainInterfaceAddresses(d, &list, UInt32(VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE.rawValue), 0)
+        let n = CNetprobe_virDomainInterfaceAddresses(d, &list, UInt32(VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE.rawValue), 0)
         guard n > 0, let list else { return [] }
         defer {
-            for i in 0..<Int(n) { if let iface = list[i] { virDomainInterfaceFree(iface) } }
+            for i in 0..<Int(n) { if let iface = list[i] { CNetprobe_virDomainInterfaceFree(iface) } }
             free(list)
         }
         var out: [(mac: String, address: String)] = []
@@ -137,9 +142,9 @@ public final class LibvirtConnection {
     }
 
     private func info(_ d: OpaquePointer) throws -> DomainInfo {
-        let name = virDomainGetName(d).map { String(cString: $0) } ?? "?"
-        let active = virDomainIsActive(d) == 1
-        guard let raw = virDomainGetXMLDesc(d, 0) else {
+        let name = CNetprobe_virDomainGetName(d).map { String(cString: $0) } ?? "?"
+        let active = CNetprobe_virDomainIsActive(d) == 1
+        guard let raw = CNetprobe_virDomainGetXMLDesc(d, 0) else {
             throw CaptureError("cannot read the XML of domain \(name): \(Self.lastError())")
         }
         let xml = String(cString: raw)

@@ -8,7 +8,7 @@ enum NetprobeVersionInfo {
 }
 
 extension Netprobe {
-    /// `netprobe version`: netprobe's version and the C libraries it is linked against.
+    /// `netprobe version`: netprobe's version and the C libraries it uses (libvirt loaded to ask its version).
     struct VersionCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "version",

@@ -71,13 +71,23 @@ struct CLITests {
         #expect(report.stdout == expected, "report --help changed; if on purpose: .build/debug/netprobe report --help > \(golden.path)")
     }
 
-    @Test("version names the linked C libraries")
+    @Test("version names the C libraries, libvirt's version from the library it loads")
     func version() throws {
         let r = try CLI.run(["version"])
         #expect(r.status == 0)
         #expect(r.stdout.contains("libpcap version"))
         #expect(r.stdout.contains("libnl"))
-        #expect(r.stdout.contains("libvirt"))
+        #expect(r.stdout.contains(/libvirt \d+\.\d+\.\d+/), "libvirt.so.0 did not load: \(r.stdout)")
+    }
+
+    @Test("report never loads libvirt (the dynamic loader's own log, LD_DEBUG=files); version does")
+    func libvirtLoadedOnlyWhenAsked() throws {
+        let report = try CLI.run(["report", "traces/resp-semantics.pcap", "-o", "/dev/null"], environment: ["LD_DEBUG": "files"])
+        #expect(report.status == 0)
+        #expect(report.stderr.contains("libpcap"), "LD_DEBUG printed no loader log: \(report.stderr.prefix(300))")
+        #expect(!report.stderr.contains("libvirt"))
+        let version = try CLI.run(["version"], environment: ["LD_DEBUG": "files"])
+        #expect(version.stderr.contains("libvirt.so.0"))
     }
 
     @Test("a file that is not a trace: exit 1, and the message names file, offset and what was expected")
