@@ -299,6 +299,12 @@ do {
                 lines.append("tracepoint:\(group):\(name) /args->skbaddr != 0/ { @[probe] = count(); }")
             case .drop:
                 lines.append("tracepoint:\(group):\(name) { @[probe] = count(); }")
+            case .schedSwitch:
+                // The recorder follows QEMU's threads; bpftrace's pid is the thread group of the
+                // thread leaving the CPU, close enough for the cost of the probe.
+                if let qemu { lines.append("tracepoint:\(group):\(name) /pid == \(qemu)/ { @[probe] = count(); }") }
+            case .schedWakeup:
+                if let qemu { lines.append("tracepoint:\(group):\(name) /args->pid == \(qemu)/ { @[probe] = count(); }") }
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -320,7 +326,8 @@ do {
         case .off:
             return Run(round: round, mode: .off, rps: try redisBenchmark())
         case .events:
-            let recorder = try KernelEventRecorder(interfaces: interfaces, readers: o.readers == "qemu" ? [qemu!] : nil, kinds: kinds)
+            let recorder = try KernelEventRecorder(interfaces: interfaces, readers: o.readers == "qemu" ? [qemu!] : nil, kinds: kinds,
+                                                   scheduled: qemu.map { [$0] } ?? [])
             let cpu0 = cpuSeconds()
             try recorder.start()
             let drainer = try Drainer(recorder)

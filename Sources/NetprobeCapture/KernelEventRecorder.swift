@@ -101,7 +101,11 @@ public final class KernelEventRecorder: @unchecked Sendable {
     /// The reader processes whose copies are recorded (their threads at start), or nil: any reader
     /// of an skb seen on the interfaces.
     public let readers: [Int32]?
+    /// What is recorded: the kinds asked for, without the scheduler's when no process was named.
     public let kinds: [KernelEventKind]
+    /// The threads whose scheduler events are recorded (those of `scheduled` at init; threads
+    /// started later are not followed).
+    public let scheduledThreads: [Int32]
     /// Interface index of each interface, in its namespace (same order as `interfaces`).
     public let ifindexes: [Int32]
     /// Devices with one of the interfaces' names in other named namespaces (name -> namespaces).
@@ -146,15 +150,19 @@ public final class KernelEventRecorder: @unchecked Sendable {
     ///   - readers: pids whose copies of queued skbs to record (e.g. the QEMU of a tap); nil: any
     ///     reader of an skb seen on the interfaces.
     ///   - kinds: the tracepoints to record (default all).
+    ///   - scheduled: pids whose threads' scheduler events (`KernelEventKind.scheduler`) to record,
+    ///     e.g. the QEMU that reads a tap; without any, those kinds are left out (unfiltered they
+    ///     would be every context switch of the host).
     ///   - ringPagesPerCPU: the ring size per CPU in pages (a power of two); nil: `defaultRingPages`.
     ///   - mountTracefs: mount tracefs at /sys/kernel/tracing when it is not mounted.
     public init(interfaces: [KernelEventInterface], readers: [Int32]? = nil,
-                kinds: [KernelEventKind] = KernelEventKind.allCases, ringPagesPerCPU: Int? = nil,
+                kinds: [KernelEventKind] = KernelEventKind.allCases, scheduled: [Int32] = [], ringPagesPerCPU: Int? = nil,
                 mountTracefs: Bool = true) throws(KernelEventRecorderError) {
         let ringPagesPerCPU = ringPagesPerCPU ?? Self.defaultRingPages(cpus: Self.onlineCPUs().count, pageSize: Int(sysconf(Int32(_SC_PAGESIZE))))
         precondition(ringPagesPerCPU > 0 && ringPagesPerCPU & (ringPagesPerCPU - 1) == 0, "ring pages: a power of two")
         self.interfaces = interfaces
         self.readers = readers
+        let kinds = scheduled.isEmpty ? kinds.filter { !$0.isScheduler } : kinds
         self.kinds = kinds
         for i in interfaces where i.name.isEmpty || i.name.utf8.count > 15 || i.name.contains(where: { $0 == "\"" || $0 == "\\" || $0.isWhitespace }) {
             throw .badInterfaceName(i.name)
@@ -171,17 +179,19 @@ public final class KernelEventRecorder: @unchecked Sendable {
         ifindexes = indexes
         duplicateNames = Self.findDuplicates(interfaces)
 
-        // Reader threads, for the kernel filter on copies.
-        var tids: [Int32]?
-        if let readers {
+        // Threads of processes, for the kernel filters on copies and on the scheduler's events.
+        func threads(of pids: [Int32]) throws(KernelEventRecorderError) -> [Int32] {
             var all: [Int32] = []
-            for pid in readers {
+            for pid in pids {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
                 guard !names.isEmpty else { throw .noSuchProcess(pid) }
                 all += names.compactMap { Int32($0) }.sorted()
             }
-            tids = all
+            return all
         }
+        let tids = try readers.map { pids throws(KernelEventRecorderError) in try threads(of: pids) }
+        let scheduledThreads = try threads(of: scheduled)
+        self.scheduledThreads = scheduledThreads
         var unscoped: UInt32 = kinds.contains(.drop) ? 1 << KernelEventKind.drop.rawValue : 0
         if (tids ?? []).isEmpty && kinds.contains(.copyToReader) { unscoped |= 1 << KernelEventKind.copyToReader.rawValue }
         self.unscoped = unscoped
@@ -193,7 +203,8 @@ public final class KernelEventRecorder: @unchecked Sendable {
             let (group, name) = kind.tracepoint
             let format = try tracefs.format(group: group, name: name)
             decoders.append(try TracepointRecordDecoder(kind: kind, format: format, knownNames: names))
-            filters[kind] = TracepointRecordDecoder.filter(kind: kind, interfaces: names, ifindexes: indexes, tids: tids)
+            filters[kind] = TracepointRecordDecoder.filter(kind: kind, interfaces: names, ifindexes: indexes,
+                                                           tids: kind.isScheduler ? scheduledThreads : tids)
         }
         self.decoders = decoders
         self.decoderIDs = decoders.map(\.id)
@@ -430,7 +441,7 @@ public final class KernelEventRecorder: @unchecked Sendable {
                     discarded += 1
                     continue
                 }
-            } else if unscoped != 0 {
+            } else if unscoped != 0 && !e.kind.isScheduler {
                 seen[e.skbaddr] = e.timeNs
             }
             e.timeNs &+= offset

@@ -1,3 +1,4 @@
+import Glibc
 import NetprobeCore
 
 /// The kernel events of a capture: a `KernelEventRecorder` on the capture's interfaces, its events
@@ -24,11 +25,27 @@ final class KernelEventStore {
         guard vantages.contains(where: { guestRoles.contains($0.role) }) else {
             return (nil, "kernel events not recorded: no tap or macvtap among the interfaces (they show the virtual NIC backend's queue, which this path does not have)")
         }
+        // The scheduler's events need the backend's threads: the processes holding the devices.
+        var backend: [Int32] = []
+        var note: String?
+        if kinds.contains(where: \.isScheduler) {
+            for v in vantages where guestRoles.contains(v.role) {
+                let macvtapIndex = v.role == VantageRole.macvtap.rawValue
+                    ? (try? NetworkNamespace.withNamespace(v.namespace) { if_nametoindex(v.interface) }).flatMap { $0 == 0 ? nil : $0 }
+                    : nil
+                backend += TapReaders.pids(holding: v.interface, macvtapIndex: macvtapIndex)
+            }
+            backend = Array(Set(backend)).sorted()
+            if backend.isEmpty {
+                note = "kernel events: no process holds \(vantages.filter { guestRoles.contains($0.role) }.map(\.interface).joined(separator: ", ")) open, so the scheduler's events of the backend were not recorded (the report cannot tell a stopped backend from a busy one)"
+            }
+        }
         do {
             let recorder = try KernelEventRecorder(
-                interfaces: vantages.map { KernelEventInterface(name: $0.interface, namespace: $0.namespace) }, kinds: kinds)
+                interfaces: vantages.map { KernelEventInterface(name: $0.interface, namespace: $0.namespace) },
+                kinds: kinds, scheduled: backend)
             try recorder.start()
-            return (KernelEventStore(recorder), nil)
+            return (KernelEventStore(recorder), note)
         } catch {
             return (nil, "kernel events not recorded (the vnic-backend segment will be unresolved): \(error)")
         }

@@ -74,7 +74,8 @@ public final class LibvirtConnection {
         // Loaded here, not linked: commands that never ask libvirt do not carry it.
         var why = [CChar](repeating: 0, count: 512)
         if CNetprobe_libvirt_load(&why, why.count) != 0 {
-            throw CaptureError("cannot load libvirt (\(String(cString: why))): install the libvirt0 package (Debian) to use -c and --vm")
+            let text = String(decoding: why.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw CaptureError("cannot load libvirt (\(text)): install the libvirt0 package (Debian) to use -c and --vm")
         }
         // libvirt prints every error to stderr unless a handler is set: netprobe reports them itself.
         CNetprobe_virSetErrorFunc(nil) { _, _ in }

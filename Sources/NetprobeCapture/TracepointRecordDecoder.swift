@@ -8,7 +8,12 @@ import NetprobeCore
 struct TracepointRecordDecoder {
     let kind: KernelEventKind
     let id: UInt16
-    private let skbaddr: TracepointField
+    /// The skb's address (nil for the scheduler's events, which are about threads).
+    private let skbaddr: TracepointField?
+    /// sched_switch: prev_pid, prev_state, next_pid; sched_wakeup: pid (as `target`).
+    private let prevPid: TracepointField?
+    private let prevState: TracepointField?
+    private let target: TracepointField?
     private let name: TracepointField?
     private let length: TracepointField?
     private let ifindex: TracepointField?
@@ -37,7 +42,22 @@ struct TracepointRecordDecoder {
         self.id = id
         let common = try need("common_type", sizes: [2])
         guard common.offset == 0 else { throw .badFormat(kind.description, "common_type is not at offset 0") }
-        skbaddr = try need("skbaddr", sizes: [8])
+        skbaddr = kind.isScheduler ? nil : try need("skbaddr", sizes: [8])
+        switch kind {
+        case .schedSwitch:
+            prevPid = try need("prev_pid", sizes: [4])
+            // A long on 64-bit kernels; the states are in its low bits (read little-endian).
+            prevState = try need("prev_state", sizes: [4, 8])
+            target = try need("next_pid", sizes: [4])
+        case .schedWakeup:
+            prevPid = nil
+            prevState = nil
+            target = try need("pid", sizes: [4])
+        default:
+            prevPid = nil
+            prevState = nil
+            target = nil
+        }
         if kind.namesDevice {
             let n = try need("name", sizes: [4])
             guard n.isDataLocation else { throw .badFormat(kind.description, "field name is not a __data_loc string") }
@@ -46,7 +66,7 @@ struct TracepointRecordDecoder {
             name = nil
         }
         switch kind {
-        case .qdiscDequeue, .drop: length = nil
+        case .qdiscDequeue, .drop, .schedSwitch, .schedWakeup: length = nil
         default: length = try need("len", sizes: [4])
         }
         ifindex = kind == .qdiscDequeue ? try need("ifindex", sizes: [4]) : nil
@@ -58,7 +78,7 @@ struct TracepointRecordDecoder {
             reason = nil
             reasonNames = [:]
         }
-        minimumLength = [skbaddr, name, length, ifindex, returnCode, reason].compactMap { $0 }.map { $0.offset + $0.size }.max() ?? 0
+        minimumLength = [skbaddr, name, length, ifindex, returnCode, reason, prevPid, prevState, target].compactMap { $0 }.map { $0.offset + $0.size }.max() ?? 0
         self.knownNames = knownNames.map { (Array($0.utf8), $0) }
     }
 
@@ -66,7 +86,10 @@ struct TracepointRecordDecoder {
     func decode(_ record: UnsafeRawBufferPointer, timeNs: Int64, cpu: UInt32, pid: Int32, tid: Int32) -> KernelEvent? {
         guard record.count >= minimumLength, record.loadUnaligned(fromByteOffset: 0, as: UInt16.self) == id else { return nil }
         var e = KernelEvent(timeNs: timeNs, kind: kind, cpu: cpu, pid: pid, tid: tid,
-                            skbaddr: UInt64(littleEndian: record.loadUnaligned(fromByteOffset: skbaddr.offset, as: UInt64.self)))
+                            skbaddr: skbaddr.map { UInt64(littleEndian: record.loadUnaligned(fromByteOffset: $0.offset, as: UInt64.self)) } ?? 0)
+        if let prevPid { e.tid = Int32(bitPattern: u32(record, prevPid)) }
+        if let prevState { e.prevState = u32(record, prevState) }
+        if let target { e.targetTid = Int32(bitPattern: u32(record, target)) }
         if let name { e.interface = string(record, at: name) }
         if let length { e.length = u32(record, length) }
         if let ifindex { e.ifindex = Int32(bitPattern: u32(record, ifindex)) }
@@ -99,7 +122,8 @@ struct TracepointRecordDecoder {
     }
 
     /// The ftrace filter that keeps this event to `interfaces` (by name), `ifindexes`
-    /// (qdisc_dequeue) and reader threads (`tids`, skb_copy_datagram_iovec); nil: no filter.
+    /// (qdisc_dequeue) and reader threads (`tids`: skb_copy_datagram_iovec, and the scheduler's
+    /// events, which are recorded only for known readers); nil: no filter.
     static func filter(kind: KernelEventKind, interfaces: [String], ifindexes: [Int32], tids: [Int32]?) -> String? {
         func any(_ terms: [String]) -> String { terms.count == 1 ? terms[0] : "(" + terms.joined(separator: " || ") + ")" }
         switch kind {
@@ -113,6 +137,12 @@ struct TracepointRecordDecoder {
             return any(tids.map { "common_pid == \($0)" })
         case .drop:
             return nil
+        case .schedSwitch:
+            guard let tids, !tids.isEmpty else { return nil }
+            return any(tids.flatMap { ["prev_pid == \($0)", "next_pid == \($0)"] })
+        case .schedWakeup:
+            guard let tids, !tids.isEmpty else { return nil }
+            return any(tids.map { "pid == \($0)" })
         }
     }
 }

@@ -248,11 +248,31 @@ struct KernelEventCodingTests {
         #expect(got.count == 1 && d.skippedEvents == 1 && d.batches == 2)
 
         b = Self.single
-        b[32] |= 0x40 // a field this version does not know ...
+        b[32] |= 0x80 // a second byte of field bits ...
+        b.insert(0x02, at: 33) // ... with a field this version does not know ...
         b.append(0xEE) // ... whose byte follows the known ones
-        b[30] += 1
-        b[12] += 1
+        b[30] += 2
+        b[12] += 2
         #expect(try KernelEventBatch.decode(b) == KernelEventBatch.decode(Self.single))
+    }
+
+    @Test("the scheduler's events round-trip: target thread, and prev_state in the second byte of field bits")
+    func schedulerEvents() throws {
+        let events = [
+            KernelEvent(timeNs: 5_000, kind: .schedSwitch, cpu: 1, pid: 300, tid: 301, skbaddr: 0, targetTid: 0, prevState: 0x4),
+            KernelEvent(timeNs: 6_000, kind: .schedWakeup, cpu: 0, pid: 0, tid: 0, skbaddr: 0, targetTid: 301),
+            KernelEvent(timeNs: 7_000, kind: .schedSwitch, cpu: 0, pid: 0, tid: 0, skbaddr: 0, targetTid: 301, prevState: 0),
+            KernelEvent(timeNs: 8_000, kind: .schedSwitch, cpu: 0, pid: 300, tid: 301, skbaddr: 0, targetTid: -1, prevState: 0x8000_0001),
+        ]
+        #expect(try KernelEventBatch.decode(KernelEventBatch.encode(events)) == events)
+        // A second field byte the event's length leaves no room for is damage, not a guess.
+        var b = try KernelEventBatch.encode([KernelEvent(timeNs: 1, kind: .schedWakeup, cpu: 0, pid: 1, tid: 1, skbaddr: 0)])
+        #expect(b[24] == 14 && b[26] == 0) // length 14, no field bits
+        b[26] = 0x80
+        b[24] = 2
+        b[12] = 3
+        b.removeLast(12)
+        Self.expectDamage(b, at: 27, "second byte of field bits")
     }
 
     @Test("after an error the decoder stays failed")

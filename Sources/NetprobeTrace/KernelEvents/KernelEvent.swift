@@ -22,6 +22,13 @@ public enum KernelEventKind: UInt8, Sendable, CaseIterable, Codable, CustomStrin
     case qdiscDequeue = 8
     /// skb:kfree_skb — the skb was dropped (`dropReason`: the kernel's enum skb_drop_reason).
     case drop = 9
+    /// sched:sched_switch — a CPU went from thread `tid` (which left it in state `prevState`) to
+    /// thread `targetTid`. Recorded for the threads of the process that reads a tap or macvtap, so
+    /// that a wait in its queue can be told apart: the reader stopped, waiting for a CPU, running
+    /// other work, or asleep. No skb (`skbaddr` 0).
+    case schedSwitch = 10
+    /// sched:sched_wakeup — thread `targetTid` was made runnable (by whatever ran: `pid`/`tid`).
+    case schedWakeup = 11
 
     /// The tracepoint's tracefs group and name (events/GROUP/NAME).
     public var tracepoint: (group: String, name: String) {
@@ -35,21 +42,29 @@ public enum KernelEventKind: UInt8, Sendable, CaseIterable, Codable, CustomStrin
         case .copyToReader: ("skb", "skb_copy_datagram_iovec")
         case .qdiscDequeue: ("qdisc", "qdisc_dequeue")
         case .drop: ("skb", "kfree_skb")
+        case .schedSwitch: ("sched", "sched_switch")
+        case .schedWakeup: ("sched", "sched_wakeup")
         }
     }
+
+    /// The scheduler's events: about threads, not packets.
+    public static let scheduler: [KernelEventKind] = [.schedSwitch, .schedWakeup]
+    public var isScheduler: Bool { self == .schedSwitch || self == .schedWakeup }
 
     /// What per-hop timing needs, at about half the events of `allCases`: one event where a packet
     /// leaves a device (net_dev_start_xmit: after its qdisc, into the driver or a tap's queue) and
     /// one where it arrives (netif_receive_skb fires on every receive path; the _entry events only
     /// on some: a veth or loopback receives through __netif_rx, without netif_rx_entry), the copies
     /// to readers, qdisc dequeues and drops.
-    public static let essential: [KernelEventKind] = [.devStartXmit, .receiveSkb, .copyToReader, .qdiscDequeue, .drop]
+    /// And the scheduler's events of the backend's threads: whether a reader that left packets
+    /// waiting was stopped, waiting for a CPU, busy or asleep.
+    public static let essential: [KernelEventKind] = [.devStartXmit, .receiveSkb, .copyToReader, .qdiscDequeue, .drop, .schedSwitch, .schedWakeup]
 
     /// True for the events that carry a device name (`interface`).
     public var namesDevice: Bool {
         switch self {
         case .devQueue, .devStartXmit, .devXmit, .rxEntry, .receiveSkbEntry, .receiveSkb: true
-        case .copyToReader, .qdiscDequeue, .drop: false
+        case .copyToReader, .qdiscDequeue, .drop, .schedSwitch, .schedWakeup: false
         }
     }
 
@@ -89,10 +104,16 @@ public struct KernelEvent: Sendable, Equatable, CustomStringConvertible {
     /// enum skb_drop_reason (kfree_skb) and its name from the kernel's format ("NO_SOCKET").
     public var dropReason: UInt32?
     public var dropReasonName: String?
+    /// sched_switch: the thread that gets the CPU; sched_wakeup: the thread made runnable.
+    public var targetTid: Int32?
+    /// sched_switch: the state thread `tid` left the CPU in, as the kernel's prev_state: 0 still
+    /// runnable (preempted), else bits of TASK_INTERRUPTIBLE 0x1, TASK_UNINTERRUPTIBLE 0x2,
+    /// __TASK_STOPPED 0x4, __TASK_TRACED 0x8 ... (see `ThreadState`).
+    public var prevState: UInt32?
 
     public init(timeNs: Int64, kind: KernelEventKind, cpu: UInt32, pid: Int32, tid: Int32, skbaddr: UInt64,
                 interface: String? = nil, length: UInt32? = nil, ifindex: Int32? = nil, returnCode: Int32? = nil,
-                dropReason: UInt32? = nil, dropReasonName: String? = nil) {
+                dropReason: UInt32? = nil, dropReasonName: String? = nil, targetTid: Int32? = nil, prevState: UInt32? = nil) {
         self.timeNs = timeNs
         self.kind = kind
         self.cpu = cpu
@@ -105,6 +126,8 @@ public struct KernelEvent: Sendable, Equatable, CustomStringConvertible {
         self.returnCode = returnCode
         self.dropReason = dropReason
         self.dropReasonName = dropReasonName
+        self.targetTid = targetTid
+        self.prevState = prevState
     }
 
     public var description: String {
@@ -114,6 +137,8 @@ public struct KernelEvent: Sendable, Equatable, CustomStringConvertible {
         if let ifindex { s += " ifindex=\(ifindex)" }
         if let returnCode { s += " rc=\(returnCode)" }
         if let dropReason { s += " reason=\(dropReasonName ?? String(dropReason))" }
+        if let targetTid { s += " target=\(targetTid)" }
+        if let prevState { s += " prev_state=0x\(String(prevState, radix: 16))" }
         return s
     }
 }

@@ -9,11 +9,14 @@ import NetprobeModel
 ///            u32 bodyLength (bytes of strings + events)  i64 baseTimeNs            (24 bytes)
 /// strings := stringCount × (u8 length, that many bytes of UTF-8)   interface and drop-reason names
 /// events  := eventCount × (varint bodyLength, body)
-/// body    := u8 kind  u8 fields  svarint (timeNs - previous timeNs)  varint cpu  varint pid
+/// body    := u8 kind  u8 fields  [u8 fields2 when fields has 0x80]
+///            svarint (timeNs - previous timeNs)  varint cpu  varint pid
 ///            varint tid  u64 skbaddr  then, for each bit set in `fields`, in this order:
 ///            0x01 interface (varint string index)   0x02 length (varint)
 ///            0x04 ifindex (svarint)                 0x08 returnCode (svarint)
 ///            0x10 dropReason (varint)               0x20 dropReasonName (varint string index)
+///            0x40 targetTid (varint, 32-bit pattern)
+///            then for each bit set in `fields2`:  0x01 prevState (varint)
 /// ```
 /// `varint` is unsigned LEB128 (at most 10 bytes), `svarint` a zigzag-coded LEB128; the first
 /// event's time is relative to `baseTimeNs`, each other to the event before it (negative when the
@@ -30,7 +33,13 @@ public enum KernelEventBatch {
     /// Field bits of an event body (`fields`).
     static let hasInterface: UInt8 = 0x01, hasLength: UInt8 = 0x02, hasIfindex: UInt8 = 0x04
     static let hasReturnCode: UInt8 = 0x08, hasDropReason: UInt8 = 0x10, hasDropReasonName: UInt8 = 0x20
-    static let knownFields: UInt8 = 0x3F
+    static let hasTargetTid: UInt8 = 0x40
+    /// `fields` bit 0x80: a second byte of field bits follows (`fields2`).
+    static let hasMoreFields: UInt8 = 0x80
+    static let knownFields: UInt8 = 0xFF
+    /// Field bits of `fields2`.
+    static let hasPrevState: UInt8 = 0x01
+    static let knownFields2: UInt8 = 0x01
 
     /// Encodes `events` as one batch. Throws when a name is longer than 255 bytes of UTF-8, or
     /// when there are more than 65,535 distinct names or 2^32 - 1 events (split the batch).
@@ -69,8 +78,13 @@ public enum KernelEventBatch {
             if e.returnCode != nil { fields |= hasReturnCode }
             if e.dropReason != nil { fields |= hasDropReason }
             if e.dropReasonName != nil { fields |= hasDropReasonName }
+            if e.targetTid != nil { fields |= hasTargetTid }
+            var fields2: UInt8 = 0
+            if e.prevState != nil { fields2 |= hasPrevState }
+            if fields2 != 0 { fields |= hasMoreFields }
             scratch.append(e.kind.rawValue)
             scratch.append(fields)
+            if fields2 != 0 { scratch.append(fields2) }
             // Wrapping: any two Int64 times round-trip, however far apart.
             appendVarint(&scratch, zigzag(e.timeNs &- previous))
             previous = e.timeNs
@@ -84,6 +98,8 @@ public enum KernelEventBatch {
             if let v = e.returnCode { appendVarint(&scratch, zigzag(Int64(v))) }
             if let v = e.dropReason { appendVarint(&scratch, UInt64(v)) }
             if let s = e.dropReasonName { appendVarint(&scratch, UInt64(try intern(s))) }
+            if let v = e.targetTid { appendVarint(&scratch, UInt64(UInt32(bitPattern: v))) }
+            if let v = e.prevState { appendVarint(&scratch, UInt64(v)) }
             appendVarint(&body, UInt64(scratch.count))
             body.append(contentsOf: scratch)
         }

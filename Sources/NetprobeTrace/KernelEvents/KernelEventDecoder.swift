@@ -172,6 +172,12 @@ public struct KernelEventDecoder {
         }
         let fields = buffer[p + 1]
         p += 2
+        var fields2: UInt8 = 0
+        if fields & KernelEventBatch.hasMoreFields != 0 {
+            guard p < end else { throw KernelEventDecodeError(offset: base + p, "an event ends where its second byte of field bits should be") }
+            fields2 = buffer[p]
+            p += 1
+        }
         var reader = FieldReader(buffer: buffer, position: p, end: end, base: base)
         let delta = KernelEventBatch.unzigzag(try reader.varint("time"))
         let time = b.previousTimeNs &+ delta
@@ -186,7 +192,9 @@ public struct KernelEventDecoder {
         if fields & KernelEventBatch.hasReturnCode != 0 { e.returnCode = try reader.i32("returnCode") }
         if fields & KernelEventBatch.hasDropReason != 0 { e.dropReason = try reader.u32("dropReason") }
         if fields & KernelEventBatch.hasDropReasonName != 0 { e.dropReasonName = try reader.string("dropReasonName", b.strings) }
-        if reader.position != end && fields & ~KernelEventBatch.knownFields == 0 {
+        if fields & KernelEventBatch.hasTargetTid != 0 { e.targetTid = Int32(bitPattern: try reader.u32("targetTid")) }
+        if fields2 & KernelEventBatch.hasPrevState != 0 { e.prevState = try reader.u32("prevState") }
+        if reader.position != end && fields2 & ~KernelEventBatch.knownFields2 == 0 {
             throw KernelEventDecodeError(offset: base + reader.position, "\(end - reader.position) bytes follow the last field of a \(kind) event")
         }
         position = end
