@@ -91,6 +91,8 @@ public struct AttributionResult: Sendable {
     /// many skbs other readers took from the same queue.
     public var backend: BackendTally?
     public var backendReader: Int32?
+    /// The backend's threads that read the requests, most copies first.
+    public var backendThreads: [Int32] = []
     public var otherReaderCopies: Int
     /// The device whose kernel events gave the backend's waits and reply hops (nil: none), and the
     /// one whose queue the backend reads (a macvtap's parent link).
@@ -165,7 +167,7 @@ public enum Attribution {
             fastestRoundTripNs: timeline?.fastestRoundTrip,
             redisUsecPerCall: inputs.redisUsecPerCall, redisInfoSource: inputs.redisInfoSource,
             tapCounters: path.queueDevice.flatMap { TapCounters(inputs.netlink[$0.interface] ?? [], interface: $0.interface) },
-            backend: hops == nil ? nil : split.backend, backendReader: hops?.reader, otherReaderCopies: hops?.otherReaderCopies ?? 0, kernelHopsDevice: hops?.device, kernelHopsQueueDevice: hops?.queueDevice,
+            backend: hops == nil ? nil : split.backend, backendReader: hops?.reader, backendThreads: hops?.readerThreads ?? [], otherReaderCopies: hops?.otherReaderCopies ?? 0, kernelHopsDevice: hops?.device, kernelHopsQueueDevice: hops?.queueDevice,
             replyHop: first.replyHop,
             endToEnd: first.e2e, spillProblem: join.spillProblem, rowsClosedEarly: join.rowsClosedEarly, joinWindowNs: join.windowNs, joinMaximumOpenRows: join.maximumOpenRows)
     }

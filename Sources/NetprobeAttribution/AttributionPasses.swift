@@ -109,7 +109,7 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
                 SegmentSplit.split(row, redis: redis, queued: tap.queued(at: row.outerIn, cursor: &cursor),
                                    forwarding: forwarding, into: &values)
                 split.record(e2e: row.e2e, values)
-                if paths.hops != nil { split.backend.record(row, values[SegmentName.vnicBackend.index]) }
+                if paths.hops != nil { split.backend.record(row, values[SegmentName.vnicBackend.index], inTail: split.inTail(row.e2e)) }
                 if timeline != nil { split.redisWait.record(max(0, redis - exec.ns(row.command))) }
             }
             return split

@@ -29,6 +29,8 @@ public struct KernelHops: Sendable {
     struct Hop: Sendable {
         var atNs: Int64
         var ns: Int64
+        /// The thread whose copy ended a backend wait (0 for reply hops).
+        var tid: Int32 = 0
     }
 
     /// The guest's device (the innermost vantage point's interface) and the device whose queue
@@ -45,6 +47,11 @@ public struct KernelHops: Sendable {
     /// The backend's pid, and how many skbs other readers copied from the same queue.
     public internal(set) var reader: Int32?
     public internal(set) var otherReaderCopies = 0
+    /// The scheduler's view of the backend's threads that copied (sched_switch, sched_wakeup):
+    /// empty when the trace has none of those events.
+    var timelines: [Int32: ThreadTimeline] = [:]
+    /// The backend's threads that made the copies, by number of copies (most first).
+    public internal(set) var readerThreads: [Int32] = []
     /// The widest distance between a capture stamp and the event it is matched with.
     public static let matchWindowNs: Int64 = 200_000
 
@@ -62,12 +69,17 @@ public struct KernelHops: Sendable {
 
     public var isEmpty: Bool { backend.isEmpty && reply.isEmpty }
 
-    /// The backend's wait of the request the capture stamped at `ns` on the guest's device, and
-    /// the longest stretch of it in which the backend's process did nothing the events show.
-    func backendWait(near ns: Int64) -> (wait: Int64, silent: Int64)? {
+    /// Whether the trace has the scheduler's events of the threads that read the backend's queue.
+    public var hasSchedule: Bool { !timelines.isEmpty }
+
+    /// The backend's wait of the request the capture stamped at `ns` on the guest's device, the
+    /// longest stretch of it in which the backend's process did nothing the events show, and what
+    /// the thread that read it was doing meanwhile (nil without its scheduler events).
+    func backendWait(near ns: Int64) -> (wait: Int64, silent: Int64, states: ThreadStateTimes?)? {
         guard let k = Self.nearest(backend, ns) else { return nil }
         let h = backend[k]
-        return (h.ns, Self.longestGap(readerActivity, from: h.atNs, to: h.atNs + h.ns))
+        return (h.ns, Self.longestGap(readerActivity, from: h.atNs, to: h.atNs + h.ns),
+                timelines[h.tid]?.times(from: h.atNs, to: h.atNs + h.ns))
     }
 
     /// The reply hop of the packet the capture stamped at `ns` on the guest's device.
@@ -124,6 +136,7 @@ public struct KernelEventTracks: Sendable {
         var atNs: Int64
         var ns: Int64
         var pid: Int32
+        var tid: Int32
         /// The skb was on the guest-side device before (told per device below).
         var deviceMask: UInt64
     }
@@ -145,6 +158,8 @@ public struct KernelEventTracks: Sendable {
     private var moves: [[KernelHops.Hop]] = []
     /// Per device: events in a process's context (pid > 0), by pid: counts and times.
     private var processEvents: [[Int32: [Int64]]] = []
+    /// Threads' states from the scheduler's events (recorded for the backend's threads only).
+    private var threads: [Int32: ThreadTimeline] = [:]
     /// Events taken, and the first damaged batch's error (later batches are still read).
     public private(set) var events = 0
     public private(set) var damage: String?
@@ -166,11 +181,16 @@ public struct KernelEventTracks: Sendable {
         switch e.kind {
         case .copyToReader:
             guard let s = skbs.removeValue(forKey: e.skbaddr), e.timeNs >= s.lastNs else { return }
-            copies[s.device].append(Copy(atNs: s.lastNs, ns: e.timeNs - s.lastNs, pid: e.pid, deviceMask: s.seen))
+            copies[s.device].append(Copy(atNs: s.lastNs, ns: e.timeNs - s.lastNs, pid: e.pid, tid: e.tid, deviceMask: s.seen))
         case .drop:
             skbs.removeValue(forKey: e.skbaddr)
         case .qdiscDequeue:
             break
+        case .schedSwitch:
+            threads[e.tid, default: ThreadTimeline()].change(to: ThreadState(prevState: e.prevState ?? 0), at: e.timeNs)
+            if let next = e.targetTid { threads[next, default: ThreadTimeline()].change(to: .running, at: e.timeNs) }
+        case .schedWakeup:
+            if let woken = e.targetTid { threads[woken, default: ThreadTimeline()].change(to: .runnable, at: e.timeNs, wakeup: true) }
         default:
             guard let name = e.interface else { return }
             let d = device(name)
@@ -235,7 +255,11 @@ public struct KernelEventTracks: Sendable {
         // A request behind a macvtap was never on the guest's device; a reply that was is not the
         // backend's to read.
         let queued = copies[q].filter { q == g || $0.deviceMask & guestBit == 0 }
-        h.backend = queued.filter { $0.pid == reader }.map { KernelHops.Hop(atNs: $0.atNs, ns: $0.ns) }.sorted { $0.atNs < $1.atNs }
+        h.backend = queued.filter { $0.pid == reader }.map { KernelHops.Hop(atNs: $0.atNs, ns: $0.ns, tid: $0.tid) }.sorted { $0.atNs < $1.atNs }
+        var perThread: [Int32: Int] = [:]
+        for hop in h.backend { perThread[hop.tid, default: 0] += 1 }
+        h.readerThreads = perThread.sorted { ($0.value, -$0.key) > ($1.value, -$1.key) }.map(\.key)
+        for tid in h.readerThreads { if let t = threads[tid] { h.timelines[tid] = t } }
         h.otherReaderCopies = queued.count - h.backend.count
         var activity = processEvents[g][reader] ?? []
         for list in copies { for c in list where c.pid == reader { activity.append(c.atNs + c.ns) } }

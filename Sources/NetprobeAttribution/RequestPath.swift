@@ -19,6 +19,8 @@ struct RequestPath {
     /// and the longest stretch of it in which the backend's process did nothing the events show.
     var backend: Int64? = nil
     var backendSilent: Int64 = 0
+    /// What the backend's reading thread did during that wait (nil without scheduler events).
+    var backendStates: ThreadStateTimes? = nil
     /// The client's own time: send -> outermost capture plus outermost capture -> receive.
     var client: Int64? = nil
     /// False for a request the load generator did not record (another client's): it occupies
@@ -107,6 +109,7 @@ struct RequestPaths: @unchecked Sendable { // ClientRecords is read-only once pr
         if let b = hops.backendWait(near: i.requestLast) {
             p.backend = min(b.wait, p.inner)
             p.backendSilent = b.silent // clamped to the segment's value when tallied
+            p.backendStates = b.states
         }
         if twoSides, p.responseHop == nil, let hop = hops.replyHop(near: i.responseFirst),
            case let (e2e, overflow) = p.e2e.addingReportingOverflow(hop), !overflow {

@@ -71,6 +71,9 @@ struct SegmentSplit: Sendable {
         values[SegmentName.redis.index] = redis
     }
 
+    /// Whether a request of this end-to-end time is among the slowest 1 %.
+    func inTail(_ e2e: Int64) -> Bool { bounds.map { e2e >= $0.tail } ?? false }
+
     mutating func record(e2e: Int64, _ values: [Int64]) {
         for s in values.indices where kept[s] { recorders[s].record(values[s]) }
         if let bounds {
@@ -143,18 +146,31 @@ public struct BackendTally: Sendable, Equatable {
     /// events show (`readerSilentNs`), and of the rest (`readerBusyNs`: it moved other packets).
     public var readerBusyNs: Int64 = 0, readerSilentNs: Int64 = 0
 
+    /// What the backend's reading thread did during the waits, from the scheduler's events: over
+    /// every matched wait, and over those of the slowest 1 % of requests; nil without the events.
+    public var threadStates: ThreadStateTimes?
+    public var tailThreadStates: ThreadStateTimes?
+
     /// `readerSilentNs`' share of all the waiting; nil without any.
     public var silentShare: Double? {
         let total = Double(readerBusyNs) + Double(readerSilentNs)
         return total > 0 ? Double(readerSilentNs) / total : nil
     }
 
-    mutating func record(_ p: RequestPath, _ wait: Int64) {
+    mutating func record(_ p: RequestPath, _ wait: Int64, inTail: Bool) {
         guard p.backend != nil else {
             unmatched += 1
             return
         }
         matched += 1
+        if let states = p.backendStates {
+            threadStates = threadStates ?? ThreadStateTimes()
+            threadStates!.add(states)
+            if inTail {
+                tailThreadStates = tailThreadStates ?? ThreadStateTimes()
+                tailThreadStates!.add(states)
+            }
+        }
         let silent = min(max(0, p.backendSilent), wait)
         readerSilentNs = LatencyRecorder.saturatingSum(readerSilentNs, silent)
         readerBusyNs = LatencyRecorder.saturatingSum(readerBusyNs, wait - silent)
@@ -165,5 +181,11 @@ public struct BackendTally: Sendable, Equatable {
         unmatched += o.unmatched
         readerBusyNs = LatencyRecorder.saturatingSum(readerBusyNs, o.readerBusyNs)
         readerSilentNs = LatencyRecorder.saturatingSum(readerSilentNs, o.readerSilentNs)
+        for (mine, theirs) in [(\BackendTally.threadStates, o.threadStates), (\BackendTally.tailThreadStates, o.tailThreadStates)] {
+            guard let theirs else { continue }
+            var sum = self[keyPath: mine] ?? ThreadStateTimes()
+            sum.add(theirs)
+            self[keyPath: mine] = sum
+        }
     }
 }

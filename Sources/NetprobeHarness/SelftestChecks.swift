@@ -94,6 +94,10 @@ extension SelftestSession {
             reasons.append("the verdict names \(report.verdict?.tail.bottleneck ?? "nothing") for the slowest 1 %, not guest-stack")
         }
         reasons += noLeak(report, baseline, into: [.bridge, .tap, .redis], injectedUs: injected, statistic: \.p99Us, label: "p99")
+        // The requests that waited in the tun queue through a stop make the slowest 1 %'s waits:
+        // the report must see the backend's thread stopped then, not busy or starved.
+        let thread = Self.threadStateCheck(report, expected: .stopped, tail: true, onCPUShare: queue?.onCPUShare)
+        reasons += thread.reasons
         var details = [
             "\(during.count) stops while requests flowed (\(stops.count) in all), each \(us(injected)) on average (min \(us(during.map { Double($0.endNs - $0.startNs) / 1000 }.min())), max \(us(during.map { Double($0.endNs - $0.startNs) / 1000 }.max()))); QEMU ran \(TextReport.fmt(Double(gap) / 1e6, 1)) ms between stops",
             "held requests: \(during.count) stops x \(C.connections) connections = \(TextReport.fmt(held.fraction * 100, 1)) % of \(requests)",
@@ -103,6 +107,7 @@ extension SelftestSession {
             details.append("bpftrace: \(q.requests) request frames waited \(us(q.meanWaitNs.map { $0 / 1000 })) in the tun queue on average (vnic-backend mean \(us(Self.segment(report, .vnicBackend)?.meanUs)))"
                 + (q.onCPUShare.map { "; QEMU's tap reader was on a CPU during \(TextReport.fmt($0 * 100, 1)) % of those waits" } ?? ""))
         }
+        details.append(thread.detail)
         if let e = Self.backendEvidence(report) { details.append("the report's evidence: \(e)") }
         details += segmentDetails(report, baseline)
         return SelftestRow(

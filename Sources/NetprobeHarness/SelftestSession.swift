@@ -24,6 +24,9 @@ public enum Selftest {
     /// The share of requests a periodic stall should hold (so that they fill the slowest 1 %).
     static let targetHeldFraction = 0.05
     static let minimumHeldFraction = 0.015
+    /// How far the report's share of the waiting in which the backend's thread ran may be from
+    /// bpftrace's (on the same waits, from the same sched_switch events), in share points.
+    static let runningShareTolerance = 0.05
     /// How far the measured size may be off the injected one.
     public static let tolerance = 0.15
 }

@@ -61,6 +61,9 @@ extension SelftestSession {
         // The tun queue is after the tap's qdisc and capture point: a wait there that netprobe
         // missed could only show as guest-stack, never as bridge or tap.
         reasons += noLeak(report, baseline, into: [.bridge, .tap], injectedUs: injected, statistic: \.meanUs, label: "mean")
+        // A thread held to its CPU quota is ready to run but not given a CPU: starved, not busy.
+        let thread = Self.threadStateCheck(report, expected: .runnable, tail: false, onCPUShare: oracleResult.onCPUShare)
+        reasons += thread.reasons
 
         var details = [
             "QEMU pid \(reader.pid), threads \(threads.map(String.init).joined(separator: ", ")); thread \(reader.tid) made \(reader.copies) of QEMU's \(reader.of) copies out of \(lab.tap)'s queue in the baseline trace: only it was limited",
@@ -72,6 +75,7 @@ extension SelftestSession {
             "vnic-backend mean \(us(base?.meanUs)) in the baseline, \(us(backend?.meanUs)) with the fault",
             "guest-stack mean \(us(baseline.segment(.guestStack)?.meanUs)) in the baseline, \(us(Self.segment(report, .guestStack)?.meanUs)) with the fault: the throttled thread also writes the guest's replies to the tap, and under TCG the host sees no event when a reply is ready, so that delay stays in guest-stack",
         ]
+        details.append(thread.detail)
         if let e = Self.backendEvidence(report) { details.append("the report's evidence: \(e)") }
         details += segmentDetails(report, baseline)
         return SelftestRow(
@@ -83,6 +87,29 @@ extension SelftestSession {
 
     /// The verdict's line on the backend's wait (busy or silent), as the report words it.
     static func backendEvidence(_ report: Report) -> String? {
-        report.verdict?.evidence.first { $0.hasPrefix("slow backend or starved hypervisor?") }
+        report.verdict?.evidence.first { $0.hasPrefix("slow backend or stopped hypervisor?") }
+    }
+
+    /// How the report tells this fault's backend apart (the scheduler's events of the backend's
+    /// reading thread): `expected` must be the state with the most of the waiting (of the slowest
+    /// 1 % when `tail`), and the share in which the thread ran must agree with bpftrace's.
+    static func threadStateCheck(_ report: Report, expected: ThreadState, tail: Bool, onCPUShare: Double?) -> (reasons: [String], detail: String) {
+        guard let t = report.attribution?.backendThread else {
+            return (["the report has no scheduler events of the backend's thread: it cannot tell a \(expected == .stopped ? "stopped" : "starved") backend from a busy one"], "backend thread: no scheduler events")
+        }
+        var reasons: [String] = []
+        let shares = tail ? (t.tail ?? t.all) : t.all
+        func pct(_ x: Double) -> String { TextReport.fmt(x * 100, 1) + " %" }
+        let states = "running \(pct(shares.running)), runnable \(pct(shares.runnable)), stopped \(pct(shares.stopped)), asleep \(pct(shares.asleep))"
+        let dominant = shares.dominant
+        if dominant != expected {
+            reasons.append("the backend's thread was mostly \(dominant.rawValue), not \(expected.rawValue), in \(tail ? "the slowest 1 %'s" : "the") waits (\(states))")
+        }
+        if let on = onCPUShare, abs(t.all.running - on) > C.runningShareTolerance {
+            reasons.append("the report has the backend's thread running \(pct(t.all.running)) of the waiting, bpftrace on a CPU \(pct(on)): more than \(TextReport.fmt(C.runningShareTolerance * 100, 0)) points apart")
+        }
+        let detail = "backend thread \(t.threads.map(String.init).joined(separator: ", ")) during the waits (scheduler's events)\(tail ? ", slowest 1 %" : ""): \(states)"
+            + (onCPUShare.map { "; bpftrace: on a CPU \(pct($0)), the report: running \(pct(t.all.running)) of all waits" } ?? "")
+        return (reasons, detail)
     }
 }

@@ -168,6 +168,70 @@ public struct AttributionDetails: Codable, Sendable, Equatable {
     /// The reply path's hop from the inner vantage point outwards, where resolved (from kernel
     /// events, or differing capture stamps); nil where it was not.
     public var replyHopUs: LatencySummary? = nil
+    /// What the backend's reading thread did while requests waited in its queue, from the
+    /// scheduler's events; nil without them.
+    public var backendThread: BackendThreadSummary? = nil
     public var notes: [String]
+}
+
+/// What the virtual NIC backend's thread did while requests waited in the queue it reads
+/// (sched:sched_switch and sched:sched_wakeup of its threads): how the report tells a busy
+/// backend from a starved, a stopped or a sleeping one.
+public struct BackendThreadSummary: Codable, Sendable, Equatable {
+    /// Shares of the waiting time the scheduler's events cover, per state of the reading thread.
+    public struct Shares: Codable, Sendable, Equatable {
+        public var running: Double
+        public var runnable: Double
+        public var stopped: Double
+        public var asleep: Double
+        /// Waiting time the events cover, and time they do not (before the thread's first event).
+        public var coveredUs: Double
+        public var uncoveredUs: Double
+
+        init?(_ t: ThreadStateTimes?) {
+            guard let t, t.knownNs > 0 else { return nil }
+            running = t.share(.running) ?? 0
+            runnable = t.share(.runnable) ?? 0
+            stopped = t.share(.stopped) ?? 0
+            asleep = t.share(.asleep) ?? 0
+            coveredUs = Double(t.knownNs) / 1000
+            uncoveredUs = Double(t.unknownNs) / 1000
+        }
+
+        public subscript(state: ThreadState) -> Double {
+            switch state {
+            case .running: running
+            case .runnable: runnable
+            case .stopped: stopped
+            case .asleep: asleep
+            }
+        }
+
+        /// The state with the largest share (ties: the order of `ThreadState`).
+        public var dominant: ThreadState {
+            var best = ThreadState.running
+            for state in ThreadState.allCases where self[state] > self[best] { best = state }
+            return best
+        }
+    }
+    /// The backend's process and the threads that read the requests (most first).
+    public var pid: Int32?
+    public var threads: [Int32]
+    /// Over every matched wait, and over the waits of the slowest 1 % of requests.
+    public var all: Shares
+    public var tail: Shares?
+    /// The state with the most of the slowest 1 %'s waiting (all waits' when the tail has none):
+    /// running (a busy backend), runnable (starved of CPU), stopped, asleep.
+    public var dominant: ThreadState
+
+    init?(_ b: BackendTally?, pid: Int32?, threads: [Int32]) {
+        guard let b, let all = Shares(b.threadStates) else { return nil }
+        let tail = Shares(b.tailThreadStates)
+        self.pid = pid
+        self.threads = threads
+        self.all = all
+        self.tail = tail
+        dominant = (tail ?? all).dominant
+    }
 }
 

@@ -44,11 +44,27 @@ public enum AttributionText {
             negativeHops: r.unplaced.negative, endToEndDefinition: words.endToEnd(),
             endToEndUs: r.endToEnd.count > 0 ? LatencySummary(r.endToEnd) : nil,
             requestsDroppedBySpill: r.spillProblem?.rowsDropped,
-            replyHopUs: r.replyHop.count > 0 ? LatencySummary(r.replyHop) : nil, notes: words.notes())
+            replyHopUs: r.replyHop.count > 0 ? LatencySummary(r.replyHop) : nil,
+            backendThread: BackendThreadSummary(r.backend, pid: r.backendReader, threads: r.backendThreads), notes: words.notes())
         return (segments, verdict, details)
     }
 
     static func us(_ ns: Int64?) -> Double? { ns.map { Double($0) / 1000 } }
+
+    /// What the reading thread's state during the waits says about the backend (the end of the
+    /// "slow backend or stopped hypervisor?" evidence).
+    static func conclusion(_ state: ThreadState) -> String {
+        switch state {
+        case .running:
+            "a busy backend: its thread was on a CPU, working on other things, while the request waited (the work vhost-net takes off QEMU's threads)"
+        case .runnable:
+            "a starved backend: its thread was ready to run but not given a CPU (CPU contention or a CPU quota); a bypass does not give it CPU time"
+        case .stopped:
+            "a stopped hypervisor: the backend's thread was stopped (SIGSTOP, a debugger or a freezer); no bypass shortens that"
+        case .asleep:
+            "a backend that was not woken: its thread slept with the request queued (e.g. it had stopped polling because the guest's receive queue was full)"
+        }
+    }
 
     /// What serves Redis behind the innermost vantage point.
     enum ServerSide {
@@ -89,6 +105,10 @@ public enum AttributionText {
         }
 
         func pct(_ x: Double?) -> String { x.map { TextReport.fmt($0 * 100, 1) + " %" } ?? "-" }
+        /// "running 12.0 %, runnable (waiting for a CPU) 80.0 %, stopped 0.0 %, asleep 8.0 %"
+        func states(_ s: BackendThreadSummary.Shares) -> String {
+            "running \(pct(s.running)), runnable but off a CPU \(pct(s.runnable)), stopped \(pct(s.stopped)), asleep \(pct(s.asleep))"
+        }
         func us(_ x: Double?) -> String { x.map { TextReport.fmt($0, $0 < 10 ? 2 : 0) + " us" } ?? "-" }
 
         /// What a segment is on this path.
@@ -208,7 +228,11 @@ public enum AttributionText {
             let whose = queue == inner ? "\(inner)'s queue" : "\(inner)'s queue (filled on \(queue))"
             var note = "\(whose) until the backend read the request (\(reader)\(others)), from kernel events; \(b.matched) of \(b.matched + b.unmatched) requests matched"
             if b.unmatched > 0 { note += " (the others' wait is in \(label(.guestStack)))" }
-            note += "; \(pct(silent)) of the waiting lies in stretches where the backend's process did nothing the events show (see the evidence)"
+            if let t = BackendThreadSummary(r.backend, pid: r.backendReader, threads: r.backendThreads) {
+                note += "; its thread was \(states(t.all)) of the waiting, by the scheduler's events (see the evidence)"
+            } else {
+                note += "; \(pct(silent)) of the waiting lies in stretches where the backend's process did nothing the events show (see the evidence)"
+            }
             return note
         }
 
@@ -269,7 +293,14 @@ public enum AttributionText {
                 let q = [50.0, 99].map { p in r.replyHop.valueNs(atPercentile: p).map { us(Double($0) / 1000) } ?? "-" }
                 out.append("reply path \(device) -> \(outer) (kernel events: the capture stamps a received frame once): mean \(us(mean / 1000)), p50 \(q[0]), p99 \(q[1]) over \(r.replyHop.count) replies")
             }
-            if let b = r.backend, b.matched > 0, let silent = b.silentShare {
+            if let t = BackendThreadSummary(r.backend, pid: r.backendReader, threads: r.backendThreads) {
+                let who = (r.backendReader.map { "pid \($0)" } ?? "the backend") + (t.threads.isEmpty ? "" : ", thread " + t.threads.prefix(3).map(String.init).joined(separator: ", "))
+                var line = "slow backend or stopped hypervisor? the scheduler's events of the backend's reading thread (\(who)): while requests waited in \(r.kernelHopsQueueDevice ?? "the device")'s queue it was \(states(t.all))"
+                if let tail = t.tail { line += "; in the slowest 1 %'s waits \(states(tail))" }
+                if t.all.uncoveredUs > 0 { line += " (\(us(t.all.uncoveredUs)) of waiting fell before the thread's first event: not counted)" }
+                line += ". So \(t.tail != nil ? "the slowest 1 % waited on" : "the waits were") " + AttributionText.conclusion(t.dominant)
+                out.append(line)
+            } else if let b = r.backend, b.matched > 0, let silent = b.silentShare {
                 let reader = r.backendReader.map { "pid \($0)" } ?? "the backend"
                 out.append("slow backend or stopped hypervisor? in each wait, the longest stretch in which \(reader) did nothing the kernel events show adds up to \(pct(silent)) of the backend's waiting (not running, or not serving packets then); for \(pct(1 - silent)) it was moving other packets. Packet events cannot tell a stopped or starved backend from a busy one (that needs the scheduler's events), so this does not say whether vhost-net would help")
             }

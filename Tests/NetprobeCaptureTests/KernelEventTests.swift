@@ -103,6 +103,28 @@ struct KernelEventFormatTests {
 
     /// A raw record for `format` with the given field values (integers little-endian), the device
     /// name as a __data_loc string after the fixed part.
+    /// events/sched/sched_switch/format on the same kernel (print fmt cut).
+    static let schedSwitch = """
+        name: sched_switch
+        ID: 372
+        format:
+        \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+        \tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+        \tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+        \tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+        \tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;
+        \tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;
+        \tfield:int prev_prio;\toffset:28;\tsize:4;\tsigned:1;
+        \tfield:long prev_state;\toffset:32;\tsize:8;\tsigned:1;
+        \tfield:char next_comm[16];\toffset:40;\tsize:16;\tsigned:0;
+        \tfield:pid_t next_pid;\toffset:56;\tsize:4;\tsigned:1;
+        \tfield:int next_prio;\toffset:60;\tsize:4;\tsigned:1;
+
+        print fmt: "prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d"
+
+        """
+
     static func record(_ format: TracepointFormat, _ values: [String: UInt64], name: String? = nil, size: Int = 64) -> [UInt8] {
         var r = [UInt8](repeating: 0, count: size)
         func put(_ v: UInt64, at offset: Int, size: Int) {
@@ -144,6 +166,13 @@ struct KernelEventFormatTests {
         let de = try #require(drop.withUnsafeBytes { k.decode($0, timeNs: 1, cpu: 0, pid: 1, tid: 1) })
         #expect(de.dropReason == 3 && de.dropReasonName == "NO_SOCKET" && de.skbaddr == 77 && de.length == nil)
 
+        // sched_switch: the thread leaving the CPU (prev_pid, not the sample's), its state, the next.
+        let sw = try TracepointFormat.parse(Self.schedSwitch)
+        let sd = try TracepointRecordDecoder(kind: .schedSwitch, format: sw, knownNames: [])
+        let swr = Self.record(sw, ["prev_pid": 4242, "prev_state": 0x104, "next_pid": 0])
+        let se = try #require(swr.withUnsafeBytes { sd.decode($0, timeNs: 9, cpu: 1, pid: 4242, tid: 7) })
+        #expect(se == KernelEvent(timeNs: 9, kind: .schedSwitch, cpu: 1, pid: 4242, tid: 4242, skbaddr: 0, targetTid: 0, prevState: 0x104))
+
         // A format without a field the recorder reads is refused up front.
         #expect(throws: KernelEventRecorderError.self) {
             try TracepointRecordDecoder(kind: .devXmit, format: xmit, knownNames: [])
@@ -160,6 +189,9 @@ struct KernelEventFormatTests {
         #expect(TracepointRecordDecoder.filter(kind: .copyToReader, interfaces: ["vnet0"], ifindexes: [4], tids: [10, 12]) == "(common_pid == 10 || common_pid == 12)")
         #expect(TracepointRecordDecoder.filter(kind: .copyToReader, interfaces: ["vnet0"], ifindexes: [4], tids: nil) == nil)
         #expect(TracepointRecordDecoder.filter(kind: .drop, interfaces: ["vnet0"], ifindexes: [4], tids: [1]) == nil)
+        #expect(TracepointRecordDecoder.filter(kind: .schedSwitch, interfaces: ["vnet0"], ifindexes: [4], tids: [10, 12])
+                == "(prev_pid == 10 || next_pid == 10 || prev_pid == 12 || next_pid == 12)")
+        #expect(TracepointRecordDecoder.filter(kind: .schedWakeup, interfaces: ["vnet0"], ifindexes: [4], tids: [10]) == "pid == 10")
     }
 
     @Test("a name that cannot go into a filter is refused before anything is opened")
@@ -602,6 +634,14 @@ struct KernelEventReportLabTests {
         print("kernel events report [\(setup)]: vnic-backend mean \(backendMean) us, reply hop mean \(hopMean) us over \(replyHop.count); bpftrace \(oracle); \(matched)")
         #expect(backend.resolved)
         #expect(backend.note.contains("pid \(qemu)"), "the backend is named by QEMU's pid: \(backend.note)")
+        // The scheduler's events of QEMU's reading thread (QEMU found from /proc as the holder of
+        // the guest's device): every state's share of the waiting, adding up to all of it.
+        let thread = try #require(report.attribution?.backendThread, "no scheduler events of the backend: \(report.capture?.notes ?? [])")
+        #expect(thread.pid == qemu && !thread.threads.isEmpty)
+        let shares = thread.all.running + thread.all.runnable + thread.all.stopped + thread.all.asleep
+        #expect(abs(shares - 1) < 1e-9 && thread.all.coveredUs > 0)
+        print("kernel events report [\(setup)]: backend thread \(thread.threads) \(thread.all) dominant \(thread.dominant)")
+        #expect(report.verdict?.evidence.contains { $0.hasPrefix("slow backend or stopped hypervisor? the scheduler's events") } == true)
         #expect(KernelEventLabTests.agree(backendMean * 1000, oracle.waitNs), "vnic-backend: report \(backendMean) us, bpftrace \(oracle.waitNs / 1000) us")
         #expect(KernelEventLabTests.agree(hopMean * 1000, oracle.hopNs), "reply hop: report \(hopMean) us, bpftrace \(oracle.hopNs / 1000) us")
         let bound = try #require(report.verdict?.bypassBound?.typical)

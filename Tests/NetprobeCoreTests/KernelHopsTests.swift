@@ -2,6 +2,7 @@ import Testing
 import NetprobeModel
 @testable import NetprobeTrace
 @testable import NetprobeAttribution
+@testable import NetprobeReport
 
 /// The kernel-event stage on its own: which hops it follows per skb, and how a capture stamp finds
 /// its skb. Events are written as the recorder hands them out (time order); the lab test
@@ -125,5 +126,123 @@ struct KernelHopsTests {
         #expect(v.bypassBound?.segments == [.bridge, .vnicBackend])
         #expect(abs((v.bypassBound?.typical?.share ?? 0) - 0.4) < 1e-9)
         #expect(v.networkIsBottleneck == false)
+    }
+}
+
+/// The scheduler's events of the backend's thread: what it did while a request waited.
+@Suite("backend thread states")
+struct BackendThreadStateTests {
+    static let qemu = KernelHopsTests.qemu
+    static func sw(_ t: Int64, from prev: Int32, state: UInt32, to next: Int32) -> KernelEvent {
+        KernelEvent(timeNs: t, kind: .schedSwitch, cpu: 0, pid: prev, tid: prev, skbaddr: 0, targetTid: next, prevState: state)
+    }
+    static func wake(_ t: Int64, _ tid: Int32) -> KernelEvent {
+        KernelEvent(timeNs: t, kind: .schedWakeup, cpu: 1, pid: 0, tid: 0, skbaddr: 0, targetTid: tid)
+    }
+
+    @Test("prev_state: no bit in the low byte is runnable (preempted), T and t are stopped, the rest asleep")
+    func prevState() {
+        #expect(ThreadState(prevState: 0) == .runnable)
+        #expect(ThreadState(prevState: 0x100) == .runnable) // R+, preempted
+        #expect(ThreadState(prevState: 0x1) == .asleep)
+        #expect(ThreadState(prevState: 0x2) == .asleep)
+        #expect(ThreadState(prevState: 0x80) == .asleep) // I, idle
+        #expect(ThreadState(prevState: 0x4) == .stopped)
+        #expect(ThreadState(prevState: 0x8) == .stopped)
+    }
+
+    @Test("a timeline integrates each state over an interval; before the first event it is unknown")
+    func timeline() {
+        var t = ThreadTimeline()
+        t.change(to: .asleep, at: 100)
+        t.change(to: .runnable, at: 200, wakeup: true)
+        t.change(to: .running, at: 250)
+        t.change(to: .runnable, at: 260, wakeup: true) // a wakeup of a running thread changes nothing
+        t.change(to: .stopped, at: 300)
+        t.change(to: .runnable, at: 500, wakeup: true)
+        t.change(to: .running, at: 600)
+        let all = t.times(from: 50, to: 700)
+        #expect(all.unknownNs == 50)
+        #expect(all.asleepNs == 100)
+        #expect(all.runnableNs == 50 + 100)
+        #expect(all.runningNs == 50 + 100)
+        #expect(all.stoppedNs == 200)
+        #expect(all.knownNs == 600)
+        let inside = t.times(from: 320, to: 550)
+        #expect(inside.stoppedNs == 180 && inside.runnableNs == 50 && inside.unknownNs == 0)
+        #expect(t.times(from: 10, to: 20).unknownNs == 10)
+        #expect(t.times(from: 20, to: 10) == ThreadStateTimes())
+    }
+
+    @Test("a request that waits while QEMU's reader is stopped, then while it waits for a CPU: the wait's states")
+    func waitStates() {
+        let reader: Int32 = Self.qemu
+        var events: [KernelEvent] = [
+            Self.sw(900_000, from: reader, state: 0x1, to: 0), // asleep in poll
+        ]
+        events.append(KernelHopsTests.ev(1_000_000, .devStartXmit, 0xD0, "vnet0"))
+        events.append(Self.wake(1_001_000, reader))
+        events.append(Self.sw(1_002_000, from: 0, state: 0, to: reader)) // runs ...
+        events.append(Self.sw(1_010_000, from: reader, state: 0x4, to: 0)) // ... and is stopped (SIGSTOP)
+        events.append(Self.wake(1_060_000, reader)) // SIGCONT
+        events.append(Self.sw(1_070_000, from: 0, state: 0, to: reader))
+        events.append(KernelEventBuilder.copy(1_080_000, 0xD0, reader))
+        let hops = KernelHops.build(device: "vnet0", events: events)
+        let w = hops.backendWait(near: 999_000)
+        #expect(w?.wait == 80_000)
+        let s = w?.states
+        #expect(s?.asleepNs == 1_000)
+        #expect(s?.runnableNs == 11_000) // woken 1 us before it ran, and 10 us after SIGCONT
+        #expect(s?.runningNs == 18_000) // 8 us before the stop, 10 us before the copy
+        #expect(s?.stoppedNs == 50_000)
+        #expect(s.map { t in ThreadState.allCases.max { t[$0] < t[$1] } } == .stopped)
+        #expect(hops.readerThreads == [reader])
+        #expect(hops.hasSchedule)
+        // Without the scheduler's events: the wait, and no states.
+        let bare = KernelHops.build(device: "vnet0", events: events.filter { !$0.kind.isScheduler })
+        #expect(bare.backendWait(near: 999_000)?.wait == 80_000)
+        #expect(bare.backendWait(near: 999_000)?.states == nil)
+        #expect(!bare.hasSchedule)
+    }
+}
+
+private enum KernelEventBuilder {
+    static func copy(_ t: Int64, _ skb: UInt64, _ tid: Int32) -> KernelEvent {
+        KernelEvent(timeNs: t, kind: .copyToReader, cpu: 0, pid: tid, tid: tid, skbaddr: skb, length: 100)
+    }
+}
+
+@Suite("backend thread in the report")
+struct BackendThreadSummaryTests {
+    static func times(running: Int64 = 0, runnable: Int64 = 0, stopped: Int64 = 0, asleep: Int64 = 0, unknown: Int64 = 0) -> ThreadStateTimes {
+        var t = ThreadStateTimes()
+        t.runningNs = running
+        t.runnableNs = runnable
+        t.stoppedNs = stopped
+        t.asleepNs = asleep
+        t.unknownNs = unknown
+        return t
+    }
+
+    @Test("shares of the covered waiting; the slowest 1 %'s state decides, all waits' when the tail has none; none without events")
+    func summary() throws {
+        var tally = BackendTally()
+        tally.matched = 10
+        tally.threadStates = Self.times(running: 6_000, runnable: 2_000, stopped: 0, asleep: 2_000, unknown: 5_000)
+        tally.tailThreadStates = Self.times(running: 100, stopped: 900)
+        let s = try #require(BackendThreadSummary(tally, pid: 7, threads: [7, 9]))
+        #expect(s.all.running == 0.6 && s.all.runnable == 0.2 && s.all.asleep == 0.2 && s.all.stopped == 0)
+        #expect(s.all.coveredUs == 10 && s.all.uncoveredUs == 5)
+        #expect(s.tail?.stopped == 0.9)
+        #expect(s.dominant == .stopped)
+        tally.tailThreadStates = nil
+        #expect(BackendThreadSummary(tally, pid: 7, threads: [7])?.dominant == .running)
+        tally.threadStates = Self.times(unknown: 5_000)
+        #expect(BackendThreadSummary(tally, pid: 7, threads: [7]) == nil)
+        #expect(BackendThreadSummary(BackendTally(), pid: 7, threads: [7]) == nil)
+        // Each state ends the evidence with its own reading.
+        let words = Set(ThreadState.allCases.map(AttributionText.conclusion))
+        #expect(words.count == ThreadState.allCases.count)
+        #expect(AttributionText.conclusion(.stopped).contains("stopped hypervisor"))
     }
 }
