@@ -25,7 +25,8 @@ extension Netprobe {
 
                 starved-guest: QEMU stopped (SIGSTOP) for 50 ms at a fixed period. Guest-stack p99 \
                 less the baseline's p50 must match the timed stops, and the slowest 1 % must be \
-                put on guest-stack.
+                put on guest-stack; the backend's thread must read stopped in the slowest 1 %'s \
+                waits in the tun queue (scheduler's events).
 
                 redis-stall: a second client runs a 50 ms Lua busy loop (EVAL) at a fixed period. \
                 Redis p99 less the baseline's p50 must match how long Redis says each EVAL ran, \
@@ -35,7 +36,9 @@ extension Netprobe {
                 events) alone gets 1 ms of CPU per 20 ms (a cgroup v1 cpu quota); the vCPU thread \
                 is not limited. The vnic-backend mean must match the requests' mean wait in the \
                 tun queue as bpftrace measures it over the same tracepoints, at least 3x the \
-                baseline's. Needs bpftrace and the cgroup v1 cpu controller.
+                baseline's, and the thread must read runnable but off a CPU (starved, not busy). \
+                In both, the share of the waits the thread ran must be within 5 points of \
+                bpftrace's. Needs bpftrace and the cgroup v1 cpu controller.
 
                 Prints a table of injected against measured, what each number is, and why a check \
                 failed. The lab and the faults are removed in every case, Ctrl-C included. Needs \
