@@ -78,11 +78,11 @@ func usage() -> Never {
           --capture-wrap  a command put in front of every capture process, split at spaces
                       (experiments: 'nice -n 10', 'chrt -b 0')
           --capture-arg   an extra argument for netprobe capture (repeat; experiments: -s 128)
-          --modes     only these capture modes, comma-separated (immediate, block, kevents, tcpdump,
-                      floor; e.g. block for a quick experiment); --tcpdump and --floor add to the
-                      list. immediate and block record packets only; kevents is block plus the
-                      kernel events (bridge: their cost is kevents' ratio against block's, e.g.
-                      --setup bridge --modes block,kevents)
+          --modes     only these capture modes, comma-separated (immediate, block, kevents, kpackets,
+                      tcpdump, floor; e.g. block for a quick experiment); --tcpdump and --floor add
+                      to the list. immediate and block record packets only; kevents is block plus
+                      the kernel events, kpackets the same without the scheduler's (bridge: their
+                      cost is their ratio against block's, e.g. --setup bridge --modes block,kevents)
           --pin       together: the lab's Redis (or QEMU) and redis-benchmark both on CPU 0;
                       split: Redis/QEMU on CPU 0, redis-benchmark on CPU 1; none: no pinning.
                       netprobe capture is never pinned. Default: together for host (measured on 2
@@ -123,7 +123,7 @@ func parseOptions() -> Options {
         case "--capture-arg": o.captureArgs.append(value(a))
         case "--modes":
             let list = value(a).split(separator: ",").map { Mode(rawValue: String($0)) }
-            guard !list.isEmpty, !list.contains(nil) else { FileHandle.standardError.write(Data("--modes takes a list of immediate, block, kevents, tcpdump, floor\n".utf8)); usage() }
+            guard !list.isEmpty, !list.contains(nil) else { FileHandle.standardError.write(Data("--modes takes a list of immediate, block, kevents, kpackets, tcpdump, floor\n".utf8)); usage() }
             o.modes = list.map { $0! }
         case "--pin":
             o.pin = value(a)
@@ -253,12 +253,14 @@ func median(_ xs: [Double]) -> Double {
 /// immediate and block: netprobe capture of packets only (`--kernel-events none`); kevents: block
 /// delivery with the kernel events capture records by default where a tap is captured
 /// (`--kernel-events essential`): its ratio against block's is what the events cost.
-enum Mode: String, CaseIterable { case immediate, block, kevents, tcpdump, floor
+/// kpackets: the same without the scheduler's events (`--kernel-events packets`).
+enum Mode: String, CaseIterable { case immediate, block, kevents, kpackets, tcpdump, floor
     var flags: [String] {
         switch self {
         case .immediate: ["--immediate-mode", "--kernel-events", "none"]
         case .block: ["--no-immediate-mode", "--kernel-events", "none"]
         case .kevents: ["--no-immediate-mode", "--kernel-events", "essential"]
+        case .kpackets: ["--no-immediate-mode", "--kernel-events", "packets"]
         case .tcpdump, .floor: []
         }
     }
@@ -520,14 +522,16 @@ final class Bench {
                   + lpad("\(drops)", 7) + lpad(String(format: "%.2f", median(with.map(\.captureCPU))), 15)
                   + lpad(String(format: "%.0f", median(with.map { 100 * $0.captureCPU / $0.captureWall })), 7))
         }
-        if modes.contains(.block), modes.contains(.kevents) {
+        if modes.contains(.block) {
             func paired(_ m: Mode) -> [Double] {
                 zip(runs.filter { $0.mode == nil && $0.pairedWith == m }, runs.filter { $0.mode == m })
                     .map { $1.requestsPerSecond / $0.requestsPerSecond }
             }
-            let on = median(paired(.kevents)), off = median(paired(.block))
-            out("")
-            out("kernel events: PAIRED kevents / PAIRED block = \(String(format: "%.3f", on / off)) (throughput with the events over without them, both against no capture)")
+            let off = median(paired(.block))
+            for m in [Mode.kevents, .kpackets] where modes.contains(m) {
+                out("")
+                out("kernel events: PAIRED \(m.rawValue) / PAIRED block = \(String(format: "%.3f", median(paired(m)) / off)) (throughput with the events over without them, both against no capture)")
+            }
         }
         out("")
         out("  RATIO = median req/s with capture / median req/s of the runs without capture just before them;")

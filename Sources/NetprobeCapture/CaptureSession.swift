@@ -41,6 +41,9 @@ public struct CaptureConfiguration: Sendable {
     /// Called once the load has finished: more of netprobe's data to store (the load generator's
     /// own request records), handed to `write` one item's payload (`MetadataCarriage`) at a time.
     public var finalBlocks: (@Sendable (_ write: ([UInt8]) throws -> Void) throws -> Void)?
+    /// The file `finalBlocks` reads (the load generator's records), named when they could not be
+    /// stored: it is then kept, not removed.
+    public var loadRecordsPath: String?
 
     public init(vantages: [CaptureVantage], output: String) {
         self.vantages = vantages
@@ -302,7 +305,7 @@ public final class CaptureSession {
                 do {
                     try extra { payload in try writer.appendNetprobeData(payload, timeNs: end) }
                 } catch {
-                    notes.append("could not store the load generator's records: \(error)")
+                    notes.append("could not store the load generator's records: \(error)" + (c.loadRecordsPath.map { "; they are kept in \($0)" } ?? ""))
                 }
             }
         }

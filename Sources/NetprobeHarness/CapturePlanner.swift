@@ -107,6 +107,7 @@ public enum CapturePlanner {
             // Run this very binary (the one on PATH may be another version, or absent).
             c.loadCommand = [netprobe] + request.load.dropFirst() + ["--timestamps-out", records, "--quiet"]
             c.finalBlocks = { write in try ClientRecordBlocks.read(path: records, into: write) }
+            c.loadRecordsPath = records
         }
         c.loadNamespace = clientNamespace
         c.setup = domain?.interfaces.first?.setupKind ?? owner?.setup.rawValue
@@ -161,10 +162,11 @@ public enum ClientRecordBlocks {
     }
 
     /// The records in `path` as trace blocks (the file cut into self-contained blocks of its
-    /// binary entries, `ClientRecordFormat`), handed to `write` one at a time; removes the file.
+    /// binary entries, `ClientRecordFormat`), handed to `write` one at a time; removes the file
+    /// once all are written (on an error it stays, for the caller to name).
     public static func read(path: String, into write: ([UInt8]) throws -> Void) throws {
-        defer { try? FileManager.default.removeItem(atPath: path) }
         try ClientRecordReader(path: path).forEachBlock(write)
+        try? FileManager.default.removeItem(atPath: path)
     }
 }
 

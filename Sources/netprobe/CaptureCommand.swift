@@ -109,7 +109,7 @@ extension Netprobe {
         var quiet = false
 
         @Option(help: ArgumentHelp(
-            "Kernel tracepoints to record beside the packets where a tap or macvtap is captured: essential (default: what the report's vnic-backend segment and reply hop need), all, or none.",
+            "Kernel tracepoints to record beside the packets where a tap or macvtap is captured: essential (default: what the report's vnic-backend segment, its reader's states and the reply hop need), packets (essential without the scheduler's events: cheaper, but a busy backend cannot be told from a starved or stopped one), all, or none.",
             valueName: "SET"))
         var kernelEvents: KernelEventSelection = .essential
 
@@ -147,6 +147,16 @@ extension Netprobe {
             } catch {
                 redirect?.restore()
                 printError("netprobe capture: \(error)")
+                // The capture ended before the load generator's records could go into the trace:
+                // they are data too, so they stay where the load wrote them.
+                if let records = configuration.loadRecordsPath, FileManager.default.fileExists(atPath: records) {
+                    let size = (try? FileManager.default.attributesOfItem(atPath: records)[.size] as? Int) ?? 0
+                    if size > 0 {
+                        printError("netprobe capture: the load generator's own records are kept in \(records) (netprobe load --timestamps-out format)")
+                    } else {
+                        try? FileManager.default.removeItem(atPath: records) // the load ended before it wrote any
+                    }
+                }
                 throw ExitCode(1)
             }
             let output = CaptureSummaryOutput(summary)

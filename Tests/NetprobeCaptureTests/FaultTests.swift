@@ -83,4 +83,27 @@ struct CaptureFaultTests {
         let packets = try assertValid(out, "disk full")
         #expect(packets > 1000)
     }
+
+    @Test("when the capture fails, the load generator's own records are kept and named, not lost")
+    func loadRecordsKept() throws {
+        let topo = try TestTopology()
+        defer { topo.teardown() }
+        let dir = NSTemporaryDirectory() + "netprobe-full-records-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Paced, so that the disk fills seconds into the run, long after the load has started.
+        try sh(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir])
+        defer {
+            _ = try? sh(["umount", dir], allowFailure: true)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let r = try ChildProcess.run([CaptureCLITests.binary, "capture", "-i", "npbr0", "-i", "npv0", "--netns", topo.client,
+                                      "-w", dir + "/full.pcapng", "--quiet", "--duration", "60s", "--",
+                                      "netprobe", "load", "--target", "10.78.0.2:6379", "-c", "4", "--rate", "2000", "--duration", "60s"], timeout: 120)
+        #expect(r.status.code == 1)
+        let line = try #require(r.stderr.split(separator: "\n").first { $0.contains("records are kept in") }, "stderr: \(r.stderr.suffix(600))")
+        let path = try #require(line.split(separator: " ").first { $0.hasSuffix(".npts") }.map(String.init))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        #expect(size > 1000, "the kept records file \(path) has \(size) bytes")
+    }
 }

@@ -144,7 +144,13 @@ struct TraceCarriageCaptureTests {
             if let r = try? ChildProcess.run(["ip", "netns", "pids", topo.client], timeout: 10) {
                 for pid in r.stdout.split(separator: "\n").compactMap({ pid_t($0) }) {
                     let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
-                    if cmdline.contains("load") { kill(pid, SIGKILL) }
+                    guard cmdline.contains("load") else { continue }
+                    kill(pid, SIGKILL)
+                    // Its records file, which only the killed capture would have stored and removed.
+                    let argv = cmdline.split(separator: "\0").map(String.init)
+                    if let k = argv.firstIndex(of: "--timestamps-out"), k + 1 < argv.count {
+                        try? FileManager.default.removeItem(atPath: argv[k + 1])
+                    }
                 }
             }
         }
