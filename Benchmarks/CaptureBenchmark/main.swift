@@ -78,10 +78,10 @@ func usage() -> Never {
           --capture-wrap  a command put in front of every capture process, split at spaces
                       (experiments: 'nice -n 10', 'chrt -b 0')
           --capture-arg   an extra argument for netprobe capture (repeat; experiments: -s 128)
-          --modes     only these capture modes, comma-separated (immediate, block, kevents, kpackets,
+          --modes     only these capture modes, comma-separated (immediate, block, kevents, ksched,
                       tcpdump, floor; e.g. block for a quick experiment); --tcpdump and --floor add
                       to the list. immediate and block record packets only; kevents is block plus
-                      the kernel events, kpackets the same without the scheduler's (bridge: their
+                      the default kernel events, ksched plus the scheduler's too (bridge: their
                       cost is their ratio against block's, e.g. --setup bridge --modes block,kevents)
           --pin       together: the lab's Redis (or QEMU) and redis-benchmark both on CPU 0;
                       split: Redis/QEMU on CPU 0, redis-benchmark on CPU 1; none: no pinning.
@@ -123,7 +123,7 @@ func parseOptions() -> Options {
         case "--capture-arg": o.captureArgs.append(value(a))
         case "--modes":
             let list = value(a).split(separator: ",").map { Mode(rawValue: String($0)) }
-            guard !list.isEmpty, !list.contains(nil) else { FileHandle.standardError.write(Data("--modes takes a list of immediate, block, kevents, kpackets, tcpdump, floor\n".utf8)); usage() }
+            guard !list.isEmpty, !list.contains(nil) else { FileHandle.standardError.write(Data("--modes takes a list of immediate, block, kevents, ksched, tcpdump, floor\n".utf8)); usage() }
             o.modes = list.map { $0! }
         case "--pin":
             o.pin = value(a)
@@ -253,14 +253,14 @@ func median(_ xs: [Double]) -> Double {
 /// immediate and block: netprobe capture of packets only (`--kernel-events none`); kevents: block
 /// delivery with the kernel events capture records by default where a tap is captured
 /// (`--kernel-events essential`): its ratio against block's is what the events cost.
-/// kpackets: the same without the scheduler's events (`--kernel-events packets`).
-enum Mode: String, CaseIterable { case immediate, block, kevents, kpackets, tcpdump, floor
+/// ksched: the same with the scheduler's events too (`--kernel-events scheduler`).
+enum Mode: String, CaseIterable { case immediate, block, kevents, ksched, tcpdump, floor
     var flags: [String] {
         switch self {
         case .immediate: ["--immediate-mode", "--kernel-events", "none"]
         case .block: ["--no-immediate-mode", "--kernel-events", "none"]
         case .kevents: ["--no-immediate-mode", "--kernel-events", "essential"]
-        case .kpackets: ["--no-immediate-mode", "--kernel-events", "packets"]
+        case .ksched: ["--no-immediate-mode", "--kernel-events", "scheduler"]
         case .tcpdump, .floor: []
         }
     }
@@ -528,7 +528,7 @@ final class Bench {
                     .map { $1.requestsPerSecond / $0.requestsPerSecond }
             }
             let off = median(paired(.block))
-            for m in [Mode.kevents, .kpackets] where modes.contains(m) {
+            for m in [Mode.kevents, .ksched] where modes.contains(m) {
                 out("")
                 out("kernel events: PAIRED \(m.rawValue) / PAIRED block = \(String(format: "%.3f", median(paired(m)) / off)) (throughput with the events over without them, both against no capture)")
             }

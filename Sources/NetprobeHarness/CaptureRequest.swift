@@ -83,12 +83,14 @@ public struct CaptureRequest: Sendable, Equatable {
 public enum KernelEventSelection: String, Sendable, Equatable, CaseIterable {
     /// None: packets only.
     case none
-    /// What the report uses: transmit and receive per device, copies to readers, qdisc dequeues,
-    /// drops, and the scheduler's events of the backend's threads.
+    /// What the report's hops use: transmit and receive per device, copies to readers, qdisc
+    /// dequeues, drops.
     case essential
-    /// `essential` without the scheduler's events: the backend's wait and the reply hop, at a
-    /// third fewer events, but the report cannot tell a busy backend from a starved or stopped one.
-    case packets
+    /// `essential` and the scheduler's events of the backend's threads (sched_switch,
+    /// sched_wakeup), so that the report can tell a busy backend from a starved, stopped or
+    /// unwoken one. Not the default: they cost the traffic about 9 % of its median request time
+    /// on the bridge lab (scripts/kevents-latency), where essential costs about 2 %.
+    case scheduler
     /// Every tracepoint the recorder knows (twice the events: for looking at the kernel's path in detail).
     case all
 
@@ -97,7 +99,7 @@ public enum KernelEventSelection: String, Sendable, Equatable, CaseIterable {
         switch self {
         case .none: nil
         case .essential: KernelEventKind.essential
-        case .packets: KernelEventKind.essential.filter { !$0.isScheduler }
+        case .scheduler: KernelEventKind.essential + KernelEventKind.scheduler
         case .all: KernelEventKind.allCases
         }
     }

@@ -39,6 +39,8 @@ public struct Experiment {
     public var setups: [LabSetup]
     /// The guests to compare; empty: the built-in guest, runs named by their setup alone.
     public var guests: [Guest] = []
+    /// The kernel events each capture records (`capture --kernel-events`).
+    public var kernelEvents: KernelEventSelection = .essential
     public var load: LoadSpec
     public var duration: TimeSpan
     public var warmup: TimeSpan
@@ -125,6 +127,7 @@ public struct Experiment {
         if let reason = load.unavailableReason { return result("skipped", reason) }
         let run = LabRun(name: "exp-\(planned.name)", setup: planned.setup, directory: directory, load: load, say: say)
         if let guest = planned.guest { run.guest = guest.options }
+        run.kernelEvents = kernelEvents
         let state: LabState
         do {
             state = try run.up()

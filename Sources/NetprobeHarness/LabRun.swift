@@ -92,6 +92,8 @@ public final class LabRun {
     public private(set) var state: LabState?
     /// The guest the lab boots (`lab up --guest` and its options): the built-in one by default.
     public var guest = LabGuestOptions()
+    /// The kernel events its captures record (`capture --kernel-events`).
+    public var kernelEvents: KernelEventSelection = .essential
 
     public init(name: String, setup: LabSetup, directory: String, load: LoadSpec, netprobe: String = NetprobeExecutable.path,
                 say: @escaping (String) -> Void) {
@@ -170,6 +172,7 @@ public final class LabRun {
             r.roles.append(.init(interface: v.interface, role: v.role.rawValue))
         }
         r.filter = filter
+        r.kernelEvents = kernelEvents
         r.load = load.command(target: state.redisAddress, seconds: seconds, netprobe: netprobe)
         return r
     }

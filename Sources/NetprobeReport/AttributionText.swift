@@ -302,7 +302,7 @@ public enum AttributionText {
                 out.append(line)
             } else if let b = r.backend, b.matched > 0, let silent = b.silentShare {
                 let reader = r.backendReader.map { "pid \($0)" } ?? "the backend"
-                out.append("slow backend or stopped hypervisor? in each wait, the longest stretch in which \(reader) did nothing the kernel events show adds up to \(pct(silent)) of the backend's waiting (not running, or not serving packets then); for \(pct(1 - silent)) it was moving other packets. Packet events cannot tell a stopped or starved backend from a busy one (that needs the scheduler's events), so this does not say whether vhost-net would help")
+                out.append("slow backend or stopped hypervisor? in each wait, the longest stretch in which \(reader) did nothing the kernel events show adds up to \(pct(silent)) of the backend's waiting (not running, or not serving packets then); for \(pct(1 - silent)) it was moving other packets. Packet events cannot tell a stopped or starved backend from a busy one (that needs the scheduler's events: capture --kernel-events scheduler), so this does not say whether vhost-net would help")
             }
             if let bound = r.verdict.bypassBound, !bound.segments.isEmpty {
                 let what = bound.segments.map { label($0) }.joined(separator: ", ")

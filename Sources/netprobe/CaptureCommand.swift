@@ -109,7 +109,7 @@ extension Netprobe {
         var quiet = false
 
         @Option(help: ArgumentHelp(
-            "Kernel tracepoints to record beside the packets where a tap or macvtap is captured: essential (default: what the report's vnic-backend segment, its reader's states and the reply hop need), packets (essential without the scheduler's events: cheaper, but a busy backend cannot be told from a starved or stopped one), all, or none.",
+            "Kernel tracepoints to record beside the packets where a tap or macvtap is captured: essential (default: what the report's vnic-backend segment and reply hop need), scheduler (essential and the scheduler's events of the backend's threads, to tell a busy backend from a starved or stopped one; they slow the traffic more), all, or none.",
             valueName: "SET"))
         var kernelEvents: KernelEventSelection = .essential
 

@@ -77,6 +77,11 @@ extension Netprobe {
         @Option(parsing: .unconditional, help: ArgumentHelp("Virtual CPUs of each --guest (as lab up --vcpus).", valueName: "N"))
         var vcpus = 1
 
+        @Option(help: ArgumentHelp(
+            "Kernel events each capture records, as capture --kernel-events: essential (default), scheduler (also what the backend's thread did, at a higher cost to the traffic), all, or none.",
+            valueName: "SET"))
+        var kernelEvents: KernelEventSelection = .essential
+
         /// The guests, parsed: NAME=SPEC each, names unique.
         func guestList() throws -> [Experiment.Guest] {
             var out: [Experiment.Guest] = []
@@ -133,6 +138,7 @@ extension Netprobe {
                                         duration: try duration.checked("--duration"), warmup: try warmup.checked("--warmup"),
                                         directory: out)
             experiment.guests = try guestList()
+            experiment.kernelEvents = kernelEvents
             let result = try experiment.run(say: { printError($0) })
             print(ExperimentSummary.render(result))
             print("Wrote \(out)/experiment.json, \(out)/experiment.html and one trace + report per setup.")

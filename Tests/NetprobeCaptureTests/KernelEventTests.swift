@@ -609,7 +609,7 @@ struct KernelEventReportLabTests {
         defer { bpftrace.stop() }
         try #require(KernelEventLabTests.waitFor(bpftrace, printing: "ready", seconds: 60), "bpftrace did not start: \(bpftrace.standardError)")
 
-        var capture = [bin, "capture", "--netns", state.namespace, "-w", trace, "--redis", target, "--quiet"]
+        var capture = [bin, "capture", "--netns", state.namespace, "-w", trace, "--redis", target, "--quiet", "--kernel-events", "scheduler"]
         for v in state.vantages where v.namespace == state.namespace {
             capture += ["-i", v.interface, "--role", "\(v.interface)=\(v.role.rawValue)"]
         }

@@ -56,9 +56,7 @@ public enum KernelEventKind: UInt8, Sendable, CaseIterable, Codable, CustomStrin
     /// one where it arrives (netif_receive_skb fires on every receive path; the _entry events only
     /// on some: a veth or loopback receives through __netif_rx, without netif_rx_entry), the copies
     /// to readers, qdisc dequeues and drops.
-    /// And the scheduler's events of the backend's threads: whether a reader that left packets
-    /// waiting was stopped, waiting for a CPU, busy or asleep.
-    public static let essential: [KernelEventKind] = [.devStartXmit, .receiveSkb, .copyToReader, .qdiscDequeue, .drop, .schedSwitch, .schedWakeup]
+    public static let essential: [KernelEventKind] = [.devStartXmit, .receiveSkb, .copyToReader, .qdiscDequeue, .drop]
 
     /// True for the events that carry a device name (`interface`).
     public var namesDevice: Bool {
