@@ -62,17 +62,25 @@ struct CaptureFaultTests {
         #expect(withPackets >= 10)
     }
 
+    /// A tmpfs of `megabytes` under the temporary directory: a disk that fills.
+    static func smallDisk(_ name: String, megabytes: Int) throws -> String {
+        let dir = NSTemporaryDirectory() + "\(name)-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try sh(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", dir])
+        return dir
+    }
+
+    static func remove(disk dir: String) {
+        _ = try? sh(["umount", dir], allowFailure: true)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
     @Test("a full disk stops the capture with a clear error; the file is valid up to its last complete block")
     func diskFull() throws {
         let topo = try TestTopology()
         defer { topo.teardown() }
-        let dir = NSTemporaryDirectory() + "netprobe-full-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try sh(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir])
-        defer {
-            _ = try? sh(["umount", dir], allowFailure: true)
-            try? FileManager.default.removeItem(atPath: dir)
-        }
+        let dir = try Self.smallDisk("netprobe-full", megabytes: 2)
+        defer { Self.remove(disk: dir) }
         let out = dir + "/full.pcapng"
         let (status, text) = try sh([CaptureCLITests.binary, "capture", "-i", "npbr0", "-i", "npv0", "--netns", topo.client,
                                      "-w", out, "--quiet", "--duration", "60s", "--",
@@ -88,14 +96,9 @@ struct CaptureFaultTests {
     func loadRecordsKept() throws {
         let topo = try TestTopology()
         defer { topo.teardown() }
-        let dir = NSTemporaryDirectory() + "netprobe-full-records-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // Paced, so that the disk fills seconds into the run, long after the load has started.
-        try sh(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir])
-        defer {
-            _ = try? sh(["umount", dir], allowFailure: true)
-            try? FileManager.default.removeItem(atPath: dir)
-        }
+        let dir = try Self.smallDisk("netprobe-full-records", megabytes: 4)
+        defer { Self.remove(disk: dir) }
         let r = try ChildProcess.run([CaptureCLITests.binary, "capture", "-i", "npbr0", "-i", "npv0", "--netns", topo.client,
                                       "-w", dir + "/full.pcapng", "--quiet", "--duration", "60s", "--",
                                       "netprobe", "load", "--target", "10.78.0.2:6379", "-c", "4", "--rate", "2000", "--duration", "60s"], timeout: 120)
