@@ -129,16 +129,11 @@ public enum Attribution {
         let hops = inputs.kernelHops.flatMap { $0.device == path.inner?.interface && !$0.isEmpty ? $0 : nil }
         let tap = TapQueueModel(samples: path.hasTwoSides ? tapSamples : [])
         let haveRedis = !inputs.redisUsecPerCall.isEmpty
-        let resolvable = SegmentName.allCases.map { s -> Bool in
-            switch s {
-            case .client: !inputs.client.isEmpty
-            case .bridge: path.hasTwoSides
-            case .tap: tap.isResolved
-            case .vnicBackend: hops != nil
-            case .guestStack: true
-            case .redis: haveRedis
-            }
-        }
+        // What the inputs can resolve, by the rule the result is judged with (as if requests came).
+        let possible = SegmentResolution(requests: 1, twoSides: path.hasTwoSides, tapQueue: tap.isResolved,
+                                         clientRecords: !inputs.client.isEmpty, redisInfo: haveRedis,
+                                         backendMatched: hops != nil ? 1 : 0)
+        let resolvable = SegmentName.allCases.map(possible.isResolved)
         let passes = Passes(
             join: join, runs: join.rowRuns(threads),
             paths: RequestPaths(path, client: inputs.client, hops: hops), tap: tap,
