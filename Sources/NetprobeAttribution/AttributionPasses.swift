@@ -71,10 +71,12 @@ struct Passes: @unchecked Sendable { // the join is only read here, after `finis
         return parts.reduce(into: Placed(redis: RedisCallStats(commands: exec.commands))) { $0.add($1) }
     }
 
-    /// Pass 2: Redis's timeline, with the commands long enough to make others wait.
+    /// Pass 2: Redis's timeline, with the commands long enough to make others wait. Skipped when
+    /// no placed command runs longer than the fastest round trip: it would find none.
     func timeline(_ first: Placed) -> RedisTimeline {
         var timeline = RedisTimeline(exec: exec, fastestRoundTrip: first.redis.fastestRoundTrip(placed: first.placed, exec),
                                      longest: first.redis.longest)
+        guard timeline.longest > timeline.fastestRoundTrip else { return timeline }
         let found = eachInParallel(runs) { [timeline] index, run -> [RedisTimeline.LongCommand] in
             var found: [RedisTimeline.LongCommand] = []
             var unused = Unplaced()
