@@ -56,7 +56,7 @@ public enum AttributionText {
     static func conclusion(_ state: ThreadState) -> String {
         switch state {
         case .running:
-            "a busy backend: its thread was on a CPU, working on other things, while the request waited (the work vhost-net takes off QEMU's threads)"
+            "a busy backend: its thread was on a CPU, working on other things, while the request waited (work that vhost-net would move to a kernel worker)"
         case .runnable:
             "a starved backend: its thread was ready to run but not given a CPU (CPU contention or a CPU quota); a bypass does not give it CPU time"
         case .stopped:
@@ -105,7 +105,7 @@ public enum AttributionText {
         }
 
         func pct(_ x: Double?) -> String { x.map { TextReport.fmt($0 * 100, 1) + " %" } ?? "-" }
-        /// "running 12.0 %, runnable (waiting for a CPU) 80.0 %, stopped 0.0 %, asleep 8.0 %"
+        /// "running 12.0 %, runnable but off a CPU 80.0 %, stopped 0.0 %, asleep 8.0 %"
         func states(_ s: BackendThreadSummary.Shares) -> String {
             "running \(pct(s.running)), runnable but off a CPU \(pct(s.runnable)), stopped \(pct(s.stopped)), asleep \(pct(s.asleep))"
         }
@@ -298,7 +298,7 @@ public enum AttributionText {
                 var line = "slow backend or stopped hypervisor? the scheduler's events of the backend's reading thread (\(who)): while requests waited in \(r.kernelHopsQueueDevice ?? "the device")'s queue it was \(states(t.all))"
                 if let tail = t.tail { line += "; in the slowest 1 %'s waits \(states(tail))" }
                 if t.all.uncoveredUs > 0 { line += " (\(us(t.all.uncoveredUs)) of waiting fell before the thread's first event: not counted)" }
-                line += ". So \(t.tail != nil ? "the slowest 1 % waited on" : "the waits were") " + AttributionText.conclusion(t.dominant)
+                line += ". So \(t.tail != nil ? "the slowest 1 %" : "the requests") waited mostly on " + AttributionText.conclusion(t.dominant)
                 out.append(line)
             } else if let b = r.backend, b.matched > 0, let silent = b.silentShare {
                 let reader = r.backendReader.map { "pid \($0)" } ?? "the backend"
