@@ -117,7 +117,9 @@ if let path = synthesiseTo {
 
 let scratch = NSTemporaryDirectory() + "netprobe-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(atPath: scratch) }
+// Removed at every exit: a top-level `defer` never ran, since the run ends in exit(status), and
+// each run left its half-gigabyte of synthesised traces behind.
+atexit { try? FileManager.default.removeItem(atPath: scratch) }
 let installed = Dictionary(uniqueKeysWithValues: ReferenceTool.allCases.map { ($0, $0.isInstalled) })
 let hasEditcap = FileManager.default.isExecutableFile(atPath: "/usr/bin/editcap") // with tshark (wireshark-common)
 
