@@ -147,9 +147,9 @@ public struct BackendTally: Sendable, Equatable {
     public var readerBusyNs: Int64 = 0, readerSilentNs: Int64 = 0
 
     /// What the backend's reading thread did during the waits, from the scheduler's events: over
-    /// every matched wait, and over those of the slowest 1 % of requests; nil without the events.
-    public var threadStates: ThreadStateTimes?
-    public var tailThreadStates: ThreadStateTimes?
+    /// every matched wait, and over those of the slowest 1 % of requests (all zero without them).
+    public var threadStates = ThreadStateTimes()
+    public var tailThreadStates = ThreadStateTimes()
 
     /// `readerSilentNs`' share of all the waiting; nil without any.
     public var silentShare: Double? {
@@ -164,12 +164,8 @@ public struct BackendTally: Sendable, Equatable {
         }
         matched += 1
         if let states = p.backendStates {
-            threadStates = threadStates ?? ThreadStateTimes()
-            threadStates!.add(states)
-            if inTail {
-                tailThreadStates = tailThreadStates ?? ThreadStateTimes()
-                tailThreadStates!.add(states)
-            }
+            threadStates.add(states)
+            if inTail { tailThreadStates.add(states) }
         }
         let silent = min(max(0, p.backendSilent), wait)
         readerSilentNs = LatencyRecorder.saturatingSum(readerSilentNs, silent)
@@ -181,11 +177,7 @@ public struct BackendTally: Sendable, Equatable {
         unmatched += o.unmatched
         readerBusyNs = LatencyRecorder.saturatingSum(readerBusyNs, o.readerBusyNs)
         readerSilentNs = LatencyRecorder.saturatingSum(readerSilentNs, o.readerSilentNs)
-        for (mine, theirs) in [(\BackendTally.threadStates, o.threadStates), (\BackendTally.tailThreadStates, o.tailThreadStates)] {
-            guard let theirs else { continue }
-            var sum = self[keyPath: mine] ?? ThreadStateTimes()
-            sum.add(theirs)
-            self[keyPath: mine] = sum
-        }
+        threadStates.add(o.threadStates)
+        tailThreadStates.add(o.tailThreadStates)
     }
 }

@@ -103,9 +103,6 @@ public final class KernelEventRecorder: @unchecked Sendable {
     public let readers: [Int32]?
     /// What is recorded: the kinds asked for, without the scheduler's when no process was named.
     public let kinds: [KernelEventKind]
-    /// The threads whose scheduler events are recorded (those of `scheduled` at init; threads
-    /// started later are not followed).
-    public let scheduledThreads: [Int32]
     /// Interface index of each interface, in its namespace (same order as `interfaces`).
     public let ifindexes: [Int32]
     /// Devices with one of the interfaces' names in other named namespaces (name -> namespaces).
@@ -151,8 +148,9 @@ public final class KernelEventRecorder: @unchecked Sendable {
     ///     reader of an skb seen on the interfaces.
     ///   - kinds: the tracepoints to record (default all).
     ///   - scheduled: pids whose threads' scheduler events (`KernelEventKind.scheduler`) to record,
-    ///     e.g. the QEMU that reads a tap; without any, those kinds are left out (unfiltered they
-    ///     would be every context switch of the host).
+    ///     e.g. the QEMU that reads a tap (its threads now: threads started later are not
+    ///     followed); without any, those kinds are left out (unfiltered they would be every
+    ///     context switch of the host).
     ///   - ringPagesPerCPU: the ring size per CPU in pages (a power of two); nil: `defaultRingPages`.
     ///   - mountTracefs: mount tracefs at /sys/kernel/tracing when it is not mounted.
     public init(interfaces: [KernelEventInterface], readers: [Int32]? = nil,
@@ -191,7 +189,6 @@ public final class KernelEventRecorder: @unchecked Sendable {
         }
         let tids = try readers.map { pids throws(KernelEventRecorderError) in try threads(of: pids) }
         let scheduledThreads = try threads(of: scheduled)
-        self.scheduledThreads = scheduledThreads
         var unscoped: UInt32 = kinds.contains(.drop) ? 1 << KernelEventKind.drop.rawValue : 0
         if (tids ?? []).isEmpty && kinds.contains(.copyToReader) { unscoped |= 1 << KernelEventKind.copyToReader.rawValue }
         self.unscoped = unscoped

@@ -168,6 +168,16 @@ public enum ClientRecordBlocks {
         try ClientRecordReader(path: path).forEachBlock(write)
         try? FileManager.default.removeItem(atPath: path)
     }
+
+    /// After a capture failed before storing them: `path` when it holds records (they are data:
+    /// the file stays for the caller to name), nil when there is none or it is empty (the load
+    /// ended before writing any; the empty file is removed).
+    public static func kept(path: String) -> String? {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else { return nil }
+        if size > 0 { return path }
+        try? FileManager.default.removeItem(atPath: path)
+        return nil
+    }
 }
 
 /// Where a load command sends its requests.

@@ -100,7 +100,7 @@ extension SelftestSession {
         var reasons: [String] = []
         let shares = tail ? (t.tail ?? t.all) : t.all
         func pct(_ x: Double) -> String { TextReport.fmt(x * 100, 1) + " %" }
-        let states = "running \(pct(shares.running)), runnable \(pct(shares.runnable)), stopped \(pct(shares.stopped)), asleep \(pct(shares.asleep))"
+        let states = shares.text
         let dominant = shares.dominant
         if dominant != expected {
             reasons.append("the backend's thread was mostly \(dominant.rawValue), not \(expected.rawValue), in \(tail ? "the slowest 1 %'s" : "the") waits (\(states))")

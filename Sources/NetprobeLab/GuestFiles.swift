@@ -52,14 +52,14 @@ enum GuestFiles {
         let isBzImage = head.count > 0x206 && Array(head[0x202..<0x206]) == Array("HdrS".utf8)
         if isBzImage { return [] }
         let isELF = head.starts(with: [0x7F, 0x45, 0x4C, 0x46])
-        var words: [UInt32] = []
-        var offset = 0
-        while offset + 4 <= head.count {
-            words.append(UInt32(head[offset]) | UInt32(head[offset + 1]) << 8 | UInt32(head[offset + 2]) << 16 | UInt32(head[offset + 3]) << 24)
-            offset += 4
+        /// A little-endian 32-bit word at a 4-byte aligned offset (where multiboot headers sit).
+        func hasWord(_ magic: UInt32) -> Bool {
+            stride(from: 0, through: head.count - 4, by: 4).contains { k in
+                head[k..<(k + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) } == magic
+            }
         }
-        if words.contains(multibootMagic) { return [] }
-        if words.contains(multiboot2Magic) {
+        if hasWord(multibootMagic) { return [] }
+        if hasWord(multiboot2Magic) {
             return ["\(path) has a multiboot 2 header only: QEMU's -kernel loads Linux bzImages and multiboot (version 1) kernels"]
         }
         if isELF {

@@ -43,7 +43,12 @@ public struct LabGuestOptions: Sendable, Equatable {
     /// address, by DHCP for a user's image, on the kernel command line for the built-in guest.
     public var staticAddress: String?
 
-    public init(spec: GuestSpec = .builtin, memoryMiB: Int = 512, vcpus: Int = 1, qemuArguments: [String] = [], staticAddress: String? = nil) {
+    /// `--memory` and `--vcpus`: the defaults and what is accepted.
+    public static let defaultMemoryMiB = 512, defaultVCPUs = 1
+    public static let memoryRange = 16...1_048_576, vcpuRange = 1...64
+
+    public init(spec: GuestSpec = .builtin, memoryMiB: Int = defaultMemoryMiB, vcpus: Int = defaultVCPUs, qemuArguments: [String] = [],
+                staticAddress: String? = nil) {
         self.spec = spec
         self.memoryMiB = memoryMiB
         self.vcpus = vcpus
@@ -53,6 +58,35 @@ public struct LabGuestOptions: Sendable, Equatable {
 
     /// Any option beyond the defaults (they need a setup with a guest).
     public var isDefault: Bool { self == LabGuestOptions() }
+}
+
+extension LabState {
+    /// The guest this lab runs: as recorded, or, in a state saved before guests were recorded,
+    /// the built-in one where the setup has a guest.
+    var effectiveGuest: LabGuest? { guest ?? (setup.hasGuest ? Lab.builtinGuest : nil) }
+}
+
+extension LabOptions {
+    /// Why these options cannot make a lab, before anything is looked at on the host (the
+    /// command line asks it too, to refuse them as a usage error); nil when they can.
+    public var problem: LabError? {
+        if libvirt, setup != .bridge, setup != .vhostNet {
+            return .invalidOptions("--libvirt runs the guest as a libvirt domain on the lab's bridge: use it with --setup bridge (or vhost-net), not \(setup.rawValue)")
+        }
+        if !setup.hasGuest, !guest.isDefault {
+            return .invalidOptions("--guest, --memory, --vcpus, --qemu-commandline and --guest-address are for setups with a guest (bridge, macvtap, vhost-net), not \(setup.rawValue)")
+        }
+        if !LabGuestOptions.memoryRange.contains(guest.memoryMiB) {
+            return .invalidOptions("--memory must be between \(LabGuestOptions.memoryRange.lowerBound) and \(LabGuestOptions.memoryRange.upperBound), got \(guest.memoryMiB)")
+        }
+        if !LabGuestOptions.vcpuRange.contains(guest.vcpus) {
+            return .invalidOptions("--vcpus must be between \(LabGuestOptions.vcpuRange.lowerBound) and \(LabGuestOptions.vcpuRange.upperBound), got \(guest.vcpus)")
+        }
+        if let address = guest.staticAddress, LabNetwork.parseIPv4(address) == nil {
+            return .invalidOptions("--guest-address \(address): give an IPv4 address (A.B.C.D)")
+        }
+        return nil
+    }
 }
 
 /// The built-in testbed: Redis behind a bridge, macvtap, vhost-net, veth or loopback, in a
@@ -98,15 +132,7 @@ public enum Lab {
         if options.setup == .vhostNet, !FileManager.default.fileExists(atPath: "/dev/vhost-net") {
             throw LabError.vhostNetUnavailable
         }
-        if options.libvirt, options.setup != .bridge, options.setup != .vhostNet {
-            throw LabError.invalidOptions("--libvirt runs the guest as a libvirt domain on the lab's bridge: use it with --setup bridge (or vhost-net), not \(options.setup.rawValue)")
-        }
-        if !options.setup.hasGuest, !options.guest.isDefault {
-            throw LabError.invalidOptions("--guest, --memory, --vcpus, --qemu-commandline and --guest-address are for setups with a guest (bridge, macvtap, vhost-net), not \(options.setup.rawValue)")
-        }
-        if let address = options.guest.staticAddress, LabNetwork.parseIPv4(address) == nil {
-            throw LabError.invalidOptions("--guest-address \(address): give an IPv4 address (A.B.C.D)")
-        }
+        if let problem = options.problem { throw problem }
         try Requirements.check(Requirements.tools(for: options.setup, libvirt: options.libvirt))
         // A missing or unreadable image fails here, before anything is made.
         let inspection = try GuestFiles.inspect(options.guest.spec)
@@ -119,7 +145,7 @@ public enum Lab {
             throw foreignNamespaceError(foreign, lab: name)
         }
         let guest = options.setup.hasGuest ? labGuest(options.guest, inspection: inspection) : nil
-        if let existing, existing.setup == options.setup, existing.guest ?? (existing.setup.hasGuest ? labGuest(LabGuestOptions(), inspection: .init()) : nil) == guest,
+        if let existing, existing.setup == options.setup, existing.effectiveGuest == guest,
            (existing.libvirtDomain != nil) == options.libvirt, status(name)?.healthy == true {
             progress("lab \(name) is already up (setup \(existing.setup.rawValue)): nothing to do")
             return existing
@@ -201,6 +227,10 @@ public enum Lab {
         }
     }
 
+    /// What the lab records about the built-in guest with the default options: the guest of a
+    /// state saved before bring-your-own guests, which recorded none.
+    static let builtinGuest = labGuest(LabGuestOptions(), inspection: .init())
+
     /// What the lab records about the guest it is asked for.
     static func labGuest(_ options: LabGuestOptions, inspection: GuestFiles.Inspection) -> LabGuest {
         let addressing: LabGuest.Addressing = options.staticAddress != nil ? .static : options.spec.kind == .builtin ? .commandLine : .dhcp
@@ -216,7 +246,7 @@ public enum Lab {
     /// `--guest-address`).
     static func startGuest(_ builder: LabBuilder, image: GuestImage?, verdict: HypervisorVerdict, libvirt: LabLibvirt?) throws {
         let paths = builder.paths
-        let guest = builder.state.guest ?? labGuest(LabGuestOptions(), inspection: .init())
+        let guest = builder.state.guest ?? builtinGuest
         let boot: QEMULaunch.Boot
         switch guest.spec.kind {
         case .builtin:
@@ -232,9 +262,9 @@ public enum Lab {
         launch.memoryMiB = guest.memoryMiB
         launch.vcpus = guest.vcpus
         launch.extraArguments = guest.qemuArguments
-        if guest.spec.kind == .builtin, guest.addressing == .static {
+        if guest.spec.kind == .builtin, let address = builder.options.guest.staticAddress {
             // The built-in guest takes a static address from its command line (np.ip=).
-            launch.guestAddress = "\(RedisPing.split(builder.state.redisAddress).0)/\(LabNetwork.prefixLength)"
+            launch.guestAddress = "\(address)/\(LabNetwork.prefixLength)"
         }
         let what = guest.spec.kind == .builtin ? "the Redis guest (kernel \(image?.kernelVersion ?? "?"), \(verdict.mode))"
                                                : "guest \(guest.spec) (\(verdict.mode), \(guest.addressing.rawValue) address)"

@@ -88,8 +88,7 @@ final class LabBuilder {
             dhcpInterface = interface
             try addProcess(pid, "udhcpd")
         case .static:
-            let address = RedisPing.split(state.redisAddress).0
-            if let cidr = LabNetwork.hostCIDR(forGuest: address) {
+            if let address = options.guest.staticAddress, let cidr = LabNetwork.hostCIDR(forGuest: address) {
                 progress("the guest's address \(address) is outside \(LabNetwork.hostCIDR): adding \(cidr) to \(interface)")
                 try namespace.ip("addr", "add", cidr, "dev", interface)
             }

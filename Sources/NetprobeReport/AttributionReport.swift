@@ -188,8 +188,9 @@ public struct BackendThreadSummary: Codable, Sendable, Equatable {
         public var coveredUs: Double
         public var uncoveredUs: Double
 
-        init?(_ t: ThreadStateTimes?) {
-            guard let t, t.knownNs > 0 else { return nil }
+        /// nil when the events cover none of the waiting (or there were none).
+        init?(_ t: ThreadStateTimes) {
+            guard t.knownNs > 0 else { return nil }
             running = t.share(.running) ?? 0
             runnable = t.share(.runnable) ?? 0
             stopped = t.share(.stopped) ?? 0
@@ -205,6 +206,12 @@ public struct BackendThreadSummary: Codable, Sendable, Equatable {
             case .stopped: stopped
             case .asleep: asleep
             }
+        }
+
+        /// "running 12.0 %, runnable but off a CPU 80.0 %, stopped 0.0 %, asleep 8.0 %"
+        public var text: String {
+            func pct(_ x: Double) -> String { TextReport.fmt(x * 100, 1) + " %" }
+            return "running \(pct(running)), runnable but off a CPU \(pct(runnable)), stopped \(pct(stopped)), asleep \(pct(asleep))"
         }
 
         /// The state with the largest share (ties: the order of `ThreadState`).

@@ -105,10 +105,6 @@ public enum AttributionText {
         }
 
         func pct(_ x: Double?) -> String { x.map { TextReport.fmt($0 * 100, 1) + " %" } ?? "-" }
-        /// "running 12.0 %, runnable but off a CPU 80.0 %, stopped 0.0 %, asleep 8.0 %"
-        func states(_ s: BackendThreadSummary.Shares) -> String {
-            "running \(pct(s.running)), runnable but off a CPU \(pct(s.runnable)), stopped \(pct(s.stopped)), asleep \(pct(s.asleep))"
-        }
         func us(_ x: Double?) -> String { x.map { TextReport.fmt($0, $0 < 10 ? 2 : 0) + " us" } ?? "-" }
 
         /// What a segment is on this path.
@@ -229,7 +225,7 @@ public enum AttributionText {
             var note = "\(whose) until the backend read the request (\(reader)\(others)), from kernel events; \(b.matched) of \(b.matched + b.unmatched) requests matched"
             if b.unmatched > 0 { note += " (the others' wait is in \(label(.guestStack)))" }
             if let t = BackendThreadSummary(r.backend, pid: r.backendReader, threads: r.backendThreads) {
-                note += "; its thread was \(states(t.all)) of the waiting, by the scheduler's events (see the evidence)"
+                note += "; its thread was \(t.all.text) of the waiting, by the scheduler's events (see the evidence)"
             } else {
                 note += "; \(pct(silent)) of the waiting lies in stretches where the backend's process did nothing the events show (see the evidence)"
             }
@@ -295,8 +291,8 @@ public enum AttributionText {
             }
             if let t = BackendThreadSummary(r.backend, pid: r.backendReader, threads: r.backendThreads) {
                 let who = (r.backendReader.map { "pid \($0)" } ?? "the backend") + (t.threads.isEmpty ? "" : ", thread " + t.threads.prefix(3).map(String.init).joined(separator: ", "))
-                var line = "slow backend or stopped hypervisor? the scheduler's events of the backend's reading thread (\(who)): while requests waited in \(r.kernelHopsQueueDevice ?? "the device")'s queue it was \(states(t.all))"
-                if let tail = t.tail { line += "; in the slowest 1 %'s waits \(states(tail))" }
+                var line = "slow backend or stopped hypervisor? the scheduler's events of the backend's reading thread (\(who)): while requests waited in \(r.kernelHopsQueueDevice ?? "the device")'s queue it was \(t.all.text)"
+                if let tail = t.tail { line += "; in the slowest 1 %'s waits \(tail.text)" }
                 if t.all.uncoveredUs > 0 { line += " (\(us(t.all.uncoveredUs)) of waiting fell before the thread's first event: not counted)" }
                 line += ". So \(t.tail != nil ? "the slowest 1 %" : "the requests") waited mostly on " + AttributionText.conclusion(t.dominant)
                 out.append(line)

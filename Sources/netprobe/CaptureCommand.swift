@@ -158,13 +158,8 @@ extension Netprobe {
                 printError("netprobe capture: \(error)")
                 // The capture ended before the load generator's records could go into the trace:
                 // they are data too, so they stay where the load wrote them.
-                if let records = configuration.loadRecordsPath, FileManager.default.fileExists(atPath: records) {
-                    let size = (try? FileManager.default.attributesOfItem(atPath: records)[.size] as? Int) ?? 0
-                    if size > 0 {
-                        printError("netprobe capture: the load generator's own records are kept in \(records) (netprobe load --timestamps-out format)")
-                    } else {
-                        try? FileManager.default.removeItem(atPath: records) // the load ended before it wrote any
-                    }
+                if let records = configuration.loadRecordsPath.flatMap(ClientRecordBlocks.kept) {
+                    printError("netprobe capture: the load generator's own records are kept in \(records) (netprobe load --timestamps-out format)")
                 }
                 throw ExitCode(1)
             }

@@ -72,10 +72,10 @@ extension Netprobe {
         var guests: [String] = []
 
         @Option(parsing: .unconditional, help: ArgumentHelp("Memory of each --guest in MiB (as lab up --memory).", valueName: "MiB"))
-        var memory = 512
+        var memory = LabGuestOptions.defaultMemoryMiB
 
         @Option(parsing: .unconditional, help: ArgumentHelp("Virtual CPUs of each --guest (as lab up --vcpus).", valueName: "N"))
-        var vcpus = 1
+        var vcpus = LabGuestOptions.defaultVCPUs
 
         @Option(help: ArgumentHelp(
             "Kernel events each capture records, as capture --kernel-events: essential (default), scheduler (also what the backend's thread did, at a higher cost to the traffic), all, or none.",
@@ -113,8 +113,8 @@ extension Netprobe {
             _ = try duration.checked("--duration")
             _ = try warmup.checked("--warmup")
             _ = try ArgumentCheck.either(output, "-o/--output", old: oldOutput, "--out")
-            try ArgumentCheck.range(memory, 16...1_048_576, "--memory")
-            try ArgumentCheck.range(vcpus, 1...256, "--vcpus")
+            try ArgumentCheck.range(memory, LabGuestOptions.memoryRange, "--memory")
+            try ArgumentCheck.range(vcpus, LabGuestOptions.vcpuRange, "--vcpus")
             let named = try guestList()
             if !named.isEmpty, !setupList.contains(where: \.hasGuest) {
                 throw ValidationError("--guest: none of the setups \(setups) has a guest (bridge, macvtap and vhost-net do)")

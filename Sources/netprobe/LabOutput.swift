@@ -66,8 +66,8 @@ func upCommand(_ state: LabState) -> String {
     if state.libvirtDomain != nil { words.append("--libvirt") }
     if let guest = state.guest, guest.spec.kind != .builtin {
         words += ["--guest", "'\(guest.spec)'"]
-        if guest.memoryMiB != 512 { words += ["--memory", "\(guest.memoryMiB)"] }
-        if guest.vcpus != 1 { words += ["--vcpus", "\(guest.vcpus)"] }
+        if guest.memoryMiB != LabGuestOptions.defaultMemoryMiB { words += ["--memory", "\(guest.memoryMiB)"] }
+        if guest.vcpus != LabGuestOptions.defaultVCPUs { words += ["--vcpus", "\(guest.vcpus)"] }
         if !guest.qemuArguments.isEmpty { words += ["--qemu-commandline", "'\(guest.qemuArguments.joined(separator: " "))'"] }
         if guest.addressing == .static, let host = HostPort(parsing: state.redisAddress)?.host { words += ["--guest-address", host] }
     }

@@ -73,10 +73,10 @@ extension Netprobe.LabCommand {
         var guest = "builtin"
 
         @Option(parsing: .unconditional, help: ArgumentHelp("Guest memory in MiB (QEMU -m, virt-install --memory).", valueName: "MiB"))
-        var memory = 512
+        var memory = LabGuestOptions.defaultMemoryMiB
 
         @Option(parsing: .unconditional, help: ArgumentHelp("Virtual CPUs (QEMU -smp, virt-install --vcpus).", valueName: "N"))
-        var vcpus = 1
+        var vcpus = LabGuestOptions.defaultVCPUs
 
         @Option(name: .customLong("qemu-commandline"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Extra QEMU arguments, split like a shell would (repeatable; with --libvirt: <qemu:commandline>).", valueName: "TEXT"))
         var qemuCommandline: [String] = []
@@ -92,27 +92,26 @@ extension Netprobe.LabCommand {
                                    staticAddress: guestAddress)
         }
 
+        /// The options as `Lab.up` takes them.
+        func options() throws -> LabOptions {
+            LabOptions(name: name, setup: setup, libvirt: libvirt, accel: accel,
+                       bootTimeout: try timeout.checked("--timeout").seconds, guest: try guestOptions())
+        }
+
         func validate() throws {
             do { try Lab.validate(name: name) } catch { throw ValidationError("\(error)") }
-            do { _ = try guestOptions() } catch { throw ValidationError("\(error)") }
-            try ArgumentCheck.range(memory, 16...1_048_576, "--memory")
-            try ArgumentCheck.range(vcpus, 1...64, "--vcpus")
-            if !setup.hasGuest && (guest != "builtin" || memory != 512 || vcpus != 1 || !qemuCommandline.isEmpty || guestAddress != nil) {
-                throw ValidationError("--guest, --memory, --vcpus, --qemu-commandline and --guest-address need a setup with a guest (bridge, macvtap, vhost-net)")
-            }
-            if let guestAddress, guestAddress.split(separator: ".").count != 4 || !guestAddress.split(separator: ".").allSatisfy({ UInt8($0) != nil }) {
-                throw ValidationError("--guest-address \(guestAddress): give an IPv4 address (A.B.C.D)")
-            }
-            if libvirt && setup != .bridge && setup != .vhostNet {
-                throw ValidationError("--libvirt runs the guest as a libvirt domain on the bridge: use it with --setup bridge (or vhost-net)")
-            }
-            _ = try timeout.checked("--timeout")
+            // Numbers in the wording every numeric option shares; the rest by the library's rule.
+            try ArgumentCheck.range(memory, LabGuestOptions.memoryRange, "--memory")
+            try ArgumentCheck.range(vcpus, LabGuestOptions.vcpuRange, "--vcpus")
+            let options: LabOptions
+            do { options = try self.options() } catch { throw ValidationError("\(error)") }
+            // The library's own rule, so that the command line refuses them as a usage error.
+            if let problem = options.problem { throw ValidationError("\(problem)") }
         }
 
         func run() throws {
             let started = Date()
-            let options = LabOptions(name: name, setup: setup, libvirt: libvirt, accel: accel,
-                                     bootTimeout: try timeout.checked("--timeout").seconds, guest: try guestOptions())
+            let options = try options()
             let state: LabState
             do {
                 state = try Lab.up(options, progress: LabOutput.progress)

@@ -235,7 +235,7 @@ struct BackendThreadSummaryTests {
         #expect(s.all.coveredUs == 10 && s.all.uncoveredUs == 5)
         #expect(s.tail?.stopped == 0.9)
         #expect(s.dominant == .stopped)
-        tally.tailThreadStates = nil
+        tally.tailThreadStates = ThreadStateTimes()
         #expect(BackendThreadSummary(tally, pid: 7, threads: [7])?.dominant == .running)
         tally.threadStates = Self.times(unknown: 5_000)
         #expect(BackendThreadSummary(tally, pid: 7, threads: [7]) == nil)
